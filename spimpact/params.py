@@ -1,0 +1,142 @@
+"""Scheme parameters: one YAML file per scheme, validated before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from spimpact.report.disclosure import DisclosureRule
+
+EQ5D_VALUE_SETS = (
+    "dsu_5l_to_3l",
+    "england_devlin2018",
+    "uk_rowen2026",
+    "vanhout_crosswalk",
+)
+
+
+class ParamsError(ValueError):
+    """A params file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScaleVariant(_Strict):
+    """An explicit, visible mapping of a modified instrument back to its standard coding.
+
+    Item responses recorded on ``observed_min``-``observed_max`` are mapped linearly
+    to the standard range and rounded to the nearest whole response.
+    """
+
+    observed_min: int
+    observed_max: int
+    reason: str = Field(min_length=1)
+
+
+class ChangeThresholds(_Strict):
+    """Meaningful-change thresholds for one score, with their source."""
+
+    meaningful: float = Field(gt=0)
+    reliable: float | None = Field(default=None, gt=0)
+    source: str
+
+
+class MeasuresParams(_Strict):
+    primary: str = "swemwbs"
+    timepoints: dict[int, str] = {0: "Baseline", 1: "3 months", 2: "6 months"}
+    eq5d_value_set: Literal[EQ5D_VALUE_SETS] = "dsu_5l_to_3l"  # type: ignore[valid-type]
+    swemwbs_max_missing_items: Literal[0, 1] = 0
+    variants: dict[str, ScaleVariant] = {}
+    thresholds: dict[str, ChangeThresholds] = {}
+
+    @field_validator("timepoints")
+    @classmethod
+    def _baseline_first(cls, value):
+        if 0 not in value:
+            raise ValueError("timepoints must include 0 (baseline)")
+        return value
+
+
+class ComparisonParams(_Strict):
+    enabled: bool = True
+    ratio: int = Field(default=1, ge=1, le=10)
+    caliper: float | None = Field(default=0.2, gt=0)
+    exact: list[str] = ["sex"]
+    covariates: list[str] = ["age", "imd_decile", "ethnic_group", "pre_attendance"]
+    window_months: int = Field(default=12, ge=3, le=36)
+
+
+class DisclosureParams(_Strict):
+    threshold: int = Field(default=7, ge=0)
+    rounding: int = Field(default=5, ge=1)
+    min_n_summary: int = Field(default=8, ge=1)
+
+    def rule(self) -> DisclosureRule:
+        return DisclosureRule(
+            threshold=self.threshold, rounding=self.rounding, min_n_summary=self.min_n_summary
+        )
+
+
+class CostParams(_Strict):
+    gp_appointment_gbp: float = Field(default=48.0, gt=0)
+    price_year: str = "2024/25"
+    source: str = (
+        "PSSRU Unit Costs of Health and Social Care 2025, Table 9.4.2: GP surgery "
+        "consultation lasting 10 minutes, including qualification costs"
+    )
+
+
+class SchemeParams(_Strict):
+    """Everything one scheme's report needs besides its data."""
+
+    scheme_id: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: str
+    data_dir: Path
+    seed: int = 20261130
+    conf_level: float = Field(default=0.95, gt=0.5, lt=1)
+    imd_edition: Literal[2019, 2025] = 2019
+    pseudonym_key_env: str = "SPIMPACT_PSEUDONYM_KEY"
+    boundaries: Path | None = None
+    area_column: str = "lsoa_code"
+    measures: MeasuresParams = MeasuresParams()
+    comparison: ComparisonParams = ComparisonParams()
+    disclosure: DisclosureParams = DisclosureParams()
+    costs: CostParams = CostParams()
+
+
+def load_params(path: str | Path) -> SchemeParams:
+    """Read and validate ``params/<scheme_id>.yaml``.
+
+    Relative paths in the file are taken from the project root (the folder that
+    holds ``params/``). Unknown or misspelt keys are rejected.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ParamsError(f"{path}: cannot read params file: {error}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys to values")
+    try:
+        params = SchemeParams.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"key '{'.'.join(str(p) for p in e['loc'])}': {e['msg']}"
+            + (f" (got {e['input']!r})" if e["type"] != "missing" else "")
+            for e in error.errors()
+        )
+        raise ParamsError(f"{path}: {problems}") from None
+    root = path.resolve().parent.parent
+    updates = {"data_dir": _resolve(root, params.data_dir)}
+    if params.boundaries is not None:
+        updates["boundaries"] = _resolve(root, params.boundaries)
+    return params.model_copy(update=updates)
+
+
+def _resolve(root: Path, value: Path) -> Path:
+    return value if value.is_absolute() else (root / value)
