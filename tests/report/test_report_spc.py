@@ -150,7 +150,7 @@ def test_improvement_direction_colours_a_shift(improvement, expected):
 
 def test_shift_inside_limits_is_labelled_shift():
     # Baseline mean 0, limits +/-5.32; eight equal values (no trend) just below the mean.
-    chart = xmr([1, -1] * 10 + [-0.5] * 8, baseline=20, improvement="up")
+    chart = xmr([-1, 1] * 10 + [-0.5] * 8, baseline=20, improvement="up")
     tail = chart.points.iloc[20:]
     assert not tail["outside_limits"].any()
     assert (tail["special_cause_type"] == "shift_below").all()
