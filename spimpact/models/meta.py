@@ -129,7 +129,8 @@ class MetaResult:
             f"Q(df = {self.q_df}) = {self.q:.4f}, p = {self.q_p_value:.4g}",
             f"Pooled estimate {self.estimate:.4f} (SE {self.std_error:.4f}), {level} CI "
             f"{self.conf_low:.4f} to {self.conf_high:.4f}, p = {self.p_value:.4g}",
-            f"{level} prediction interval for a new setting: {self.pi_low:.4f} to {self.pi_high:.4f}",
+            f"{level} prediction interval for a new setting: "
+            f"{self.pi_low:.4f} to {self.pi_high:.4f}",
         ]
         lines.extend(self.diagnostics)
         return "\n".join(lines)
@@ -138,7 +139,7 @@ class MetaResult:
         return "<pre>" + self.summary() + "</pre>"
 
     def plot(self, *, ax=None, xlabel: str = "Estimate", reference: float = 0.0):
-        """Forest plot: each study's estimate and CI, the pooled diamond and the prediction interval.
+        """Forest plot: each study's estimate and CI, the pooled diamond, the prediction interval.
 
         Returns
         -------
