@@ -64,7 +64,7 @@ def validate_items(
     measures
         The long measures table (``docs/data-contract.md``): ``measure``, ``source_row``
         and ``item_1`` … ``item_14`` (absent item columns count as blank); other columns
-        are passed through.
+        are passed through (a ``variant`` column from an earlier check is kept).
     variants
         Measure name to :class:`spimpact.params.ScaleVariant` (``observed_min``,
         ``observed_max``, ``reason``). All rows of that measure are taken to be recorded
@@ -116,7 +116,18 @@ def validate_items(
     problems: dict[int, list[tuple[str, object, str]]] = {}
     issues: list[dict] = []
     mapped = numeric.copy()
-    variant_reason = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    # Rows mapped by an earlier check keep their mark; mapping them again is refused.
+    variant_reason = (
+        frame["variant"].astype(object).where(frame["variant"].notna(), None)
+        if "variant" in frame.columns
+        else pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    )
+    for name in variants:
+        if variant_reason[frame["measure"] == name].notna().any():
+            raise ValueError(
+                f"measures rows of {name!r} were already mapped from a scale variant; "
+                "check them again without variants"
+            )
 
     known = frame["measure"].isin(list(INSTRUMENTS))
     for name, rows in frame.index[~known].groupby(frame.loc[~known, "measure"].astype(str)).items():
