@@ -1,0 +1,126 @@
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spimpact.params import SchemeParams
+from spimpact.report.front_page import collect_headlines, describe_result, front_page_section
+from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section
+
+PARAMS = SchemeParams(scheme_id="test_scheme", title="Test Scheme", data_dir=Path("."))
+
+
+def headline(level, outcome, measure, estimate, low, high, n, method):
+    return pd.DataFrame(
+        [(level, outcome, measure, estimate, (high - low) / 3.92, low, high, n, method)],
+        columns=list(HEADLINE_COLUMNS),
+    )
+
+
+def wellbeing(estimate, low, high, n=120, measure="swemwbs_metric"):
+    return headline(
+        "person",
+        "SWEMWBS metric change, baseline to 3 months",
+        measure,
+        estimate,
+        low,
+        high,
+        n,
+        "paired mean change (uncontrolled pre/post)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("estimate", "low", "high", "measure", "direction", "certainty"),
+    [
+        (2.1, 1.2, 3.0, "swemwbs_metric", "rose by 2.10", "looks like an improvement"),
+        (-2.1, -3.0, -1.2, "swemwbs_metric", "fell by 2.10", "looks like a worsening"),
+        (0.4, -0.5, 1.3, "swemwbs_metric", "rose by 0.400", "includes no change"),
+        (-0.4, -1.3, 0.5, "swemwbs_metric", "fell by 0.400", "includes no change"),
+        # UCLA loneliness: higher is worse, so a fall is an improvement
+        (-0.8, -1.2, -0.4, "ucla3_total", "fell by 0.800", "looks like an improvement"),
+        # an outcome without a known direction gets no value judgement
+        (-0.5, -0.9, -0.1, "gp_attended_per_person_year", "fell by 0.500", "rules out no change."),
+    ],
+)
+def test_wording_follows_sign_and_interval(estimate, low, high, measure, direction, certainty):
+    row = wellbeing(estimate, low, high, measure=measure).iloc[0]
+    sentence = describe_result(row)
+    assert direction in sentence
+    assert certainty in sentence
+    contradictions = {
+        "rose": estimate <= 0,
+        "fell": estimate >= 0,
+        "rules out no change": low <= 0 <= high,
+        "includes no change": not low <= 0 <= high,
+    }
+    for phrase, wrong in contradictions.items():
+        if wrong:
+            assert phrase not in sentence
+
+
+def test_front_page_has_five_or_six_sentences_from_the_headlines():
+    sections = [
+        Section(title="Wellbeing", headline=wellbeing(2.1, 1.2, 3.0)),
+        Section(
+            title="GP attendance",
+            headline=headline(
+                "system",
+                "GP appointments attended per person-year",
+                "gp_attended_rate",
+                -0.6,
+                -1.1,
+                0.1,
+                95,
+                "Poisson GLMM, before vs after referral",
+            ),
+        ),
+        Section(
+            title="Community",
+            headline=headline(
+                "community",
+                "Community organisations referred to",
+                "n_organisations",
+                35,
+                float("nan"),
+                float("nan"),
+                210,
+                "count",
+            ),
+        ),
+        Section(title="Equity"),
+    ]
+    page = front_page_section(sections, params=PARAMS)
+    text = " ".join(page.text)
+    n_sentences = len(re.findall(r"[.!?](?:\s|$)", text))
+    assert 5 <= n_sentences <= 6
+    assert "Test Scheme" in text
+    assert "rose by 2.10 among 120 people" in text
+    assert "fell by 0.600" in text and "includes no change" in text
+    assert "regression to the mean" in text
+    assert page.headline.shape[0] == 3
+
+
+def test_comparison_designs_name_unmeasured_confounding():
+    row = wellbeing(2.1, 1.2, 3.0).assign(method="difference-in-differences vs matched comparison")
+    page = front_page_section([Section(title="x", headline=row)], params=PARAMS)
+    text = " ".join(page.text)
+    assert "not measured" in text
+    assert "regression to the mean" not in text
+
+
+def test_suppressed_n_is_described_without_a_number():
+    row = wellbeing(2.1, 1.2, 3.0, n=pd.NA).iloc[0]
+    assert "small number of people" in describe_result(row)
+
+
+def test_no_headlines_raises_insufficient_data():
+    with pytest.raises(InsufficientData):
+        front_page_section([Section(title="x")], params=PARAMS)
+
+
+def test_collect_headlines_rejects_missing_columns():
+    bad = Section(title="x", headline=pd.DataFrame({"outcome": ["a"], "estimate": [1.0]}))
+    with pytest.raises(ValueError, match="missing columns"):
+        collect_headlines([bad])
