@@ -1,13 +1,12 @@
 """A plain-language front page written from the report's own headline results.
 
 Every sentence is generated from the ``headline`` rows of the other sections, so its
-wording of direction ("rose", "fell") and of certainty ("the interval rules out no
+wording of direction ("an increase", "a decrease") and of certainty ("the interval rules out no
 change") follows the numbers: it cannot say more than they do.
 """
 
 from __future__ import annotations
 
-import math
 import re
 
 import pandas as pd
@@ -53,12 +52,12 @@ def describe_result(row, *, conf_level: float = 0.95) -> str:
     outcome = _lower_first(str(row["outcome"]))
     people = _people(row["n"])
     if estimate > 0:
-        direction = f"rose by {_number(estimate)}"
+        direction = f"an increase of {_number(estimate)}"
     elif estimate < 0:
-        direction = f"fell by {_number(-estimate)}"
+        direction = f"a decrease of {_number(-estimate)}"
     else:
-        direction = "did not change"
-    sentence = f"Our best estimate is that {outcome} {direction}{people}"
+        direction = "no change"
+    sentence = f"For {outcome}, our best estimate is {direction}{people}"
     if pd.isna(low) or pd.isna(high):
         return (
             sentence
@@ -169,10 +168,10 @@ def _bias_sentences(headlines: pd.DataFrame) -> list[str]:
 
 
 def _number(value: float) -> str:
-    if value == 0:
-        return "0"
-    digits = max(0, 2 - int(math.floor(math.log10(abs(value)))))
-    return f"{value:,.{min(digits, 3)}f}"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    return f"{value:,.{digits}f}"
 
 
 def _people(n) -> str:

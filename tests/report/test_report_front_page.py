@@ -34,14 +34,21 @@ def wellbeing(estimate, low, high, n=120, measure="swemwbs_metric"):
 @pytest.mark.parametrize(
     ("estimate", "low", "high", "measure", "direction", "certainty"),
     [
-        (2.1, 1.2, 3.0, "swemwbs_metric", "rose by 2.10", "looks like an improvement"),
-        (-2.1, -3.0, -1.2, "swemwbs_metric", "fell by 2.10", "looks like a worsening"),
-        (0.4, -0.5, 1.3, "swemwbs_metric", "rose by 0.400", "includes no change"),
-        (-0.4, -1.3, 0.5, "swemwbs_metric", "fell by 0.400", "includes no change"),
+        (2.1, 1.2, 3.0, "swemwbs_metric", "an increase of 2.10", "looks like an improvement"),
+        (-2.1, -3.0, -1.2, "swemwbs_metric", "a decrease of 2.10", "looks like a worsening"),
+        (0.4, -0.5, 1.3, "swemwbs_metric", "an increase of 0.40", "includes no change"),
+        (-0.4, -1.3, 0.5, "swemwbs_metric", "a decrease of 0.40", "includes no change"),
         # UCLA loneliness: higher is worse, so a fall is an improvement
-        (-0.8, -1.2, -0.4, "ucla3_total", "fell by 0.800", "looks like an improvement"),
+        (-0.8, -1.2, -0.4, "ucla3_total", "a decrease of 0.80", "looks like an improvement"),
         # an outcome without a known direction gets no value judgement
-        (-0.5, -0.9, -0.1, "gp_attended_per_person_year", "fell by 0.500", "rules out no change."),
+        (
+            -0.5,
+            -0.9,
+            -0.1,
+            "gp_attended_per_person_year",
+            "a decrease of 0.50",
+            "rules out no change.",
+        ),
     ],
 )
 def test_wording_follows_sign_and_interval(estimate, low, high, measure, direction, certainty):
@@ -50,8 +57,8 @@ def test_wording_follows_sign_and_interval(estimate, low, high, measure, directi
     assert direction in sentence
     assert certainty in sentence
     contradictions = {
-        "rose": estimate <= 0,
-        "fell": estimate >= 0,
+        "increase": estimate <= 0,
+        "decrease": estimate >= 0,
         "rules out no change": low <= 0 <= high,
         "includes no change": not low <= 0 <= high,
     }
@@ -96,8 +103,8 @@ def test_front_page_has_five_or_six_sentences_from_the_headlines():
     n_sentences = len(re.findall(r"[.!?](?:\s|$)", text))
     assert 5 <= n_sentences <= 6
     assert "Test Scheme" in text
-    assert "rose by 2.10 among 120 people" in text
-    assert "fell by 0.600" in text and "includes no change" in text
+    assert "an increase of 2.10 among 120 people" in text
+    assert "a decrease of 0.60" in text and "includes no change" in text
     assert "regression to the mean" in text
     assert page.headline.shape[0] == 3
 
