@@ -5,6 +5,18 @@ Default rule (NHS Digital secondary-care outputs from September 2018, SPEC §3.2
 are computed from unrounded values and then rounded; a mean or median is shown only
 when at least 8 people stand behind it; a percentage is computed from the rounded
 numerator and denominator, to the precision the rounded denominator supports.
+
+Secondary suppression (SPEC §3.2, the HES rule before September 2018): when a table's
+row or column totals are published, a row or column with exactly one suppressed cell
+would let a reader recover that cell by subtraction, so the next smallest cell in it is
+suppressed too, repeating until no row or column has a lone suppressed cell
+(``secondary_suppression``). ``DisclosureRule.named("legacy_1to5_secondary")`` gives the
+old rule (1-5 suppressed, no rounding); with the default rule rounding already blurs
+differences, but ``disclose_table(..., totals=...)`` still applies the greedy step.
+
+Crude rates from a count are suppressed with their count (``disclose_rate``); complex
+calculations (standardised rates, confidence intervals, model estimates) need no
+control (NHS Digital 2018 method).
 """
 
 from __future__ import annotations
@@ -42,6 +54,21 @@ class DisclosureRule:
         if self.threshold < 0 or self.rounding < 1 or self.min_n_summary < 1:
             raise ValueError(f"invalid disclosure rule {self}")
 
+    @classmethod
+    def named(cls, name: str) -> DisclosureRule:
+        """Return a rule by name: ``nhsd_2018`` (the default) or ``legacy_1to5_secondary``.
+
+        ``legacy_1to5_secondary`` suppresses 1-5 without rounding; use it with
+        ``disclose_table(..., totals=...)`` for the secondary step (SPEC §3.2).
+        """
+        rules = {
+            "nhsd_2018": cls(),
+            "legacy_1to5_secondary": cls(threshold=5, rounding=1, min_n_summary=6),
+        }
+        if name not in rules:
+            raise ValueError(f"unknown disclosure rule {name!r}; choose from {sorted(rules)}")
+        return rules[name]
+
 
 DEFAULT_RULE = DisclosureRule()
 
@@ -73,19 +100,142 @@ def disclose_count(values, rule: DisclosureRule = DEFAULT_RULE) -> pd.Series:
     return rounded.astype("Int64")
 
 
+def secondary_suppression(counts, suppressed, *, totals: str = "both", groups=None) -> np.ndarray:
+    """Extend a suppression mask so that no published total reveals a suppressed cell.
+
+    Parameters
+    ----------
+    counts
+        2-D array of raw counts (rows x columns).
+    suppressed
+        Boolean array of the same shape: cells already suppressed (primary).
+    totals
+        Which totals are published: ``"rows"`` (a total per row, across columns),
+        ``"columns"`` (a total per column, down the rows), or ``"both"``.
+    groups
+        Optional label per row; column totals are then published within each group
+        (e.g. one total per dimension in a long table of categories).
+
+    Returns
+    -------
+    numpy.ndarray
+        The extended boolean mask.
+
+    Notes
+    -----
+    Greedy algorithm of the pre-2018 HES rule (SPEC §3.2 ``legacy_1to5_secondary``):
+    while some published line (row, or column within a group) holds exactly one
+    suppressed cell, suppress that line's smallest unsuppressed non-zero cell
+    (a zero only when no non-zero cell is left). Each pass can create new lone cells
+    in crossing lines, so it repeats until stable.
+
+    Examples
+    --------
+    >>> counts = np.array([[3, 20, 40], [30, 25, 50]])
+    >>> secondary_suppression(counts, counts <= 7, totals="rows").astype(int).tolist()
+    [[1, 1, 0], [0, 0, 0]]
+    """
+    if totals not in ("rows", "columns", "both"):
+        raise ValueError(f"totals must be 'rows', 'columns' or 'both', got {totals!r}")
+    counts = np.asarray(counts, dtype=float)
+    mask = np.array(suppressed, dtype=bool, copy=True)
+    if counts.ndim != 2 or counts.shape != mask.shape:
+        raise ValueError("counts and suppressed must be 2-D arrays of the same shape")
+    groups = np.zeros(counts.shape[0]) if groups is None else np.asarray(groups)
+    lines = []
+    if totals in ("rows", "both"):
+        lines += [(np.array([i]), np.arange(counts.shape[1])) for i in range(counts.shape[0])]
+    if totals in ("columns", "both"):
+        for label in pd.unique(groups):
+            rows = np.flatnonzero(groups == label)
+            lines += [(rows, np.array([j])) for j in range(counts.shape[1])]
+    changed = True
+    while changed:
+        changed = False
+        for rows, cols in lines:
+            cells = [(i, j) for i in rows for j in cols]
+            if len(cells) < 2 or sum(mask[c] for c in cells) != 1:
+                continue
+            open_cells = [c for c in cells if not mask[c]]
+            nonzero = [c for c in open_cells if counts[c] > 0]
+            candidates = nonzero or open_cells
+            mask[min(candidates, key=lambda c: (counts[c], c))] = True
+            changed = True
+    return mask
+
+
 def disclose_table(
-    frame: pd.DataFrame, count_columns, rule: DisclosureRule = DEFAULT_RULE
+    frame: pd.DataFrame,
+    count_columns,
+    rule: DisclosureRule = DEFAULT_RULE,
+    *,
+    totals: str | None = None,
+    by=None,
 ) -> pd.DataFrame:
-    """Return ``frame`` with every column in ``count_columns`` disclosure-controlled."""
+    """Return ``frame`` with every column in ``count_columns`` disclosure-controlled.
+
+    Parameters
+    ----------
+    frame
+        Table with raw counts.
+    count_columns
+        Columns holding counts of people or events.
+    rule
+        Disclosure rule (thresholds).
+    totals
+        ``None`` (no totals are published alongside), ``"rows"``, ``"columns"`` or
+        ``"both"``: which totals of the ``count_columns`` block are published or
+        derivable; cells are then also suppressed by ``secondary_suppression``.
+    by
+        Column(s) grouping the rows for column totals, e.g. ``"dimension"`` in a long
+        table of categories whose counts add up to the scheme total per dimension.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"group": ["a", "b", "c"], "n": [3, 20, 40]})
+    >>> disclose_table(table, ["n"], totals="columns")["n"].tolist()
+    [<NA>, <NA>, 40]
+    """
+    count_columns = list(count_columns)
+    missing = [c for c in count_columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"count columns {missing} not found in the table")
     out = frame.copy()
     for column in count_columns:
-        out[column] = disclose_count(frame[column].to_numpy(), rule).to_numpy()
+        out[column] = disclose_count(frame[column].to_numpy(), rule).set_axis(frame.index)
+    if totals is not None and count_columns:
+        raw = frame[count_columns].to_numpy(dtype=float)
+        primary = out[count_columns].isna().to_numpy() & ~np.isnan(raw)
+        groups = None
+        if by is not None:
+            groups = (
+                frame[by].astype(str).agg("|".join, axis=1)
+                if isinstance(by, list)
+                else (frame[by].astype(str))
+            )
+            groups = groups.to_numpy()
+        mask = secondary_suppression(raw, primary, totals=totals, groups=groups)
+        for j, column in enumerate(count_columns):
+            out[column] = out[column].mask(mask[:, j])
     return out
 
 
-def disclose_percentage(
-    numerator, denominator, rule: DisclosureRule = DEFAULT_RULE
-) -> pd.Series:
+def disclose_rate(rate, numerator, rule: DisclosureRule = DEFAULT_RULE) -> pd.Series:
+    """Suppress a crude rate whose numerator count would be suppressed.
+
+    A crude rate and its denominator give back the count, so the rate is withheld
+    when the count is 1 to ``rule.threshold``; other rates are shown unrounded
+    (SPEC §3.2: the rule applies to counts; rates from safe counts are not rounded).
+    """
+    rates = pd.Series(np.atleast_1d(np.asarray(rate, dtype=float)), dtype="Float64")
+    counts = np.atleast_1d(np.asarray(numerator, dtype=float))
+    if len(counts) != len(rates):
+        raise ValueError("rate and numerator must have the same length")
+    rates[((counts >= 1) & (counts <= rule.threshold))] = pd.NA
+    return rates
+
+
+def disclose_percentage(numerator, denominator, rule: DisclosureRule = DEFAULT_RULE) -> pd.Series:
     """Percentage from the disclosure-controlled numerator and denominator.
 
     Suppressed when either count is suppressed or the denominator is below
