@@ -1,0 +1,541 @@
+"""Load a scheme's tables, check them against the data contract, reconcile every row.
+
+Every row read is either used or listed in ``SchemeData.exclusions`` with its reason;
+``reconciliation`` gives ``n_read == n_used + n_excluded`` per table. Problems that
+make a table unreadable raise ``DataValidationError`` naming file, row, column, value
+and what was expected. NHS numbers are checked (Modulus 11) and replaced by keyed
+pseudonyms here; raw numbers never leave this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spimpact import contract
+from spimpact.contract import TABLES, Column, TableSpec
+from spimpact.identifiers import is_valid_nhs_number, normalise_nhs_number, pseudonymise
+
+__all__ = [
+    "DataValidationError",
+    "SchemeData",
+    "is_valid_nhs_number",
+    "load_scheme",
+    "read_table",
+]
+
+EXCLUSION_COLUMNS = ("table", "row", "column", "value", "reason")
+WITHHELD = "(withheld)"
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0"}
+
+
+class DataValidationError(ValueError):
+    """A table cannot be used as the data contract describes; ``problems`` lists why."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class SchemeData:
+    """A scheme's validated tables with the account of every row read."""
+
+    data_dir: Path
+    clients: pd.DataFrame
+    measures: pd.DataFrame
+    reconciliation: pd.DataFrame
+    exclusions: pd.DataFrame
+    non_standard: pd.DataFrame
+    contacts: pd.DataFrame | None = None
+    support_offered: pd.DataFrame | None = None
+    gp_appointments: pd.DataFrame | None = None
+    comparison_pool: pd.DataFrame | None = None
+    feedback: pd.DataFrame | None = None
+    population: pd.DataFrame | None = None
+    source_files: Mapping[str, Path] = field(default_factory=dict)
+    ignored_columns: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["table", "column"])
+    )
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """The validated table ``name`` (None when the scheme does not have it)."""
+        return getattr(self, name)
+
+
+def find_table_file(data_dir: Path, name: str) -> Path | None:
+    """``<name>.csv`` or ``<name>.parquet`` in ``data_dir`` (error if both exist)."""
+    found = [data_dir / f"{name}{ext}" for ext in (".csv", ".parquet")]
+    found = [p for p in found if p.exists()]
+    if len(found) > 1:
+        raise DataValidationError([f"{data_dir}: both {found[0].name} and {found[1].name} exist"])
+    return found[0] if found else None
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file as text cells with a ``source_row`` column.
+
+    ``source_row`` is the line number of the record in a CSV file (the header is line
+    1; a quoted field may span lines) or the 1-based row number in a Parquet file.
+    Header names are stripped and lower-cased.
+    """
+    if path.suffix == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as error:  # noqa: BLE001 - pyarrow raises many types
+            raise DataValidationError([f"{path.name}: cannot read Parquet file: {error}"]) from None
+        text = frame.apply(_parquet_text)
+        text.columns = [str(c).strip().lower() for c in frame.columns]
+        text.insert(0, "source_row", np.arange(1, len(frame) + 1))
+        return text
+    return _read_csv(path)
+
+
+def _parquet_text(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column.dt.strftime("%Y-%m-%d").fillna("")
+    return column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataValidationError([f"{path.name}: the file is empty (expected a header row)"])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataValidationError(
+            [
+                f"{path.name} row {line}: byte 0x{raw[error.start]:02x} is not UTF-8 "
+                "(expected UTF-8 text; in Excel use 'Save as CSV UTF-8')"
+            ]
+        ) from None
+    reader = csv.reader(_io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as error:
+        raise DataValidationError([f"{path.name}: cannot read the header row: {error}"]) from None
+    header = [h.strip().lower() for h in header]
+    problems = []
+    if len(set(header)) != len(header):
+        duplicated = sorted({h for h in header if header.count(h) > 1})
+        problems.append(f"{path.name} row 1: column(s) {duplicated} appear more than once")
+    if "source_row" in header:
+        problems.append(f"{path.name} row 1: column 'source_row' is reserved")
+    if problems:
+        raise DataValidationError(problems)
+    rows, lines, ragged = [], [], []
+    start = reader.line_num + 1
+    try:
+        for record in reader:
+            if record and any(cell.strip() for cell in record):
+                if len(record) != len(header):
+                    ragged.append((start, len(record)))
+                    record = (record + [""] * len(header))[: len(header)]
+                rows.append(record)
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise DataValidationError([f"{path.name} row {start}: malformed CSV: {error}"]) from None
+    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header)
+    frame.insert(0, "source_row", np.asarray(lines, dtype=int))
+    frame.attrs["ragged"] = ragged
+    return frame
+
+
+class _Collector:
+    """Accumulates row-level exclusions for one table."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.records: list[tuple] = []
+
+    def add(self, rows, column, values, reason) -> None:
+        """Record rows; ``column``, ``values`` and ``reason`` are one string or one per row."""
+        rows = np.asarray(rows)
+
+        def per_row(x):
+            return [x] * len(rows) if isinstance(x, str) else list(x)
+
+        self.records.extend(
+            (self.table, int(r), c, v, why)
+            for r, c, v, why in zip(rows, per_row(column), per_row(values), per_row(reason), strict=True)
+        )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.records, columns=list(EXCLUSION_COLUMNS))
+
+    def excluded_rows(self) -> set[int]:
+        return {r[1] for r in self.records}
+
+
+def _check_header(spec: TableSpec, frame: pd.DataFrame, path: Path) -> list[str]:
+    present = set(frame.columns)
+    problems = []
+    for column in spec.columns:
+        if column.required and column.name not in present:
+            problems.append(
+                f"{path.name} row 1, column '{column.name}': required column missing "
+                f"(expected {column.expectation()})"
+            )
+    for group in spec.one_of:
+        if not present.intersection(group):
+            problems.append(
+                f"{path.name} row 1: one of the columns {', '.join(repr(g) for g in group)} is required"
+            )
+    return problems
+
+
+def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Collector):
+    """Parse one text column; invalid cells are recorded and returned as missing."""
+    text = values.fillna("").astype(str).str.strip()
+    blank = text == ""
+    if column.kind == "date":
+        parsed = pd.to_datetime(text.where(~blank), format="%Y-%m-%d", errors="coerce")
+        bad = ~blank & parsed.isna()
+        out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()} (impossible or malformed date)")
+    elif column.kind in ("int", "float"):
+        parsed = pd.to_numeric(text.where(~blank), errors="coerce")
+        bad = ~blank & parsed.isna()
+        if column.kind == "int":
+            bad |= parsed.notna() & (parsed % 1 != 0)
+        if column.minimum is not None:
+            bad |= parsed < column.minimum
+        if column.maximum is not None:
+            bad |= parsed > column.maximum
+        out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
+        parsed = parsed.where(~bad)
+        parsed = parsed.astype("Int64") if column.kind == "int" else parsed.astype(float)
+    elif column.kind == "bool":
+        lowered = text.str.lower()
+        parsed = pd.Series(pd.NA, index=text.index, dtype="boolean")
+        parsed[lowered.isin(_TRUE)] = True
+        parsed[lowered.isin(_FALSE)] = False
+        bad = ~blank & parsed.isna()
+        out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
+    elif column.kind == "code":
+        normalised = _normalise_code(column.name, text)
+        bad = ~blank & ~normalised.isin(column.allowed or ())
+        out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
+        parsed = normalised.where(~blank & ~bad)
+    else:
+        bad = pd.Series(False, index=text.index)
+        if column.pattern:
+            bad = ~blank & ~text.str.fullmatch(column.pattern)
+            out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
+        parsed = text.where(~blank & ~bad)
+    missing = blank if column.required else pd.Series(False, index=text.index)
+    out.add(rows[missing], column.name, "", "required value missing")
+    return parsed
+
+
+def _normalise_code(name: str, text: pd.Series) -> pd.Series:
+    if name == "sex":
+        lowered = text.str.lower()
+        return lowered.map(lambda v: contract.SEX_ALIASES.get(v, v))
+    if name == "ethnic_category":
+        upper = text.str.upper()
+        upper = upper.map(lambda v: contract.ETHNIC_ALIASES.get(v, v))
+        # a 2-character local code: the national code is its first character
+        return upper.where(upper.isin(contract.ETHNIC_CATEGORIES) | (upper.str.len() != 2), upper.str[0])
+    if name in ("age_band", "imd_edition"):
+        return text
+    return text.str.lower()
+
+
+def _pseudonymise_key_column(
+    spec: TableSpec, frame: pd.DataFrame, key: str | None, out: _Collector, path: Path
+) -> pd.DataFrame:
+    """Validate ``nhs_number`` and replace it by a pseudonym in the person-key column."""
+    if "nhs_number" not in frame:
+        return frame
+    numbers = frame.pop("nhs_number").fillna("").astype(str).str.strip()
+    rows = frame["source_row"].to_numpy()
+    has_key_column = spec.person_key in frame and frame[spec.person_key].notna().any()
+    blank = numbers == ""
+    valid = numbers.map(is_valid_nhs_number)
+    bad = ~blank & ~valid
+    out.add(rows[bad], "nhs_number", WITHHELD, "invalid NHS number (fails the Modulus 11 check or is not 10 digits)")
+    if has_key_column:
+        return frame
+    if not key:
+        raise DataValidationError(
+            [
+                f"{path.name}: NHS numbers must be pseudonymised on load but no key was given "
+                "(set the environment variable named by params 'pseudonym_key_env', "
+                "SPIMPACT_PSEUDONYM_KEY by default)"
+            ]
+        )
+    required_missing = blank & (spec.name != "feedback")
+    out.add(rows[required_missing], "nhs_number", "", "required value missing")
+    frame[spec.person_key] = [
+        pseudonymise(normalise_nhs_number(n), key) if ok else None
+        for n, ok in zip(numbers, valid, strict=True)
+    ]
+    return frame
+
+
+def _load_one(spec: TableSpec, path: Path, key: str | None):
+    frame = read_table(path)
+    problems = _check_header(spec, frame, path)
+    if problems:
+        raise DataValidationError(problems)
+    out = _Collector(spec.name)
+    for line, n_fields in frame.attrs.get("ragged", []):
+        out.add([line], "", f"{n_fields} fields", f"row has {n_fields} fields, the header has {frame.shape[1] - 1}")
+    known = set(spec.names)
+    ignored = [c for c in frame.columns if c not in known and c != "source_row"]
+    frame = frame.drop(columns=ignored)
+    rows = frame["source_row"].to_numpy()
+    parsed = {"source_row": rows}
+    for column in spec.columns:
+        if column.name in frame and column.name != "nhs_number":
+            parsed[column.name] = _parse_column(column, frame[column.name], rows, out).to_numpy()
+    result = pd.DataFrame(parsed)
+    if "nhs_number" in frame:
+        result["nhs_number"] = frame["nhs_number"].to_numpy()
+        result = _pseudonymise_key_column(spec, result, key, out, path)
+    return result, out, ignored
+
+
+def load_scheme(
+    path: str | Path,
+    *,
+    variants: Mapping | None = None,
+    pseudonym_key: str | None = None,
+    pseudonym_key_env: str = "SPIMPACT_PSEUDONYM_KEY",
+    imd_edition: int = 2019,
+) -> SchemeData:
+    """Load and validate the scheme folder ``path``.
+
+    Parameters
+    ----------
+    path
+        Folder holding the contract tables (``docs/data-contract.md``).
+    variants
+        Measure name to ``spimpact.params.ScaleVariant``: explicit mappings of modified
+        instruments back to standard coding (otherwise such rows are excluded).
+    pseudonym_key, pseudonym_key_env
+        Key for NHS-number pseudonyms, or the environment variable holding it.
+    imd_edition
+        IMD edition assumed when ``clients`` has no ``imd_edition`` column.
+
+    Returns
+    -------
+    SchemeData
+
+    Raises
+    ------
+    DataValidationError
+        When a table cannot be read as the contract describes; the message lists
+        every such problem with file, row, column, value and what was expected.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from spimpact.synthetic import write_example_data, EXAMPLE_SCHEMES
+    >>> folder = write_example_data(tempfile.mkdtemp(), schemes=EXAMPLE_SCHEMES[-1:])[0]
+    >>> scheme = load_scheme(folder)
+    >>> bool((scheme.reconciliation.n_read == scheme.reconciliation.n_used
+    ...       + scheme.reconciliation.n_excluded).all())
+    True
+    """
+    data_dir = Path(path)
+    if not data_dir.is_dir():
+        raise DataValidationError([f"{data_dir}: no such scheme folder"])
+    key = pseudonym_key or os.environ.get(pseudonym_key_env)
+    tables, collectors, files, problems, ignored = {}, {}, {}, [], []
+    for name, spec in TABLES.items():
+        try:
+            found = find_table_file(data_dir, name)
+        except DataValidationError as error:
+            problems.extend(error.problems)
+            continue
+        if found is None:
+            if spec.required:
+                problems.append(f"{data_dir}: required table '{name}' missing (expected {name}.csv or {name}.parquet)")
+            continue
+        try:
+            tables[name], collectors[name], dropped = _load_one(spec, found, key)
+        except DataValidationError as error:
+            problems.extend(error.problems)
+            continue
+        files[name] = found
+        ignored += [(name, c) for c in dropped]
+        if spec.required and tables[name].empty:
+            problems.append(f"{found.name}: has a header but no data rows (expected at least one row)")
+    if problems:
+        raise DataValidationError(problems)
+    n_read = {name: len(frame) for name, frame in tables.items()}
+    clients = _check_clients(tables["clients"], collectors["clients"], imd_edition)
+    item_check = _check_measure_items(tables["measures"], collectors["measures"], variants)
+    tables["measures"] = item_check.measures
+    tables["clients"] = clients
+    _check_relations(tables, collectors)
+    used = {name: _drop_excluded(frame, collectors[name]) for name, frame in tables.items()}
+    used = _derive(used)
+    exclusions = pd.concat([c.frame() for c in collectors.values()], ignore_index=True)
+    exclusions = exclusions.sort_values(["table", "row", "column"], kind="stable").reset_index(drop=True)
+    reconciliation = pd.DataFrame(
+        [
+            (name, n_read[name], len(used[name]), n_read[name] - len(used[name]))
+            for name in TABLES
+            if name in used
+        ],
+        columns=["table", "n_read", "n_used", "n_excluded"],
+    )
+    return SchemeData(
+        data_dir=data_dir,
+        reconciliation=reconciliation,
+        exclusions=exclusions,
+        non_standard=item_check.non_standard,
+        source_files=files,
+        ignored_columns=pd.DataFrame(ignored, columns=["table", "column"]),
+        **used,
+    )
+
+
+def _drop_excluded(frame: pd.DataFrame, out: _Collector) -> pd.DataFrame:
+    excluded = out.excluded_rows()
+    return frame[~frame["source_row"].isin(excluded)].reset_index(drop=True)
+
+
+def _duplicates(frame: pd.DataFrame, keys: list[str], out: _Collector, what: str) -> None:
+    complete = frame.dropna(subset=keys)
+    dup = complete.duplicated(subset=keys, keep="first")
+    if dup.any():
+        first = complete.drop_duplicates(subset=keys, keep="first").set_index(keys)["source_row"]
+        firsts = [first.loc[tuple(k) if len(keys) > 1 else k[0]] for k in complete.loc[dup, keys].itertuples(index=False)]
+        out.add(
+            complete.loc[dup, "source_row"],
+            "+".join(keys),
+            complete.loc[dup, keys[0]].astype(str),
+            [f"duplicate {what} (first seen at row {r})" for r in firsts],
+        )
+
+
+def _check_clients(clients: pd.DataFrame, out: _Collector, imd_edition: int) -> pd.DataFrame:
+    clients = clients.copy()
+    _duplicates(clients, ["client_id"], out, "client_id")
+    if "discharge_date" in clients:
+        early = clients["discharge_date"] < clients["referral_date"]
+        out.add(clients.loc[early, "source_row"], "discharge_date", clients.loc[early, "discharge_date"].dt.strftime("%Y-%m-%d"), "discharge date before referral date")
+    if "consent_data_use" in clients:
+        refused = clients["consent_data_use"].eq(False).fillna(False).to_numpy(bool)
+        out.add(clients.loc[refused, "source_row"], "consent_data_use", "false", "no consent to use the record for evaluation")
+    if "date_of_birth" in clients:
+        born_after = clients["date_of_birth"] > clients["referral_date"]
+        out.add(clients.loc[born_after, "source_row"], "date_of_birth", WITHHELD, "date of birth after referral date")
+    if "imd_edition" not in clients:
+        clients["imd_edition"] = str(imd_edition)
+    return clients
+
+
+def _check_measure_items(measures: pd.DataFrame, out: _Collector, variants):
+    from spimpact.scoring import validate_items
+
+    items = validate_items(measures, variants=dict(variants or {}))
+    excluded = items.exclusions
+    out.add(excluded["row"], excluded["column"], excluded["value"].astype(str), excluded["reason"])
+    return items
+
+
+def _check_relations(tables: dict, collectors: dict) -> None:
+    clients = tables["clients"]
+    all_ids = set(clients["client_id"].dropna())
+    excluded_rows = collectors["clients"].excluded_rows()
+    usable = set(clients.loc[~clients["source_row"].isin(excluded_rows), "client_id"].dropna())
+    for name in ("measures", "contacts", "support_offered", "feedback"):
+        if name not in tables:
+            continue
+        frame = tables[name]
+        ids = frame["client_id"]
+        unknown = ids.notna() & ~ids.isin(all_ids)
+        collectors[name].add(frame.loc[unknown, "source_row"], "client_id", ids[unknown], "record for an unknown client (not in clients)")
+        dropped = ids.notna() & ids.isin(all_ids) & ~ids.isin(usable)
+        collectors[name].add(frame.loc[dropped, "source_row"], "client_id", ids[dropped], "the client's own record was excluded")
+    measures = tables["measures"]
+    _duplicates(measures, ["client_id", "measure", "timepoint"], collectors["measures"], "client_id+measure+timepoint")
+    baseline = measures[measures["timepoint"] == 0].drop_duplicates(["client_id", "measure"]).set_index(["client_id", "measure"])["date"]
+    base_date = pd.Series(
+        baseline.reindex(pd.MultiIndex.from_frame(measures[["client_id", "measure"]])).to_numpy(), index=measures.index
+    )
+    early = (measures["timepoint"] > 0) & (measures["date"] < base_date)
+    collectors["measures"].add(measures.loc[early, "source_row"], "date", measures.loc[early, "date"].dt.strftime("%Y-%m-%d"), "follow-up dated before the baseline of the same measure")
+    referral = clients.drop_duplicates("client_id").set_index("client_id")["referral_date"]
+    if "contacts" in tables:
+        contacts = tables["contacts"]
+        early = contacts["contact_date"] < contacts["client_id"].map(referral)
+        collectors["contacts"].add(contacts.loc[early, "source_row"], "contact_date", contacts.loc[early, "contact_date"].dt.strftime("%Y-%m-%d"), "contact before the referral date")
+        _exact_duplicates(contacts, collectors["contacts"])
+    if "support_offered" in tables:
+        _exact_duplicates(tables["support_offered"], collectors["support_offered"])
+    if "feedback" in tables:
+        _duplicates(tables["feedback"], ["feedback_id"], collectors["feedback"], "feedback_id")
+    if "comparison_pool" in tables:
+        pool = tables["comparison_pool"]
+        _duplicates(pool, ["patient_id"], collectors["comparison_pool"], "patient_id")
+        overlap = pool["patient_id"].isin(all_ids)
+        collectors["comparison_pool"].add(pool.loc[overlap, "source_row"], "patient_id", pool.loc[overlap, "patient_id"], "comparison patient is also a client")
+    if "gp_appointments" in tables:
+        appointments = tables["gp_appointments"]
+        known = all_ids | (set(tables["comparison_pool"]["patient_id"].dropna()) if "comparison_pool" in tables else set())
+        unknown = appointments["patient_id"].notna() & ~appointments["patient_id"].isin(known)
+        collectors["gp_appointments"].add(appointments.loc[unknown, "source_row"], "patient_id", appointments.loc[unknown, "patient_id"], "appointment for a patient who is neither a client nor in the comparison pool")
+    if "population" in tables:
+        _duplicates(tables["population"], ["dimension", "category"], collectors["population"], "dimension+category")
+
+
+def _exact_duplicates(frame: pd.DataFrame, out: _Collector) -> None:
+    content = [c for c in frame.columns if c != "source_row"]
+    dup = frame.duplicated(subset=content, keep="first")
+    out.add(frame.loc[dup, "source_row"], "", "(whole row)", "exact duplicate of an earlier row")
+
+
+def _derive(tables: dict) -> dict:
+    """Add derived person columns and drop what must not travel further."""
+    for name in ("clients", "comparison_pool"):
+        if name not in tables:
+            continue
+        frame = tables[name].copy()
+        index_date = frame["referral_date"] if name == "clients" else frame["index_date"]
+        if "date_of_birth" in frame:
+            years = _whole_years(frame["date_of_birth"], index_date)
+            frame["age"] = frame["age"].fillna(years) if "age" in frame else years
+            frame = frame.drop(columns=["date_of_birth"])
+        if "age" in frame:
+            derived = contract.age_band(frame["age"].astype(float))
+            frame["age_band"] = frame["age_band"].fillna(derived) if "age_band" in frame else derived
+        if "imd_decile" in frame:
+            frame["imd_quintile"] = ((frame["imd_decile"] + 1) // 2).astype("Int64")
+        frame["ethnic_group"] = frame["ethnic_category"].map(contract.ETHNIC_GROUPS)
+        tables[name] = frame
+    return tables
+
+
+def _whole_years(born: pd.Series, on: pd.Series) -> pd.Series:
+    years = on.dt.year - born.dt.year
+    before_birthday = (on.dt.month < born.dt.month) | ((on.dt.month == born.dt.month) & (on.dt.day < born.dt.day))
+    return (years - before_birthday.astype(int)).astype("Int64")
+
+
+def summarise_problems(exclusions: pd.DataFrame, *, limit: int | None = None) -> str:
+    """Plain lines 'file row N, column 'c': value 'v': reason' for the command line."""
+    lines = [
+        f"{r.table} row {r.row}, column '{r.column}': value {r.value!r}: {r.reason}"
+        for r in exclusions.itertuples(index=False)
+    ]
+    if limit is not None and len(lines) > limit:
+        lines = [*lines[:limit], f"... and {len(lines) - limit} more"]
+    return "\n".join(lines)
+
+
