@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from spimpact.report.disclosure import DisclosureRule
 
@@ -101,6 +101,8 @@ class SchemeParams(_Strict):
     conf_level: float = Field(default=0.95, gt=0.5, lt=1)
     imd_edition: Literal[2019, 2025] = 2019
     pseudonym_key_env: str = "SPIMPACT_PSEUDONYM_KEY"
+    # Only for synthetic example data: a real scheme's key lives in the environment.
+    pseudonym_key: SecretStr | None = None
     boundaries: Path | None = None
     area_column: str = "lsoa_code"
     measures: MeasuresParams = MeasuresParams()
