@@ -1,5 +1,6 @@
 """Score wellbeing questionnaires exactly, and catch modified instruments before scoring."""
 
+from spimpact.scoring.change import ChangeClassification, classify_change
 from spimpact.scoring.eq5d import EQ5D_VALUE_SETS, dsu_age_band, eq5d3l_index, eq5d5l_index
 from spimpact.scoring.instruments import INSTRUMENTS, ITEM_COLUMNS, Instrument, Item
 from spimpact.scoring.ons4 import ons4_band
@@ -15,12 +16,14 @@ __all__ = [
     "ITEM_COLUMNS",
     "SCORES",
     "SCORE_COLUMNS",
+    "ChangeClassification",
     "Instrument",
     "Item",
     "ItemCheck",
     "Norm",
     "ScoreInfo",
     "ScoredMeasures",
+    "classify_change",
     "dsu_age_band",
     "eq5d3l_index",
     "eq5d5l_index",
