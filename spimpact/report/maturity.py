@@ -1,0 +1,318 @@
+"""Data-maturity scorecard: how complete and consistent a scheme's data are; what to fix first.
+
+Each check is the share of records that meet a standard (an item of the data
+contract or of the Social Prescribing Information Standard recorded, the scheme's
+primary measure used, a follow-up collected, instruments used as published). Checks
+are rated good, fair or poor against stated thresholds, and the weakest are listed
+first as what to improve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from spimpact.params import SchemeParams
+from spimpact.report.disclosure import disclose_count, disclose_percentage
+from spimpact.report.section import InsufficientData, Section, Table
+
+MATURITY_COLUMNS = ("domain", "check", "percent", "n_records", "rating", "priority", "improve")
+RATINGS = ("good", "fair", "poor")
+
+
+@dataclass(frozen=True)
+class _Check:
+    domain: str
+    check: str
+    numerator: int
+    denominator: int
+    good: float  # percent at or above which the check is rated good
+    fair: float
+    improve: str
+    higher_is_better: bool = True
+
+
+# Completeness thresholds (RECOMMENDATION, SPEC section 2.1): 95% of records is the
+# level NHS data-quality dashboards treat as complete; below 80% an item cannot
+# support subgroup analysis. Follow-up: published SP evaluations retained 68-75%
+# (SPEC section 5.3), so 70% is good and below 50% makes change estimates unreliable.
+_COMPLETE_GOOD, _COMPLETE_FAIR = 95.0, 80.0
+_FOLLOW_UP_GOOD, _FOLLOW_UP_FAIR = 70.0, 50.0
+
+_CLIENT_ITEMS = (
+    # column, label, what counts as recorded, advice
+    ("age_band", "age or age band", None, "Record age (or date of birth) at referral."),
+    ("sex", "sex", ("unknown",), "Record sex using NHS Person Stated Gender codes."),
+    (
+        "ethnic_category",
+        "ethnic category",
+        ("Z", "99"),
+        "Ask and record ethnic category (NHS Data Dictionary codes); 'not stated' "
+        "hides inequalities.",
+    ),
+    ("lsoa_code", "home area (LSOA)", None,
+     "Record the LSOA (or postcode) to measure deprivation."),
+    ("imd_decile", "deprivation decile", None, "Add the IMD decile of the client's home area."),
+    ("practice_code", "GP practice", None, "Record the client's GP practice ODS code."),
+    ("consent_contact", "consent to follow-up contact", None,
+     "Record consent to follow-up contact at referral."),
+)  # fmt: skip
+_DISCHARGE_ADVICE = "Record why each episode closed (completed, disengaged ...)."
+
+
+def data_maturity_section(scheme, scores, *, non_standard, params: SchemeParams) -> Section:
+    """Score how complete and consistent a scheme's data are, with what to improve first.
+
+    Parameters
+    ----------
+    scheme
+        ``spimpact.io.SchemeData`` (``clients``, ``measures``, optional ``contacts``,
+        ``support_offered``, ``reconciliation``).
+    scores
+        Scored wellbeing measures (long frame with ``client_id, measure, timepoint,
+        score, value``; a ``ScoredMeasures`` is accepted too).
+    non_standard
+        Non-standard instrument use found in scoring (``measure, issue, n_rows,
+        detail``), or ``None``.
+    params
+        Scheme parameters: primary measure and disclosure rule.
+
+    Returns
+    -------
+    Section
+        Text for the report and a Table named ``data_maturity`` with columns
+        ``MATURITY_COLUMNS``: ``percent`` and ``n_records`` disclosure-controlled,
+        ``rating`` good/fair/poor, ``priority`` 1 = improve first (blank when good).
+
+    Notes
+    -----
+    Items follow docs/data-contract.md and the minimum dataset of the PRSB Social
+    Prescribing Information Standard v1.1 (person demographics, support offered,
+    outcomes; SPEC section 2.1). Thresholds are spimpact recommendations stated in
+    the text; ratings use unrounded shares, published percentages the rounded
+    counts (NHS Digital disclosure rule, SPEC section 3.2).
+    """
+    scores = getattr(scores, "scores", scores)
+    clients = scheme.clients
+    if clients is None or clients.empty:
+        raise InsufficientData("There are no client records, so data maturity cannot be scored.")
+    checks = (
+        _completeness_checks(clients)
+        + _standard_checks(scheme)
+        + _measure_checks(scheme.measures, scores, params)
+        + _instrument_checks(scheme.measures, non_standard)
+        + _loading_checks(scheme.reconciliation)
+    )
+    table = _score_checks(checks, params)
+    n_good = int((table["rating"] == "good").sum())
+    first = table.dropna(subset=["priority"]).sort_values("priority").head(3)
+    text = [
+        f"{n_good} of {len(table)} data checks are rated good. Good means at least "
+        f"{_COMPLETE_GOOD:g}% of records complete ({_FOLLOW_UP_GOOD:g}% for follow-up), "
+        f"fair at least {_COMPLETE_FAIR:g}% ({_FOLLOW_UP_FAIR:g}%); instrument and loading "
+        "checks count rows that could not be used.",
+    ]
+    if first.empty:
+        text.append("No check needs attention.")
+    else:
+        text.append(
+            "What to improve first: "
+            + " ".join(
+                f"({int(p)}) {a}" for p, a in zip(first["priority"], first["improve"], strict=True)
+            )
+        )
+    return Section(
+        title="Data maturity",
+        text=tuple(text),
+        tables=(
+            Table(
+                name="data_maturity",
+                caption="Data-maturity scorecard: share of records meeting each check",
+                frame=table,
+            ),
+        ),
+    )
+
+
+def _completeness_checks(clients: pd.DataFrame) -> list[_Check]:
+    n = len(clients)
+    checks = []
+    for column, label, unknown_codes, advice in _CLIENT_ITEMS:
+        if column in clients.columns:
+            values = clients[column]
+            recorded = values.notna()
+            if unknown_codes:
+                recorded &= ~values.astype(str).isin(unknown_codes)
+            numerator = int(recorded.sum())
+        else:
+            numerator = 0
+        checks.append(
+            _Check("Completeness", f"clients with {label} recorded", numerator, n,
+                   _COMPLETE_GOOD, _COMPLETE_FAIR, advice)
+        )  # fmt: skip
+    # A discharge reason is only expected once an episode has closed.
+    discharged = (
+        clients["discharge_date"].notna()
+        if "discharge_date" in clients.columns
+        else pd.Series(False, index=clients.index)
+    )
+    reason = (
+        clients["discharge_reason"].notna()
+        if "discharge_reason" in clients.columns
+        else pd.Series(False, index=clients.index)
+    )
+    checks.append(
+        _Check("Completeness", "discharged clients with a discharge reason",
+               int((discharged & reason).sum()), int(discharged.sum()),
+               _COMPLETE_GOOD, _COMPLETE_FAIR, _DISCHARGE_ADVICE)
+    )  # fmt: skip
+    return checks
+
+
+def _standard_checks(scheme) -> list[_Check]:
+    """PRSB minimum dataset: support offered and link-worker contacts per client."""
+    client_ids = set(scheme.clients["client_id"])
+    n = len(client_ids)
+    checks = []
+    for table, label, advice in (
+        ("support_offered", "support offered", "Record each activity or organisation the client "
+         "was connected to (PRSB 'support offered')."),
+        ("contacts", "link-worker contacts", "Record every link-worker contact with its date "
+         "and type."),
+    ):  # fmt: skip
+        frame = getattr(scheme, table, None)
+        numerator = 0 if frame is None else len(client_ids & set(frame["client_id"]))
+        checks.append(
+            _Check("SP Information Standard", f"clients with {label} recorded", numerator, n,
+                   _COMPLETE_GOOD, _COMPLETE_FAIR, advice)
+        )  # fmt: skip
+    return checks
+
+
+def _measure_checks(measures: pd.DataFrame, scores: pd.DataFrame, params: SchemeParams):
+    primary = params.measures.primary
+    baseline = measures[measures["timepoint"] == 0]
+    n_clients = measures["client_id"].nunique() if len(measures) else 0
+    checks = [
+        _Check(
+            "Measure use",
+            f"clients with a baseline {primary.upper()}",
+            int(baseline.loc[baseline["measure"] == primary, "client_id"].nunique()),
+            int(baseline["client_id"].nunique()) if len(baseline) else 0,
+            90.0,
+            70.0,
+            f"Use {primary.upper()} (the scheme's primary measure) at every baseline so "
+            "results are comparable across clients and schemes.",
+        )
+    ]
+    n_measures = baseline["measure"].nunique()
+    checks.append(
+        _Check(
+            "Measure use",
+            f"baseline questionnaires that are the primary measure ({n_measures} measures used)",
+            int((baseline["measure"] == primary).sum()),
+            len(baseline),
+            90.0,
+            70.0,
+            "Agree one wellbeing measure for all link workers; mixing questionnaires "
+            "splits the sample.",
+        )
+    )
+    scored = scores[scores["measure"] == primary] if scores is not None else scores
+    if scored is not None and len(scored):
+        with_baseline = set(scored.loc[scored["timepoint"] == 0, "client_id"])
+        followed = set(scored.loc[scored["timepoint"] > 0, "client_id"]) & with_baseline
+        numerator, denominator = len(followed), len(with_baseline)
+    else:
+        numerator, denominator = 0, n_clients
+    checks.append(
+        _Check(
+            "Follow-up",
+            f"clients with a scored baseline {primary.upper()} who have a follow-up",
+            numerator,
+            denominator,
+            _FOLLOW_UP_GOOD,
+            _FOLLOW_UP_FAIR,
+            "Book the follow-up questionnaire at the first contact and collect it by "
+            "phone if the client has left the service.",
+        )
+    )
+    return checks
+
+
+def _instrument_checks(measures: pd.DataFrame, non_standard) -> list[_Check]:
+    n_rows = len(measures)
+    n_bad = 0
+    detail = ""
+    if non_standard is not None and len(non_standard):
+        n_bad = int(pd.to_numeric(non_standard["n_rows"], errors="coerce").fillna(0).sum())
+        detail = ", ".join(sorted(set(non_standard["measure"].astype(str))))
+    # Non-standard rows are often excluded from ``measures`` on load, so they are
+    # counted against all rows read.
+    denominator = n_rows + n_bad
+    return [
+        _Check(
+            "Instrument use",
+            "questionnaires recorded on the published response scale",
+            denominator - n_bad,
+            denominator,
+            99.0,
+            95.0,
+            f"Use the published response scale and wording for {detail}; modified "
+            "scales cannot be compared with norms or other schemes."
+            if detail
+            else "Keep using the published response scales.",
+        )
+    ]
+
+
+def _loading_checks(reconciliation) -> list[_Check]:
+    if reconciliation is None or reconciliation.empty:
+        return []
+    n_read = int(reconciliation["n_read"].sum())
+    n_used = int(reconciliation["n_used"].sum())
+    return [
+        _Check(
+            "Data quality",
+            "rows that passed the data contract checks",
+            n_used,
+            n_read,
+            99.0,
+            95.0,
+            "Fix the excluded rows listed in the validation report (invalid codes, "
+            "impossible dates, orphan records) at source.",
+        )
+    ]
+
+
+def _score_checks(checks: list[_Check], params: SchemeParams) -> pd.DataFrame:
+    rule = params.disclosure.rule()
+    numerators = np.array([c.numerator for c in checks])
+    denominators = np.array([c.denominator for c in checks])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.where(denominators > 0, 100 * numerators / np.maximum(denominators, 1), np.nan)
+    ratings = [
+        "poor" if np.isnan(p) else "good" if p >= c.good else "fair" if p >= c.fair else "poor"
+        for p, c in zip(raw, checks, strict=True)
+    ]
+    table = pd.DataFrame(
+        {
+            "domain": [c.domain for c in checks],
+            "check": [c.check for c in checks],
+            "percent": disclose_percentage(numerators, denominators, rule).to_numpy(),
+            "n_records": disclose_count(denominators, rule).to_numpy(),
+            "rating": ratings,
+            "improve": [c.improve for c in checks],
+        }
+    )
+    # Poor before fair; within a rating the furthest below its "good" threshold first.
+    gap = np.array([c.good for c in checks]) - np.nan_to_num(raw, nan=0.0)
+    order = pd.DataFrame({"rank": [RATINGS.index(r) for r in ratings], "gap": gap})
+    needs_work = order["rank"] > 0
+    ranked = order[needs_work].sort_values(["rank", "gap"], ascending=[False, False], kind="stable")
+    priority = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    priority[ranked.index] = np.arange(1, len(ranked) + 1)
+    table["priority"] = priority
+    return table[list(MATURITY_COLUMNS)]

@@ -1,0 +1,429 @@
+"""The ICB summary page, one self-contained ``outputs/index.html`` across schemes.
+
+It shows every scheme's status, headline results, data maturity and a cross-scheme
+meta-analysis.
+
+It reads only what the scheme reports already published (``status.json`` and the
+disclosure-controlled ``tables/*.csv``), so it adds no new disclosure risk, and it
+writes ``headline_estimates.csv``/``.parquet`` for analysts' own roll-ups.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from spimpact.models.meta import fit_random_effects, plot_funnel
+from spimpact.report.disclosure import SUPPRESSED
+from spimpact.report.maturity import MATURITY_COLUMNS, RATINGS
+from spimpact.report.section import HEADLINE_COLUMNS
+
+LEVELS = (
+    ("person", "Impact on the person", "Wellbeing and how people feel."),
+    ("system", "Impact on the health and care system", "GP attendance and its cost."),
+    (
+        "community",
+        "Impact on the community",
+        "Activities and organisations people were connected to.",
+    ),
+)
+STATUS_KEYS = ("scheme_id", "title", "status", "reason")
+SUMMARY_COLUMNS = ("scheme_id", "scheme_title", *HEADLINE_COLUMNS)
+META_COLUMNS = (
+    "outcome_level",
+    "outcome",
+    "measure",
+    "k",
+    "schemes",
+    "estimate",
+    "std_error",
+    "conf_low",
+    "conf_high",
+    "pi_low",
+    "pi_high",
+    "tau2",
+    "i2",
+    "q_p_value",
+    "method",
+)
+_CSS = """
+body{font-family:Arial,Helvetica,sans-serif;margin:2em auto;max-width:72em;color:#212b32;
+line-height:1.45;padding:0 1em}
+h1{color:#005eb8}h2{border-bottom:2px solid #005eb8;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.8em 0 1.5em;font-size:.92em}
+th,td{border:1px solid #d8dde0;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f0f4f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#007f3b;font-weight:bold}.failed{color:#d5281b;font-weight:bold}
+.good{background:#e1f2e8}.fair{background:#fff4d6}.poor{background:#fbe2e0}
+.note{color:#4c6272;font-size:.9em}figure{margin:1em 0}img{max-width:100%}
+"""
+
+
+def build_summary(outputs_dir) -> Path:
+    """Write the ICB summary page ``outputs/index.html`` and the pooled headline files.
+
+    Parameters
+    ----------
+    outputs_dir
+        Folder holding one sub-folder per scheme, each with ``status.json``
+        (``scheme_id``, ``title``, ``status`` "ok" or "failed", ``reason``) and,
+        when the report ran, ``report.html``, ``tables/headline.csv`` (columns
+        ``HEADLINE_COLUMNS``) and ``tables/data_maturity.csv``.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of ``index.html``. ``headline_estimates.csv`` and
+        ``headline_estimates.parquet`` are written beside it.
+
+    Notes
+    -----
+    Outcomes are grouped by the three levels of the NHS social prescribing common
+    outcomes framework (person, community, health and care system; NHS England
+    summary guide, SPEC section 2.3). Outcomes measured the same way (same
+    ``measure`` and ``outcome``) in two or more schemes are pooled by REML
+    random-effects meta-analysis with the Hartung-Knapp adjustment, which keeps
+    near-nominal coverage with few schemes (IntHout et al. 2014, BMC Med Res
+    Methodol 14:25). The page embeds its figures as base64 PNG and makes no
+    external requests.
+    """
+    outputs_dir = Path(outputs_dir)
+    if not outputs_dir.is_dir():
+        raise ValueError(f"outputs folder {outputs_dir} does not exist")
+    statuses = read_statuses(outputs_dir)
+    headlines = read_headlines(outputs_dir, statuses)
+    maturity = read_maturity(outputs_dir, statuses)
+    meta = meta_analyse_headlines(headlines)
+
+    headlines.to_csv(outputs_dir / "headline_estimates.csv", index=False)
+    headlines.to_parquet(outputs_dir / "headline_estimates.parquet", index=False)
+
+    parts = [
+        "<h1>Social prescribing impact: summary across schemes</h1>",
+        "<p>One page for the board: each scheme's report, its headline results grouped by "
+        "the NHS social prescribing common outcomes framework, how mature its data are, "
+        "and, where schemes measured the same outcome in the same way, a pooled estimate. "
+        f"Cells shown as <code>{SUPPRESSED}</code> are withheld to protect privacy (counts "
+        "of 1 to 7; means of fewer than 8 people). Every number here comes from the "
+        "published scheme reports; estimates from schemes without a comparison group "
+        "describe change, not proven effect.</p>",
+        _status_html(outputs_dir, statuses),
+        _headlines_html(headlines),
+        _maturity_html(maturity),
+        _meta_html(headlines, meta),
+        "<h2>Data for analysts</h2><p>Every scheme's headline estimates are in "
+        '<a href="headline_estimates.csv">headline_estimates.csv</a> and '
+        '<a href="headline_estimates.parquet">headline_estimates.parquet</a> (columns: '
+        + html.escape(", ".join(SUMMARY_COLUMNS))
+        + "), already disclosure-controlled.</p>",
+    ]
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Social prescribing impact: summary across schemes</title>"
+        f"<style>{_CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n"
+    )
+    index = outputs_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def read_statuses(outputs_dir: Path) -> pd.DataFrame:
+    """Read every ``<scheme_id>/status.json`` under ``outputs_dir``, sorted by scheme."""
+    rows = []
+    for path in sorted(outputs_dir.glob("*/status.json")):
+        try:
+            status = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: cannot read status file: {error}") from None
+        missing = [key for key in STATUS_KEYS if key not in status]
+        if missing:
+            raise ValueError(f"{path}: status is missing keys {missing}")
+        if status["status"] not in ("ok", "failed"):
+            raise ValueError(f"{path}: status must be 'ok' or 'failed', got {status['status']!r}")
+        if status["scheme_id"] != path.parent.name:
+            raise ValueError(
+                f"{path}: scheme_id {status['scheme_id']!r} does not match its folder "
+                f"{path.parent.name!r}"
+            )
+        rows.append({key: status[key] for key in STATUS_KEYS})
+    return pd.DataFrame(rows, columns=list(STATUS_KEYS))
+
+
+def read_headlines(outputs_dir: Path, statuses: pd.DataFrame) -> pd.DataFrame:
+    """Stack every scheme's ``tables/headline.csv`` with its scheme id and title."""
+    frames = []
+    for scheme_id, title in zip(statuses["scheme_id"], statuses["title"], strict=True):
+        path = outputs_dir / scheme_id / "tables" / "headline.csv"
+        if not path.exists():
+            continue
+        frame = pd.read_csv(path, na_values=[SUPPRESSED], keep_default_na=True)
+        missing = [column for column in HEADLINE_COLUMNS if column not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}")
+        frames.append(frame[list(HEADLINE_COLUMNS)].assign(scheme_id=scheme_id, scheme_title=title))
+    if not frames:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    headlines = pd.concat(frames, ignore_index=True)[list(SUMMARY_COLUMNS)]
+    for column in ("estimate", "std_error", "conf_low", "conf_high"):
+        headlines[column] = pd.to_numeric(headlines[column], errors="raise").astype(float)
+    headlines["n"] = pd.to_numeric(headlines["n"], errors="raise").astype("Int64")
+    order = headlines["outcome_level"].map({lvl: i for i, (lvl, _, _) in enumerate(LEVELS)})
+    return (
+        headlines.assign(_order=order.fillna(len(LEVELS)))
+        .sort_values(["_order", "measure", "outcome", "scheme_id"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def read_maturity(outputs_dir: Path, statuses: pd.DataFrame) -> pd.DataFrame:
+    """Stack every scheme's ``tables/data_maturity.csv`` with its scheme id."""
+    frames = []
+    for scheme_id in statuses["scheme_id"]:
+        path = outputs_dir / scheme_id / "tables" / "data_maturity.csv"
+        if not path.exists():
+            continue
+        frame = pd.read_csv(path, na_values=[SUPPRESSED], keep_default_na=True)
+        missing = [column for column in MATURITY_COLUMNS if column not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}")
+        frames.append(frame[list(MATURITY_COLUMNS)].assign(scheme_id=scheme_id))
+    if not frames:
+        return pd.DataFrame(columns=["scheme_id", *MATURITY_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
+
+
+def meta_analyse_headlines(headlines: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Pool each outcome reported the same way by two or more schemes.
+
+    Returns the table of pooled results (``META_COLUMNS``) and the fitted
+    ``MetaResult`` per ``(measure, outcome)`` for plotting.
+    """
+    rows, fits = [], {}
+    usable = headlines[
+        headlines["estimate"].notna()
+        & headlines["std_error"].notna()
+        & (headlines["std_error"] > 0)
+    ]
+    for (level, measure, outcome), group in usable.groupby(
+        ["outcome_level", "measure", "outcome"], sort=True
+    ):
+        if group["scheme_id"].nunique() < 2 or len(group) != group["scheme_id"].nunique():
+            continue
+        result = fit_random_effects(
+            group["estimate"],
+            group["std_error"],
+            method="REML",
+            hartung_knapp=True,
+            labels=group["scheme_title"],
+        )
+        fits[(measure, outcome)] = (result, group)
+        rows.append(
+            (
+                level,
+                outcome,
+                measure,
+                result.k,
+                ", ".join(group["scheme_id"]),
+                result.estimate,
+                result.std_error,
+                result.conf_low,
+                result.conf_high,
+                result.pi_low,
+                result.pi_high,
+                result.tau2,
+                result.i2,
+                result.q_p_value,
+                "REML random effects, Hartung-Knapp CI",
+            )
+        )
+    return pd.DataFrame(rows, columns=list(META_COLUMNS)), fits
+
+
+def _status_html(outputs_dir: Path, statuses: pd.DataFrame) -> str:
+    if statuses.empty:
+        return "<h2>Schemes</h2><p>No scheme reports were found.</p>"
+    rows = []
+    for row in statuses.itertuples(index=False):
+        report = outputs_dir / row.scheme_id / "report.html"
+        name = html.escape(str(row.title))
+        if report.exists():
+            name = f'<a href="{html.escape(row.scheme_id)}/report.html">{name}</a>'
+        reason = "" if row.reason is None else html.escape(str(row.reason))
+        rows.append(
+            f"<tr><td>{name}</td><td><code>{html.escape(row.scheme_id)}</code></td>"
+            f'<td class="{row.status}">{row.status}</td><td>{reason}</td></tr>'
+        )
+    n_failed = int((statuses["status"] == "failed").sum())
+    note = (
+        f"<p>{len(statuses)} schemes; {n_failed} could not be reported (reason given).</p>"
+        if n_failed
+        else f"<p>All {len(statuses)} scheme reports were produced.</p>"
+    )
+    return (
+        "<h2>Schemes</h2>" + note + "<table><thead><tr><th>Scheme report</th><th>Id</th>"
+        "<th>Status</th><th>Reason</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _headlines_html(headlines: pd.DataFrame) -> str:
+    parts = ["<h2>Headline results by outcome level</h2>"]
+    for level, title, description in LEVELS:
+        rows = headlines[headlines["outcome_level"] == level]
+        parts.append(f"<h3>{html.escape(title)}</h3><p class='note'>{html.escape(description)}</p>")
+        if rows.empty:
+            parts.append("<p>No scheme reported a result at this level.</p>")
+            continue
+        table = pd.DataFrame(
+            {
+                "Scheme": rows["scheme_title"],
+                "Outcome": rows["outcome"],
+                "Estimate": rows["estimate"].map(_format_number),
+                "95% CI": [
+                    _format_interval(low, high)
+                    for low, high in zip(rows["conf_low"], rows["conf_high"], strict=True)
+                ],
+                "People": rows["n"].map(_format_count),
+                "Method": rows["method"],
+            }
+        )
+        parts.append(_table_html(table, numeric=("Estimate", "95% CI", "People")))
+    return "".join(parts)
+
+
+def _maturity_html(maturity: pd.DataFrame) -> str:
+    parts = [
+        "<h2>Data maturity</h2><p>How complete and consistent each scheme's data are "
+        "against the spimpact data contract and the Social Prescribing Information "
+        "Standard; better data give more certain results.</p>"
+    ]
+    if maturity.empty:
+        return parts[0] + "<p>No scheme published a data-maturity scorecard.</p>"
+    domains = list(dict.fromkeys(maturity["domain"]))
+    rows = []
+    for scheme_id, group in maturity.groupby("scheme_id", sort=True):
+        cells = []
+        for domain in domains:
+            ratings = group.loc[group["domain"] == domain, "rating"]
+            worst = _worst_rating(ratings)
+            cells.append(f'<td class="{worst}">{worst}</td>' if worst else "<td></td>")
+        first = group.sort_values("priority", kind="stable")
+        first = first[first["priority"].notna()]["improve"].head(2)
+        advice = "; ".join(html.escape(str(a)) for a in first) or "No priority gaps."
+        rows.append(
+            f"<tr><td><code>{html.escape(scheme_id)}</code></td>{''.join(cells)}<td>{advice}</td></tr>"
+        )
+    header = "".join(f"<th>{html.escape(d)}</th>" for d in domains)
+    parts.append(
+        f"<table><thead><tr><th>Scheme</th>{header}<th>Improve first</th></tr></thead>"
+        "<tbody>" + "".join(rows) + "</tbody></table>"
+        "<p class='note'>Each cell shows the weakest rating among that domain's checks; "
+        "the scheme reports list every check.</p>"
+    )
+    return "".join(parts)
+
+
+def _meta_html(headlines: pd.DataFrame, meta) -> str:
+    table, fits = meta
+    parts = [
+        "<h2>Comparing schemes</h2><p>Where two or more schemes reported the same outcome "
+        "measured the same way, their results are pooled by random-effects meta-analysis "
+        "(REML, Hartung-Knapp confidence interval). The prediction interval shows the "
+        "range of results a similar new scheme might expect. With few schemes these "
+        "intervals are wide; differences between schemes may reflect who they serve and "
+        "how they collect data as much as what they do.</p>"
+    ]
+    if table.empty:
+        parts.append("<p>No outcome was reported in the same way by two or more schemes.</p>")
+        return "".join(parts)
+    display = pd.DataFrame(
+        {
+            "Outcome": table["outcome"],
+            "Schemes": table["k"].astype(str),
+            "Pooled estimate": table["estimate"].map(_format_number),
+            "95% CI": [
+                _format_interval(lo, hi)
+                for lo, hi in zip(table["conf_low"], table["conf_high"], strict=True)
+            ],
+            "95% prediction interval": [
+                _format_interval(lo, hi)
+                for lo, hi in zip(table["pi_low"], table["pi_high"], strict=True)
+            ],
+            "I² (%)": table["i2"].map(lambda v: f"{v:.0f}"),
+        }
+    )
+    parts.append(_table_html(display, numeric=tuple(display.columns[1:])))
+    for (measure, outcome), (result, group) in fits.items():
+        fig = Figure(figsize=(11, 1.6 + 0.4 * (result.k + 2)))
+        forest_ax, funnel_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+        result.plot(ax=forest_ax, xlabel=outcome)
+        forest_ax.set_title("Forest plot", fontsize=10)
+        sizes = group["n"]
+        plot_funnel(
+            result,
+            sizes=None if sizes.isna().any() else sizes.to_numpy(dtype=float),
+            ax=funnel_ax,
+            xlabel=outcome,
+        )
+        funnel_ax.set_title("Funnel plot", fontsize=10)
+        fig.tight_layout()
+        alt = f"Forest and funnel plots of {outcome} across {result.k} schemes"
+        parts.append(
+            f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{_png(fig)}'>"
+            f"<figcaption class='note'>{html.escape(outcome)} (<code>{html.escape(measure)}"
+            "</code>): squares are schemes (size shows weight), the diamond is the pooled "
+            "estimate and the dotted line its prediction interval. The funnel plot shows "
+            "each scheme's result against its size; with few schemes, asymmetry is hard "
+            "to judge.</figcaption></figure>"
+        )
+    return "".join(parts)
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    # No software/version metadata, so the page is byte-identical across runs.
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _table_html(frame: pd.DataFrame, *, numeric=()) -> str:
+    header = "".join(f"<th>{html.escape(str(column))}</th>" for column in frame.columns)
+    body = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for column, value in zip(frame.columns, row, strict=True):
+            css = ' class="num"' if column in numeric else ""
+            cells.append(f"<td{css}>{html.escape(str(value))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _format_number(value) -> str:
+    if pd.isna(value):
+        return SUPPRESSED
+    value = float(value)
+    if value.is_integer() and abs(value) >= 10:
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def _format_interval(low, high) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    return f"{_format_number(low)} to {_format_number(high)}"
+
+
+def _format_count(value) -> str:
+    return SUPPRESSED if pd.isna(value) else f"{int(value):,}"
+
+
+def _worst_rating(ratings: pd.Series) -> str:
+    present = [rating for rating in reversed(RATINGS) if rating in set(ratings.dropna())]
+    return present[0] if present else ""
