@@ -1,0 +1,115 @@
+"""Provenance of a rendered report: what went in, so any number can be reproduced."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+import spimpact
+
+PACKAGE_DIR = Path(spimpact.__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+NOTEBOOK = PROJECT_DIR / "notebooks" / "scheme_report.ipynb"
+KEY_LIBRARIES = (
+    "numpy", "pandas", "scipy", "statsmodels", "linearmodels", "lifelines", "matplotlib",
+    "duckdb", "papermill", "nbconvert", "pydantic",
+)  # fmt: skip
+
+# Output tiers (docs/outputs.md), after OpenSAFELY's release levels.
+OUTPUT_TIERS = {
+    "report.html": "publishable",
+    "report.ipynb": "publishable",
+    "tables/*.csv": "publishable",
+    "provenance.json": "publishable",
+    "status.json": "publishable",
+}
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def input_hashes(data_dir: Path) -> dict[str, str]:
+    """SHA-256 of every file in the scheme's data folder, by file name (sorted)."""
+    return {p.name: sha256_file(p) for p in sorted(Path(data_dir).iterdir()) if p.is_file()}
+
+
+def code_hash() -> str:
+    """One hash of the package source and the report notebook: changes when the code does."""
+    digest = hashlib.sha256()
+    files = sorted(PACKAGE_DIR.rglob("*.py")) + sorted(PACKAGE_DIR.rglob("*.csv")) + [NOTEBOOK]
+    for path in files:
+        if path.exists() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(PROJECT_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of spimpact and the libraries its numbers depend on."""
+    versions = {"python": _python_version(), "spimpact": spimpact.__version__}
+    for name in KEY_LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _python_version() -> str:
+    import platform
+
+    return platform.python_version()
+
+
+def git_commit() -> str | None:
+    """The project's git commit, or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def redacted_params(params_path: Path) -> dict:
+    """The params file's content with any secret removed."""
+    raw = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
+    if "pseudonym_key" in raw:
+        raw["pseudonym_key"] = "(redacted)"
+    return raw
+
+
+def build_provenance(params_path: Path, data_dir: Path) -> dict:
+    """Everything needed to reproduce a report: input, params and code hashes, versions."""
+    return {
+        "params_file": Path(params_path).name,
+        "params_sha256": sha256_file(Path(params_path)),
+        "params": redacted_params(params_path),
+        "inputs_sha256": input_hashes(data_dir),
+        "code_sha256": code_hash(),
+        "git_commit": git_commit(),
+        "versions": library_versions(),
+        "output_tiers": OUTPUT_TIERS,
+    }
+
+
+def rebuild_key(provenance: dict) -> dict:
+    """The parts of provenance that decide whether a report must be rebuilt."""
+    return {k: provenance.get(k) for k in ("params_sha256", "inputs_sha256", "code_sha256")}
+
+
+def write_json(path: Path, content: dict) -> None:
+    """Write JSON with sorted keys so identical content gives identical bytes."""
+    path.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")

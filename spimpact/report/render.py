@@ -1,0 +1,109 @@
+"""Show a Section in a notebook and write its tables; build the self-contained HTML."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pandas as pd
+
+from spimpact.report.disclosure import SUPPRESSED, format_for_publication
+from spimpact.report.section import Section, Table
+
+TABLE_FOOTNOTE = (
+    f"{SUPPRESSED} = not shown: a count of 1 to 7, a value that would reveal one, or a "
+    "summary of fewer than 8 people. Other counts are rounded to the nearest 5."
+)
+
+REPORT_CSS = """
+body { font-family: "Segoe UI", Arial, sans-serif; max-width: 1000px; margin: 2em auto;
+       color: #212b32; line-height: 1.5; padding: 0 1em; }
+h1 { color: #005eb8; } h2 { color: #005eb8; border-bottom: 2px solid #005eb8; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #d8dde0; padding: 0.3em 0.6em; text-align: right; }
+th { background: #f0f4f5; } td:first-child, th:first-child { text-align: left; }
+caption { caption-side: top; text-align: left; font-weight: bold; padding: 0.3em 0; }
+img { max-width: 100%; }
+.note { color: #4c6272; font-size: 0.85em; }
+.jp-OutputPrompt, .jp-InputPrompt, .prompt { display: none; }
+"""
+
+
+def format_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Round numbers for people (3 significant decimals) and mark withheld cells ``*``."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if pd.api.types.is_float_dtype(values) and not pd.api.types.is_integer_dtype(values):
+            out[column] = values.astype(object).map(lambda v: v if pd.isna(v) else _round(v))
+    return format_for_publication(out)
+
+
+def _round(value: float):
+    if float(value).is_integer() and abs(value) < 1e12:
+        return int(value)
+    return float(np.round(value, 3 if abs(value) < 100 else 1))
+
+
+def table_html(table: Table) -> str:
+    """HTML of a publishable table with its caption."""
+    body = format_table(table.frame).to_html(index=False, border=0, escape=True, na_rep=SUPPRESSED)
+    caption = f"<caption>{html.escape(table.caption)}</caption>"
+    return body.replace(">", ">" + caption, 1)
+
+
+def write_tables(section: Section, tables_dir: Path) -> list[Path]:
+    """Write each table of ``section`` to ``tables_dir/<name>.csv`` (withheld cells ``*``)."""
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in section.tables:
+        path = tables_dir / f"{table.name}.csv"
+        format_table(table.frame).to_csv(path, index=False, lineterminator="\n")
+        written.append(path)
+    return written
+
+
+def show(section: Section, *, tables_dir: Path | None = None, level: int = 2) -> None:
+    """Display ``section`` in a notebook (Markdown, tables, figures) and save its tables."""
+    from IPython.display import HTML, Markdown, display
+
+    display(Markdown(f"{'#' * level} {section.title}"))
+    for paragraph in section.text:
+        display(Markdown(paragraph))
+    for figure in section.figures:
+        display(figure)
+        plt.close(figure)
+    for table in section.tables:
+        display(HTML(table_html(table)))
+    if section.tables:
+        display(Markdown(f"<span class='note'>{TABLE_FOOTNOTE}</span>"))
+    for note in section.notes:
+        display(Markdown(f"<span class='note'>{note}</span>"))
+    if tables_dir is not None:
+        write_tables(section, Path(tables_dir))
+
+
+def notebook_to_html(notebook_path: Path, html_path: Path, *, title: str) -> Path:
+    """Render an executed notebook as one offline HTML page without code.
+
+    nbconvert's ``basic`` template gives the cell outputs only; they are wrapped in a
+    page with inline CSS, so nothing is fetched from the network (no require.js, no
+    MathJax, no web fonts) and every figure is an embedded PNG.
+    """
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(notebook)
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "img-src data:; style-src 'unsafe-inline'\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>{REPORT_CSS}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+    html_path.write_text(page, encoding="utf-8")
+    return html_path

@@ -1,0 +1,263 @@
+"""One scheme's report: load once, build each section once, show them in order.
+
+The report notebook stays thin: it prepares a ``SchemeReport`` from the params file
+and calls ``report.show(name)`` for each section. A section that cannot be produced
+degrades to a plain sentence (``build_section``) instead of stopping the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+from spimpact.io import SchemeData, load_scheme
+from spimpact.params import SchemeParams, load_params
+from spimpact.report.render import show
+from spimpact.report.section import HEADLINE_COLUMNS, Section, Table, build_section
+
+SectionBuilder = Callable[["SchemeReport"], Section]
+
+
+def _front_page(report: SchemeReport) -> Section:
+    from spimpact.report.front_page import front_page_section
+
+    others = [report.section(name) for name in SECTIONS if name not in ("front_page", "about")]
+    return front_page_section(others, params=report.params)
+
+
+def _overview(report: SchemeReport) -> Section:
+    from spimpact.report.overview import overview_section
+
+    return overview_section(report.scheme, params=report.params)
+
+
+def _data_quality(report: SchemeReport) -> Section:
+    from spimpact.report.overview import data_quality_section
+
+    return data_quality_section(report.scheme, params=report.params)
+
+
+def _measure_quality(report: SchemeReport) -> Section:
+    from spimpact.scoring.report import measure_quality_section
+
+    return measure_quality_section(
+        report.scheme.non_standard, report.scored.exclusions, params=report.params
+    )
+
+
+def _maturity(report: SchemeReport) -> Section:
+    from spimpact.report.maturity import data_maturity_section
+
+    return data_maturity_section(
+        report.scheme, report.scores, non_standard=report.scheme.non_standard, params=report.params
+    )
+
+
+def _referrals(report: SchemeReport) -> Section:
+    from spimpact.report.overview import referrals_spc_section
+
+    return referrals_spc_section(report.scheme, params=report.params)
+
+
+def _kpis(report: SchemeReport) -> Section:
+    from spimpact.reach import kpi_spc_section
+
+    return kpi_spc_section(report.scheme, report.scores, params=report.params)
+
+
+def _reach(report: SchemeReport) -> Section:
+    from spimpact.reach import reach_section
+
+    return reach_section(report.scheme, params=report.params)
+
+
+def _area(report: SchemeReport) -> Section:
+    from spimpact.reach import area_section
+
+    return area_section(report.scheme, params=report.params)
+
+
+def _wellbeing_at_referral(report: SchemeReport) -> Section:
+    from spimpact.scoring.report import wellbeing_at_referral_section
+
+    return wellbeing_at_referral_section(
+        report.scores, report.scheme.clients, non_standard=report.scheme.non_standard, params=report.params
+    )
+
+
+def _wellbeing(report: SchemeReport) -> Section:
+    from spimpact.wellbeing import wellbeing_section
+
+    return wellbeing_section(report.scores, report.scheme.clients, params=report.params)
+
+
+def _attrition(report: SchemeReport) -> Section:
+    from spimpact.attrition import attrition_section
+
+    return attrition_section(report.scheme, report.scores, params=report.params)
+
+
+def _attendance(report: SchemeReport) -> Section:
+    from spimpact.attendance import attendance_section
+
+    return attendance_section(report.scheme, params=report.params)
+
+
+def _equity(report: SchemeReport) -> Section:
+    from spimpact.equity import benefit_by_group_section
+
+    return benefit_by_group_section(report.scheme, report.scores, params=report.params)
+
+
+def _community(report: SchemeReport) -> Section:
+    from spimpact.qualitative import community_section
+
+    return community_section(report.scheme, params=report.params)
+
+
+def _qualitative(report: SchemeReport) -> Section:
+    from spimpact.qualitative import qualitative_section
+
+    return qualitative_section(report.scheme, report.scores, params=report.params)
+
+
+def _about(report: SchemeReport) -> Section:
+    from spimpact.report.provenance import build_provenance
+
+    provenance = build_provenance(report.params_path, report.params.data_dir)
+    rule = report.params.disclosure
+    inputs = pd.DataFrame(sorted(provenance["inputs_sha256"].items()), columns=["file", "sha256"])
+    versions = pd.DataFrame(sorted(provenance["versions"].items()), columns=["software", "version"])
+    text = (
+        f"Produced by spimpact {provenance['versions']['spimpact']} from params file "
+        f"`{provenance['params_file']}` (SHA-256 `{provenance['params_sha256'][:16]}…`), random seed "
+        f"{report.params.seed}, confidence level {report.params.conf_level:.0%}. The same data, params "
+        "and software give the same numbers; `provenance.json` beside this report lists every input's "
+        "SHA-256 hash.",
+        f"Disclosure control: counts of 1 to {rule.threshold} are not shown, other counts are rounded to "
+        f"the nearest {rule.rounding}, and means, medians and percentages need at least "
+        f"{rule.min_n_summary} people behind them.",
+    )
+    return Section(
+        title="About this report",
+        text=text,
+        tables=(
+            Table("provenance_inputs", "Input files and their SHA-256 hashes", inputs),
+            Table("provenance_versions", "Software versions", versions),
+        ),
+    )
+
+
+# Report order; the title is used when a section degrades to a sentence.
+SECTIONS: dict[str, tuple[str, SectionBuilder]] = {
+    "front_page": ("Summary for commissioners", _front_page),
+    "overview": ("Scheme overview", _overview),
+    "data_quality": ("Data quality", _data_quality),
+    "measure_quality": ("Use of outcome measures", _measure_quality),
+    "data_maturity": ("Data maturity", _maturity),
+    "referrals": ("Referrals over time", _referrals),
+    "kpis": ("Scheme KPIs over time", _kpis),
+    "reach": ("Reach", _reach),
+    "area": ("Reach by area", _area),
+    "wellbeing_at_referral": ("Wellbeing at referral", _wellbeing_at_referral),
+    "wellbeing": ("Wellbeing change", _wellbeing),
+    "attrition": ("Attrition and missing follow-ups", _attrition),
+    "attendance": ("GP attendance", _attendance),
+    "equity": ("Who benefits", _equity),
+    "community": ("Impact on the community", _community),
+    "qualitative": ("Case studies and feedback", _qualitative),
+    "about": ("About this report", _about),
+}
+
+
+def configure_figures() -> None:
+    """Figure settings that keep rendered reports byte-identical between runs."""
+    matplotlib.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "svg.hashsalt": "spimpact",
+            "font.size": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
+
+
+@dataclass
+class SchemeReport:
+    """A scheme's params, validated data and scores, and its sections built on demand."""
+
+    params: SchemeParams
+    params_path: Path
+    scheme: SchemeData
+    scored: object
+    output_dir: Path
+    _built: dict[str, Section] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def prepare(cls, params_path: str | Path, output_dir: str | Path) -> SchemeReport:
+        """Validate params, load and check the data, and score every measure."""
+        from spimpact.scoring import score_measures
+
+        params = load_params(params_path)
+        key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
+        scheme = load_scheme(
+            params.data_dir,
+            variants=params.measures.variants,
+            pseudonym_key=key,
+            pseudonym_key_env=params.pseudonym_key_env,
+            imd_edition=params.imd_edition,
+        )
+        scored = score_measures(scheme.measures, clients=scheme.clients, params=params.measures)
+        configure_figures()
+        np.random.seed(params.seed % 2**32)
+        return cls(
+            params=params, params_path=Path(params_path), scheme=scheme, scored=scored, output_dir=Path(output_dir)
+        )
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        return self.scored.scores
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.output_dir / "tables"
+
+    def show_title(self) -> None:
+        """The report's heading."""
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"# {self.params.title}: impact evaluation"))
+
+    def section(self, name: str) -> Section:
+        """Build section ``name`` once; later calls return the same object."""
+        if name not in self._built:
+            title, builder = SECTIONS[name]
+            self._built[name] = build_section(title, lambda: builder(self))
+        return self._built[name]
+
+    def show(self, name: str) -> None:
+        """Display section ``name`` in the notebook and write its tables."""
+        show(self.section(name), tables_dir=self.tables_dir)
+
+    def headlines(self) -> pd.DataFrame:
+        """Headline rows of every built section, for the ICB summary."""
+        frames = [s.headline for s in self._built.values() if s.headline is not None and len(s.headline)]
+        if not frames:
+            return pd.DataFrame(columns=["scheme_id", *HEADLINE_COLUMNS])
+        out = pd.concat(frames, ignore_index=True)
+        out.insert(0, "scheme_id", self.params.scheme_id)
+        return out[["scheme_id", *HEADLINE_COLUMNS]]
+
+    def finish(self) -> Path:
+        """Write ``tables/headline.csv`` and return its path."""
+        self.tables_dir.mkdir(parents=True, exist_ok=True)
+        path = self.tables_dir / "headline.csv"
+        self.headlines().to_csv(path, index=False, lineterminator="\n")
+        return path

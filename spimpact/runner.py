@@ -1,0 +1,192 @@
+"""Render every scheme's report with papermill, in parallel, isolating failures.
+
+For each params file: validate it (all files before anything runs), skip it when its
+inputs, params and code are unchanged since the last successful run (unless
+``force``), execute ``notebooks/scheme_report.ipynb`` into
+``outputs/<scheme_id>/report.ipynb``, render ``report.html`` and write
+``provenance.json`` and ``status.json``. One failing scheme never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from spimpact.params import ParamsError, load_params
+from spimpact.report.provenance import NOTEBOOK, PROJECT_DIR, build_provenance, rebuild_key, write_json
+from spimpact.report.render import notebook_to_html
+
+CELL_TIMEOUT_SECONDS = 1800
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What happened to one scheme: ``ok``, ``unchanged`` (not re-run) or ``failed``."""
+
+    scheme_id: str
+    title: str
+    status: str
+    reason: str | None
+    seconds: float
+    output_dir: Path
+
+
+def find_params(project_dir: Path = PROJECT_DIR) -> list[Path]:
+    """Every ``params/*.yaml`` file of the project, sorted."""
+    return sorted((project_dir / "params").glob("*.yaml"))
+
+
+def run_reports(
+    params_paths=None,
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    output_root: Path | None = None,
+    summary: bool = True,
+    progress=print,
+) -> list[RunOutcome]:
+    """Render the reports of ``params_paths`` (default: all of ``params/``).
+
+    Returns one ``RunOutcome`` per params file, in the order given.
+    """
+    output_root = Path(output_root) if output_root else PROJECT_DIR / "outputs"
+    paths = [Path(p) for p in (params_paths or find_params())]
+    if not paths:
+        raise ParamsError("no params files found (expected params/*.yaml)")
+    outcomes: dict[Path, RunOutcome] = {}
+    runnable: list[tuple[Path, str, str]] = []
+    for path in paths:
+        try:
+            params = load_params(path)
+        except ParamsError as error:
+            outcomes[path] = _failed(path.stem, path.stem, str(error), output_root)
+            continue
+        runnable.append((path, params.scheme_id, params.title))
+    progress(f"Rendering {len(runnable)} scheme report(s) with {jobs} job(s); {len(outcomes)} params file(s) invalid.")
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {
+            pool.submit(render_scheme, path, scheme_id, title, output_root, force): path
+            for path, scheme_id, title in runnable
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            path = futures[future]
+            outcome = future.result()
+            outcomes[path] = outcome
+            detail = f": {outcome.reason}" if outcome.reason else ""
+            progress(f"[{done}/{len(runnable)}] {outcome.scheme_id}: {outcome.status} ({outcome.seconds:.1f} s){detail}")
+    ordered = [outcomes[p] for p in paths]
+    for outcome in ordered:
+        if outcome.status == "failed":
+            write_json(outcome.output_dir / "status.json", _status(outcome))
+    if summary:
+        from spimpact.report.summary import build_summary
+
+        index = build_summary(output_root)
+        progress(f"ICB summary: {index}")
+    return ordered
+
+
+def render_scheme(params_path: Path, scheme_id: str, title: str, output_root: Path, force: bool = False) -> RunOutcome:
+    """Execute and render one scheme's report; never raises."""
+    started = time.perf_counter()
+    out_dir = output_root / scheme_id
+    try:
+        params = load_params(params_path)
+        provenance = build_provenance(params_path, params.data_dir)
+        if not force and _unchanged(out_dir, provenance):
+            return RunOutcome(scheme_id, title, "unchanged", "inputs, params and code unchanged; not re-run", time.perf_counter() - started, out_dir)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True)
+        notebook_path = out_dir / "report.ipynb"
+        _execute(params_path, out_dir, notebook_path)
+        notebook_to_html(notebook_path, out_dir / "report.html", title=title)
+        write_json(out_dir / "provenance.json", provenance)
+        outcome = RunOutcome(scheme_id, title, "ok", None, time.perf_counter() - started, out_dir)
+    except Exception as error:  # noqa: BLE001 - one scheme's failure is reported, not raised
+        outcome = RunOutcome(scheme_id, title, "failed", _reason(error), time.perf_counter() - started, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "status.json", _status(outcome))
+    return outcome
+
+
+def _execute(params_path: Path, out_dir: Path, notebook_path: Path) -> None:
+    import papermill
+
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(notebook_path),
+        parameters={"params_path": str(Path(params_path).resolve()), "output_dir": str(out_dir.resolve())},
+        kernel_name="python3",
+        cwd=str(NOTEBOOK.parent),
+        progress_bar=False,
+        log_output=False,
+        execution_timeout=CELL_TIMEOUT_SECONDS,
+        report_mode=True,
+    )
+    _strip_run_metadata(notebook_path)
+
+
+def _strip_run_metadata(notebook_path: Path) -> None:
+    """Remove timestamps, durations and absolute paths so re-runs are byte-identical."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.metadata.pop("papermill", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if "parameters" in cell.metadata.get("tags", []) or "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = "\n".join(
+                line for line in cell.source.splitlines() if not line.strip().startswith(("params_path", "output_dir"))
+            ) or "# parameters injected by spimpact run (paths omitted)"
+    nbformat.write(notebook, notebook_path)
+
+
+def _unchanged(out_dir: Path, provenance: dict) -> bool:
+    status_path, provenance_path = out_dir / "status.json", out_dir / "provenance.json"
+    if not (status_path.exists() and provenance_path.exists() and (out_dir / "report.html").exists()):
+        return False
+    status = json.loads(status_path.read_text(encoding="utf-8"))
+    previous = json.loads(provenance_path.read_text(encoding="utf-8"))
+    return status.get("status") in ("ok", "unchanged") and rebuild_key(previous) == rebuild_key(provenance)
+
+
+def _reason(error: Exception) -> str:
+    ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}".strip()
+    return f"{type(error).__name__}: {error}".strip()
+
+
+def _failed(scheme_id: str, title: str, reason: str, output_root: Path) -> RunOutcome:
+    return RunOutcome(scheme_id, title, "failed", reason, 0.0, output_root / scheme_id)
+
+
+def _status(outcome: RunOutcome) -> dict:
+    status = "ok" if outcome.status in ("ok", "unchanged") else "failed"
+    return {"scheme_id": outcome.scheme_id, "title": outcome.title, "status": status, "reason": outcome.reason if status == "failed" else None}
+
+
+def exit_code(outcomes: list[RunOutcome]) -> int:
+    """0 when every scheme rendered (or was unchanged), 1 otherwise."""
+    return int(any(o.status == "failed" for o in outcomes))
+
+
+def print_summary(outcomes: list[RunOutcome], stream=sys.stdout) -> None:
+    """A closing table: scheme, status, seconds, reason."""
+    width = max(len(o.scheme_id) for o in outcomes)
+    for o in outcomes:
+        reason = f"  {o.reason}" if o.reason else ""
+        print(f"{o.scheme_id:<{width}}  {o.status:<9}  {o.seconds:6.1f} s{reason}", file=stream)
+    n_failed = sum(o.status == "failed" for o in outcomes)
+    n_unchanged = sum(o.status == "unchanged" for o in outcomes)
+    print(
+        f"{len(outcomes) - n_failed - n_unchanged} rendered, {n_unchanged} unchanged (not re-run), {n_failed} failed.",
+        file=stream,
+    )
