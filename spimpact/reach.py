@@ -10,6 +10,9 @@ ratios are withheld wherever their count is.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -25,6 +28,7 @@ from spimpact.report.disclosure import (
     disclose_table,
 )
 from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
+from spimpact.report.spc import xmr
 
 REACH_DIMENSIONS = {
     "imd_quintile": "IMD quintile (1 = most deprived)",
@@ -516,3 +520,365 @@ def _plot_rate_ratios(safe: pd.DataFrame):
     ax.set_title("Referral rates by group relative to the scheme average")
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------
+# KPIs over time
+
+
+# Follow-ups are due some months after referral: a cohort's completion is only
+# judged once its referrals have had this long (the default schedule's last
+# follow-up is at 6 months).
+COMPLETION_LAG_MONTHS = 6
+MIN_SPC_POINTS = 12
+
+
+def tabulate_monthly_kpis(
+    clients: pd.DataFrame, contacts: pd.DataFrame | None, follow_up_ids, *, freq: str = "M"
+) -> pd.DataFrame:
+    """Referral cohorts per period with the numbers engaged and completed (raw counts).
+
+    Returns ``period, n_referred, n_engaged, n_completed`` for every period from the
+    first to the last referral (empty periods included); ``n_engaged`` is missing
+    without a contacts table.
+    """
+    period = clients["referral_date"].dt.to_period(freq)
+    engaged = clients["client_id"].isin(contacts["client_id"]) if contacts is not None else None
+    completed = clients["discharge_reason"].eq("completed").fillna(False) | clients[
+        "client_id"
+    ].isin(set(follow_up_ids))
+    frame = pd.DataFrame(
+        {
+            "period": period,
+            "referred": 1,
+            "engaged": engaged.astype(int) if engaged is not None else 0,
+            "completed": completed.astype(int),
+        }
+    )
+    grouped = frame.groupby("period").sum()
+    full = pd.period_range(period.min(), period.max(), freq=freq)
+    grouped = grouped.reindex(full, fill_value=0)
+    out = pd.DataFrame(
+        {
+            "period": grouped.index,
+            "n_referred": grouped["referred"].to_numpy(),
+            "n_engaged": grouped["engaged"].to_numpy() if engaged is not None else pd.NA,
+            "n_completed": grouped["completed"].to_numpy(),
+        }
+    )
+    return out
+
+
+def _last_activity(scheme: SchemeData, scores: pd.DataFrame | None) -> pd.Timestamp:
+    dates = [scheme.clients["referral_date"].max(), scheme.clients["discharge_date"].max()]
+    if scheme.contacts is not None and len(scheme.contacts):
+        dates.append(scheme.contacts["contact_date"].max())
+    source = scores if scores is not None and len(scores) else scheme.measures
+    if source is not None and len(source) and "date" in source:
+        dates.append(pd.to_datetime(source["date"]).max())
+    return max(d for d in dates if pd.notna(d))
+
+
+def _kpi_chart(kpis: pd.DataFrame, stage: str, label: str, rule: DisclosureRule, unit: str):
+    """XmR chart of a monthly percentage from rounded counts, or a reason it cannot be drawn."""
+    percent = disclose_percentage(kpis[f"n_{stage}"], kpis["n_referred"], rule)
+    if percent.isna().any() or len(kpis) < MIN_SPC_POINTS:
+        return None, (
+            f"{label} per {unit} is not charted: it needs at least {MIN_SPC_POINTS} complete "
+            f"{unit}s with at least {rule.min_n_summary} referrals each."
+        )
+    dates = kpis["period"].dt.to_timestamp()
+    chart = xmr(percent.astype(float).to_numpy(), dates=dates, improvement="up")
+    ax = chart.plot(title=f"{label} (% of each {unit}'s referrals, XmR chart)", ylabel="%")
+    return chart, ax
+
+
+def kpi_spc_section(scheme: SchemeData, scores: pd.DataFrame | None, *, params: SchemeParams):
+    """Engagement and follow-up completion per referral cohort as XmR charts.
+
+    For each month's referrals (quarters when months are too small): the percentage
+    with any contact (engagement) and the percentage who completed (discharged as
+    completed or gave a follow-up measure), each as a Making Data Count XmR chart with
+    special-cause flags; higher is better. Percentages come from counts rounded to
+    the nearest 5. The first and last periods are dropped as part-covered, and
+    completion is charted only for cohorts referred at least
+    ``COMPLETION_LAG_MONTHS`` months before the data end. Referral counts themselves
+    are charted in the "Referrals over time" section.
+    """
+    rule = params.disclosure.rule()
+    clients = scheme.clients
+    if clients.empty:
+        raise InsufficientData("No usable referrals were found, so KPIs cannot be charted.")
+    follow_ups = _follow_up_ids(scheme, scores)
+    last = _last_activity(scheme, scores)
+    stages = [("completed", "Follow-up completion")]
+    if scheme.contacts is not None:
+        stages.insert(0, ("engaged", "Engagement (any contact)"))
+    text, tables, figures = [], [], []
+    for stage, label in stages:
+        drawn = False
+        for freq, unit in (("M", "month"), ("Q", "quarter")):
+            kpis = tabulate_monthly_kpis(clients, scheme.contacts, follow_ups, freq=freq).iloc[1:-1]
+            if stage == "completed":
+                cutoff = (last - pd.DateOffset(months=COMPLETION_LAG_MONTHS)).to_period(freq)
+                kpis = kpis[kpis["period"] < cutoff]
+            chart, result = _kpi_chart(kpis, stage, label, rule, unit)
+            if chart is not None:
+                drawn = True
+                break
+        if not drawn:
+            text.append(result)
+            continue
+        figures.append(result.figure)
+        special = chart.points[chart.points["special_cause"]]
+        rules = ", ".join(sorted(special["special_cause_type"].str.replace("_", " ").unique()))
+        text.append(
+            f"**{label}.** Mean {chart.mean:.0f}% of each {unit}'s referrals; natural process "
+            f"limits {max(chart.lower, 0):.0f}% to {min(chart.upper, 100):.0f}%. "
+            + (
+                f"{len(special)} {unit}(s) show special-cause variation "
+                f"({rules}); "
+                f"the latest {unit} shows "
+                + chart.variation.replace("_", " ").replace("special cause", "special-cause")
+                + "."
+                if len(special)
+                else "No point shows special-cause variation: the process is stable."
+            )
+        )
+        table = chart.points[
+            ["date", "value", "mean", "lower", "upper", "special_cause_type", "point_type"]
+        ].rename(columns={"value": "percent"})
+        table["date"] = pd.to_datetime(table["date"]).dt.strftime("%Y-%m")
+        for column in ("mean", "lower", "upper"):
+            table[column] = table[column].round(1)
+        tables.append(Table(f"kpi_{stage}_spc", f"{label} per {unit} with XmR limits", table))
+    if not figures:
+        raise InsufficientData(" ".join(text))
+    text.append(
+        "Percentages are computed from counts rounded to the nearest 5. The first and last "
+        f"periods are left out as part-covered; completion is shown only for referrals made "
+        f"at least {COMPLETION_LAG_MONTHS} months before the latest data, so that their "
+        "follow-ups were due. Rules: a point outside the limits, 7 points in a row above or "
+        "below the mean, 7 rising or falling, or 2 of 3 near a limit (NHS England, *Making "
+        "Data Count*)."
+    )
+    return Section(
+        title="Scheme KPIs over time",
+        text=tuple(text),
+        tables=tuple(tables),
+        figures=tuple(figures),
+    )
+
+
+# ---------------------------------------------------------------------------------
+# Reach by area
+
+
+def poisson_funnel_limits(target_rate: float, population, p: float) -> np.ndarray:
+    """Exact Poisson funnel limit for a rate: the ``p`` quantile of O / n under the target.
+
+    Parameters
+    ----------
+    target_rate
+        Events per person under the null (e.g. the scheme average).
+    population
+        Denominators ``n``.
+    p
+        Quantile, e.g. 0.025, 0.975, 0.001 or 0.999.
+
+    Notes
+    -----
+    Spiegelhalter (2005), Funnel plots for comparing institutional performance, Stat
+    Med 24:1185-1202, appendix A.1.1: with ``r_p`` the ``p`` quantile of a Poisson with
+    mean ``target_rate x n``, the limit is ``(r_p - a) / n`` where
+    ``a = (F(r_p) - p) / (F(r_p) - F(r_p - 1))`` interpolates between integers so the
+    limits are smooth in ``n``.
+    """
+    n = np.asarray(population, dtype=float)
+    mean = target_rate * n
+    r = stats.poisson.ppf(p, mean)
+    upper_cdf = stats.poisson.cdf(r, mean)
+    lower_cdf = stats.poisson.cdf(r - 1, mean)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where(upper_cdf > lower_cdf, (upper_cdf - p) / (upper_cdf - lower_cdf), 0.0)
+    return np.clip(r - alpha, 0, None) / n
+
+
+def tabulate_areas(clients: pd.DataFrame, population: pd.DataFrame, area_column: str):
+    """Referrals and population per area (raw counts), areas from the population table."""
+    if area_column not in clients.columns:
+        raise InsufficientData(
+            f"Client records have no {area_column!r} column, so reach by area cannot be shown."
+        )
+    denominators = population[population["dimension"] == area_column]
+    if denominators.empty:
+        raise InsufficientData(
+            f"The catchment population has no rows for {area_column!r}, so area rates cannot "
+            "be calculated."
+        )
+    counts = clients[area_column].astype("string").value_counts()
+    areas = denominators[["category", "population"]].rename(columns={"category": "area"})
+    areas = areas.assign(n_referrals=[int(counts.get(a, 0)) for a in areas["area"]])
+    outside = int(len(clients) - areas["n_referrals"].sum())
+    return areas.sort_values("area").reset_index(drop=True), outside
+
+
+def read_boundaries(path, area_property: str) -> dict[str, list[np.ndarray]]:
+    """Polygon rings per area from a GeoJSON FeatureCollection (Polygon/MultiPolygon)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read GeoJSON boundaries: {error}") from None
+    shapes: dict[str, list[np.ndarray]] = {}
+    for number, feature in enumerate(data.get("features", []), start=1):
+        code = (feature.get("properties") or {}).get(area_property)
+        geometry = feature.get("geometry") or {}
+        if code is None:
+            raise ValueError(f"{path}: feature {number} has no property {area_property!r}")
+        if geometry.get("type") == "Polygon":
+            polygons = [geometry["coordinates"]]
+        elif geometry.get("type") == "MultiPolygon":
+            polygons = geometry["coordinates"]
+        else:
+            raise ValueError(
+                f"{path}: feature {number} ({code}) has geometry {geometry.get('type')!r}; "
+                "expected Polygon or MultiPolygon"
+            )
+        # outer rings only: holes are rare in LSOAs and do not change the colouring
+        shapes.setdefault(str(code), []).extend(np.asarray(poly[0], float) for poly in polygons)
+    return shapes
+
+
+def _plot_map(areas: pd.DataFrame, shapes: dict, title: str):
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Polygon
+
+    fig, ax = plt.subplots(figsize=(7, 6))
+    shown = areas[areas["rate"].notna()]
+    cmap = plt.get_cmap("Blues")
+    vmax = float(shown["rate"].max()) if len(shown) else 1.0
+    patches, colours, hidden = [], [], []
+    for area, rate in zip(areas["area"], areas["rate"], strict=True):
+        for ring in shapes.get(str(area), []):
+            polygon = Polygon(ring, closed=True)
+            if pd.isna(rate):
+                hidden.append(polygon)
+            else:
+                patches.append(polygon)
+                colours.append(float(rate))
+    collection = PatchCollection(patches, cmap=cmap, edgecolor="white", linewidth=0.5)
+    collection.set_array(np.asarray(colours))
+    collection.set_clim(0, vmax)
+    ax.add_collection(collection)
+    ax.add_collection(
+        PatchCollection(hidden, facecolor="#e8edee", edgecolor="white", hatch="///", linewidth=0.5)
+    )
+    ax.autoscale_view()
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    fig.colorbar(collection, ax=ax, label="Referrals per 1,000 population", shrink=0.7)
+    ax.set_title(title)
+    return fig
+
+
+def _plot_funnel(areas: pd.DataFrame, target_rate: float, title: str):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    shown = areas[areas["rate"].notna()]
+    n = np.linspace(max(areas["population"].min() * 0.8, 1), areas["population"].max() * 1.1, 200)
+    for level, style in zip(FUNNEL_LEVELS, ("--", ":"), strict=True):
+        tail = (1 - level) / 2
+        for p in (tail, 1 - tail):
+            ax.plot(
+                n,
+                poisson_funnel_limits(target_rate, n, p) * PER,
+                color="#425563",
+                linestyle=style,
+                linewidth=1,
+                label=f"{100 * level:g}% limits" if p == tail else None,
+            )
+    ax.axhline(target_rate * PER, color="black", linewidth=1, label="Scheme average")
+    ax.scatter(shown["population"], shown["rate"], color="#005eb8", s=18, zorder=3)
+    ax.set_xlabel("Area population")
+    ax.set_ylabel("Referrals per 1,000 population")
+    ax.set_title(title)
+    ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+def area_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
+    """Reach by neighbourhood: a choropleth map when boundaries are given, else a funnel plot.
+
+    Area counts are rounded to 5; areas with 1 to 7 referrals, and the next smallest
+    where the total would reveal one, are hidden (hatched on the map, left off the
+    funnel plot) rather than merged, and rates come from the rounded counts. The
+    funnel plot's limits are exact Poisson limits at 95% and 99.8% around the scheme
+    average (Spiegelhalter 2005); it is not a league table.
+    """
+    rule = params.disclosure.rule()
+    population = _population(scheme)
+    raw, outside = tabulate_areas(scheme.clients, population, params.area_column)
+    safe = disclose_table(raw, ["n_referrals"], rule, totals="columns")
+    counts = safe["n_referrals"].astype("Float64")
+    safe["rate"] = (counts / safe["population"] * PER).round(1)
+    n_area_total = float(raw["n_referrals"].sum())
+    total_safe = disclose_count([n_area_total], rule).astype(float).iloc[0]
+    if pd.isna(total_safe) or raw["population"].sum() <= 0:
+        raise InsufficientData("Too few referrals with a known area to show reach by area.")
+    target = total_safe / float(raw["population"].sum())
+    position = pd.Series(pd.NA, index=safe.index, dtype="string")
+    known = safe["rate"].notna()
+    for level in FUNNEL_LEVELS:
+        tail = (1 - level) / 2
+        low = poisson_funnel_limits(target, safe["population"], tail) * PER
+        high = poisson_funnel_limits(target, safe["population"], 1 - tail) * PER
+        label = f"outside {100 * level:g}% limits"
+        position[known & (safe["rate"] < low)] = f"below ({label})"
+        position[known & (safe["rate"] > high)] = f"above ({label})"
+    position[known & position.isna()] = "within limits"
+    safe["funnel_position"] = position
+    n_hidden = int(safe["n_referrals"].isna().sum())
+    title = f"Referrals per 1,000 population by {params.area_column.replace('_', ' ')}"
+    text = [
+        f"Referral rates in {len(safe)} areas ({params.area_column}). Counts are rounded to "
+        f"the nearest 5; {n_hidden} area(s) with 1 to 7 referrals (or whose count the total "
+        "would reveal) are hidden, not merged, and rates use the rounded counts. Hidden "
+        "areas have few referrals, so they may be among those the scheme reaches least.",
+    ]
+    boundaries = params.boundaries
+    if boundaries is None and (Path(scheme.data_dir) / "boundaries.geojson").exists():
+        boundaries = Path(scheme.data_dir) / "boundaries.geojson"
+    if boundaries is not None:
+        shapes = read_boundaries(boundaries, params.area_column)
+        figure = _plot_map(safe, shapes, title)
+        unmapped = sorted(set(safe["area"]) - set(shapes))
+        text.append(
+            "The map shades each area by its referral rate; hatched areas are hidden."
+            + (f" {len(unmapped)} area(s) have no boundary and are not drawn." if unmapped else "")
+        )
+    else:
+        figure = _plot_funnel(safe, target, title)
+        text.append(
+            "The funnel plot shows each area's rate against its population, with the range "
+            "expected from chance alone around the scheme average (95% and 99.8% limits): "
+            "areas outside the 99.8% limits differ by more than chance."
+        )
+    above = int(position.str.startswith("above (outside 99.8").sum())
+    below = int(position.str.startswith("below (outside 99.8").sum())
+    text.append(
+        f"Against exact Poisson funnel limits (Spiegelhalter 2005), {above} area(s) have more "
+        f"referrals and {below} fewer than chance around the scheme average would explain at "
+        "the 99.8% level; the latter may be neighbourhoods the scheme is missing."
+    )
+    if outside:
+        text.append(
+            f"About {_count_words(disclose_count([outside], rule).iloc[0])} referrals come "
+            "from areas outside the catchment table and are not shown."
+        )
+    safe["population"] = safe["population"].astype("Int64")
+    return Section(
+        title="Reach by area",
+        text=tuple(text),
+        tables=(Table("reach_areas", f"{title}, with funnel-plot position", safe),),
+        figures=(figure,),
+    )
