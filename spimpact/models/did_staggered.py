@@ -167,7 +167,7 @@ class StaggeredDidResult:
             estimate = float(np.sum(att[which] * weights))
             inf = self.influence[:, which] @ weights
             if with_wif:
-                inf = inf + _weight_influence(which, pg, self.unit_groups, group) @ att[which]
+                inf = inf + _weight_influence_times(which, att[which], pg, self.unit_groups, group)
             return estimate, inf
 
         def se(inf: np.ndarray) -> float:
@@ -191,10 +191,11 @@ class StaggeredDidResult:
             effect_att = np.array([r[1] for r in rows])
             inf_matrix = np.column_stack(influences)
             overall = float(np.sum(effect_att * cohort_share) / cohort_share.sum())
-            wif = _weight_influence(
-                np.arange(len(cohorts)), cohort_share, self.unit_groups, cohorts
+            overall_inf = inf_matrix @ (
+                cohort_share / cohort_share.sum()
+            ) + _weight_influence_times(
+                np.arange(len(cohorts)), effect_att, cohort_share, self.unit_groups, cohorts
             )
-            overall_inf = inf_matrix @ (cohort_share / cohort_share.sum()) + wif @ effect_att
         elif kind == "dynamic":
             event = time - group
             keys = np.unique(event)
@@ -227,13 +228,30 @@ class StaggeredDidResult:
         return self.aggregate("dynamic").plot(ax=ax)
 
 
-def _weight_influence(
-    which: np.ndarray, pg: np.ndarray, unit_groups: np.ndarray, group: np.ndarray
+def _weight_influence_times(
+    which: np.ndarray,
+    values: np.ndarray,
+    pg: np.ndarray,
+    unit_groups: np.ndarray,
+    group: np.ndarray,
 ) -> np.ndarray:
-    """Influence of estimating the cohort-share weights (R ``did:::wif``)."""
-    total = pg[which].sum()
-    centered = np.column_stack([(unit_groups == group[k]).astype(float) - pg[k] for k in which])
-    return centered / total - np.outer(centered.sum(axis=1), pg[which] / total**2)
+    """Influence of estimating the cohort-share weights, times ``values``.
+
+    Equals R ``did:::wif(keepers = which, ...) %*% values`` without forming the
+    n x k matrix: with ``c_ik = 1{G_i = g_k} - p_k`` and ``S = sum_k p_k`` it is
+    ``sum_k c_ik v_k / S - (sum_k c_ik) (sum_k p_k v_k) / S^2``.
+    """
+    weights = pg[which]
+    total = weights.sum()
+    cohorts, position = np.unique(group[which], return_inverse=True)
+    value_by_cohort = np.bincount(position, weights=values, minlength=cohorts.size)
+    count_by_cohort = np.bincount(position, minlength=cohorts.size).astype(float)
+    index = np.searchsorted(cohorts, unit_groups)
+    index = np.clip(index, 0, cohorts.size - 1)
+    member = cohorts[index] == unit_groups
+    value_sum = np.where(member, value_by_cohort[index], 0.0) - weights @ values
+    count_sum = np.where(member, count_by_cohort[index], 0.0) - total
+    return value_sum / total - count_sum * (weights @ values) / total**2
 
 
 def fit_staggered_did(
