@@ -244,7 +244,15 @@ def meta_analyse_headlines(headlines: pd.DataFrame) -> tuple[pd.DataFrame, dict]
                 "REML random effects, Hartung-Knapp CI",
             )
         )
-    return pd.DataFrame(rows, columns=list(META_COLUMNS)), fits
+    table = pd.DataFrame(rows, columns=list(META_COLUMNS))
+    order = table["outcome_level"].map({lvl: i for i, (lvl, _, _) in enumerate(LEVELS)})
+    table = (
+        table.assign(_order=order.fillna(len(LEVELS)))
+        .sort_values(["_order", "measure", "outcome"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+    return table, {key: fits[key] for key in zip(table["measure"], table["outcome"], strict=True)}
 
 
 def _status_html(outputs_dir: Path, statuses: pd.DataFrame) -> str:
