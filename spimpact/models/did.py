@@ -298,7 +298,7 @@ def fit_twfe(
     >>> d = pd.DataFrame({"id": np.repeat(np.arange(50), 4), "t": np.tile(np.arange(4), 50)})
     >>> d["x"] = rng.normal(size=200)
     >>> d["y"] = 1.5 * d.x + d.id * 0.1 + d.t + rng.normal(0, 0.1, 200)
-    >>> round(fit_twfe("y ~ x", d, unit="id", time="t").tidy().estimate[0], 1)
+    >>> round(float(fit_twfe("y ~ x", d, unit="id", time="t").tidy().estimate[0]), 1)
     1.5
     """
     require_columns(data, [unit, time, cluster], role="fit_twfe")
