@@ -1,13 +1,15 @@
 """Callaway & Sant'Anna (2021) group-time ATTs for staggered adoption, and their aggregations.
 
-Re-exported by :mod:`spimpact.models.did`. Unconditional parallel trends (no
-covariates): each ATT(g, t) is a 2x2 difference in mean outcome changes between
-cohort ``g`` and a comparison group, with its influence function; aggregations
-and their standard errors follow R ``did`` (``att_gt``, ``aggte``) exactly.
+Re-exported by :mod:`spimpact.models.did`. Under unconditional parallel trends each
+ATT(g, t) is a 2x2 difference in mean outcome changes between cohort ``g`` and a
+comparison group; with covariates it is Sant'Anna & Zhao's doubly robust 2x2
+estimator. Influence functions, aggregations and their standard errors follow
+R ``did`` (``att_gt``, ``aggte``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -262,9 +264,10 @@ def fit_staggered_did(
     time: str,
     first_treated: str,
     control: str = "never_treated",
+    covariates: Sequence[str] | None = None,
     conf_level: float = 0.95,
 ) -> StaggeredDidResult:
-    """Group-time average treatment effects under staggered adoption (no covariates).
+    """Group-time average treatment effects under staggered adoption.
 
     Parameters
     ----------
@@ -279,6 +282,9 @@ def fit_staggered_did(
     control
         ``"never_treated"`` or ``"not_yet_treated"`` (never treated plus units first
         treated after both periods of the comparison).
+    covariates
+        Numeric columns for conditional parallel trends, taken at each comparison's
+        base period. ``None`` (default) assumes unconditional parallel trends.
     conf_level
         Confidence level for intervals.
 
@@ -295,7 +301,13 @@ def fit_staggered_did(
     t - 1; post-treatment ones compare t with g - 1), no anticipation, analytic
     standard errors ``sqrt(mean(psi^2) / n)`` from the influence functions,
     clustered at the unit level. Without covariates the outcome-regression, IPW
-    and doubly robust estimators coincide. A multiplier bootstrap is not provided.
+    and doubly robust estimators coincide and each ATT(g, t) is a difference of
+    mean changes. With covariates each ATT(g, t) is the doubly robust estimator of
+    Sant'Anna & Zhao (2020), J Econometrics 219(1):101-122 (R ``DRDID::drdid_panel``,
+    R ``did``'s default ``est_method = "dr"``): a logit propensity score and a
+    linear outcome regression of the change on the comparison units, with their
+    estimation effects in the influence function and comparison units with
+    propensity >= 0.995 trimmed. A multiplier bootstrap is not provided.
 
     Examples
     --------
@@ -309,8 +321,14 @@ def fit_staggered_did(
     """
     if control not in CONTROL_GROUPS:
         raise ValueError(f"control must be one of {CONTROL_GROUPS}, got {control!r}")
-    require_columns(data, [outcome, unit, time, first_treated], role="fit_staggered_did")
-    frame = data[[unit, time, outcome, first_treated]].copy()
+    covariates = list(covariates or [])
+    require_columns(
+        data, [outcome, unit, time, first_treated, *covariates], role="fit_staggered_did"
+    )
+    for name in covariates:
+        if not pd.api.types.is_numeric_dtype(data[name]):
+            raise ValueError(f"covariate {name!r} must be numeric (code categories as 0/1 columns)")
+    frame = data[[unit, time, outcome, first_treated, *covariates]].copy()
     if frame[[unit, time, outcome]].isna().any().any():
         bad = frame[[unit, time, outcome]].isna().any()
         raise ValueError(f"missing values in column(s) {list(bad[bad].index)}")
@@ -338,6 +356,20 @@ def fit_staggered_did(
         )
         wide = wide.loc[~always]
         unit_groups = unit_groups[~always]
+    # per-period design matrices [1, covariates] aligned with the rows of ``wide``
+    designs = None
+    if covariates:
+        by_period = [
+            frame.pivot(index=unit, columns=time, values=c).loc[wide.index] for c in covariates
+        ]
+        if any(p.isna().to_numpy().any() for p in by_period):
+            raise ValueError(f"missing values in covariate column(s) {covariates}")
+        designs = [
+            np.column_stack(
+                [np.ones(len(wide))] + [p.iloc[:, k].to_numpy(float) for p in by_period]
+            )
+            for k in range(wide.shape[1])
+        ]
     y = wide.to_numpy(float)
     n = y.shape[0]
     cohorts = np.unique(unit_groups[unit_groups > 0])
@@ -369,21 +401,22 @@ def fit_staggered_did(
                 diagnostics.append(f"ATT({g:g},{t:g}) skipped: no comparison units.")
                 continue
             change = y[:, ti] - y[:, base]
-            mean_treated = change[is_treated].mean()
-            mean_control = change[is_control].mean()
             psi = np.zeros(n)
-            psi[is_treated] = n / n_treated * (change[is_treated] - mean_treated)
-            psi[is_control] = -n / n_control * (change[is_control] - mean_control)
-            rows.append(
-                (
-                    g,
-                    t,
-                    mean_treated - mean_control,
-                    np.sqrt(np.mean(psi**2) / n),
-                    n_treated,
-                    n_control,
+            if designs is None:
+                mean_treated = change[is_treated].mean()
+                mean_control = change[is_control].mean()
+                att = mean_treated - mean_control
+                psi[is_treated] = n / n_treated * (change[is_treated] - mean_treated)
+                psi[is_control] = -n / n_control * (change[is_control] - mean_control)
+            else:
+                in_cell = is_treated | is_control
+                att, cell_psi, note = _doubly_robust_panel(
+                    change[in_cell], is_treated[in_cell], designs[base][in_cell]
                 )
-            )
+                if note:
+                    diagnostics.append(f"ATT({g:g},{t:g}): {note}")
+                psi[in_cell] = n / in_cell.sum() * cell_psi
+            rows.append((g, t, att, np.sqrt(np.mean(psi**2) / n), n_treated, n_control))
             influence.append(psi)
     group_time = pd.DataFrame(
         rows, columns=["group", "time", "att", "std_error", "n_treated", "n_control"]
@@ -403,6 +436,64 @@ def fit_staggered_did(
         diagnostics=tuple(diagnostics),
         conf_level=conf_level,
     )
+
+
+def _doubly_robust_panel(
+    change: np.ndarray, treated: np.ndarray, x: np.ndarray
+) -> tuple[float, np.ndarray, str]:
+    """Sant'Anna & Zhao (2020) doubly robust DiD for panel data, as R ``DRDID::drdid_panel``.
+
+    Returns the ATT, its influence function (one value per unit of the cell) and a
+    diagnostic sentence ("" when the propensity-score fit was unremarkable).
+    """
+    n = change.size
+    d = treated.astype(float)
+    if np.linalg.matrix_rank(x[~treated]) < x.shape[1]:
+        raise ValueError(
+            "the covariates are collinear (or constant) among the comparison units of a "
+            "group-time cell; remove or recode them"
+        )
+    gamma, converged = _logit(x, d)
+    note = "" if converged else "propensity-score logit did not converge; estimate unreliable."
+    ps = np.minimum(1 / (1 + np.exp(-(x @ gamma))), 1 - 1e-6)
+    keep = np.where(treated, True, ps < 0.995)  # DRDID trims comparison units at ps >= .995
+    control_x = x[~treated]
+    beta = np.linalg.lstsq(control_x, change[~treated], rcond=None)[0]
+    fitted_change = x @ beta
+    w_treat = keep * d
+    w_cont = keep * ps * (1 - d) / (1 - ps)
+    residual = change - fitted_change
+    eta_treat = np.mean(w_treat * residual) / np.mean(w_treat)
+    eta_cont = np.mean(w_cont * residual) / np.mean(w_cont)
+    # estimation effect of the outcome regression and of the propensity score
+    ols_weights = 1 - d
+    xpx_inverse = np.linalg.inv((ols_weights[:, None] * x).T @ x / n)
+    ols_linear = (ols_weights * residual)[:, None] * x @ xpx_inverse
+    information = (ps * (1 - ps))[:, None] * x
+    ps_linear = (d - ps)[:, None] * x @ (np.linalg.inv(x.T @ information) * n)
+    inf_treat = (
+        w_treat * residual
+        - w_treat * eta_treat
+        - ols_linear @ np.mean(w_treat[:, None] * x, axis=0)
+    ) / np.mean(w_treat)
+    m2 = np.mean((w_cont * (residual - eta_cont))[:, None] * x, axis=0)
+    m3 = np.mean(w_cont[:, None] * x, axis=0)
+    inf_control = (
+        w_cont * residual - w_cont * eta_cont + ps_linear @ m2 - ols_linear @ m3
+    ) / np.mean(w_cont)
+    return float(eta_treat - eta_cont), inf_treat - inf_control, note
+
+
+def _logit(x: np.ndarray, d: np.ndarray, max_iterations: int = 100) -> tuple[np.ndarray, bool]:
+    """Logistic regression by Newton-Raphson; returns coefficients and convergence."""
+    gamma = np.zeros(x.shape[1])
+    for _ in range(max_iterations):
+        p = 1 / (1 + np.exp(-(x @ gamma)))
+        step = np.linalg.solve(x.T @ ((p * (1 - p))[:, None] * x), x.T @ (d - p))
+        gamma = gamma + step
+        if np.max(np.abs(step)) < 1e-10:
+            return gamma, True
+    return gamma, False
 
 
 def _pretest(group_time: pd.DataFrame, influence: np.ndarray, n: int) -> tuple[float, int, float]:

@@ -176,3 +176,68 @@ def test_bad_input(mpdta, kwargs, message):
 def test_bad_aggregation(result):
     with pytest.raises(ValueError, match="kind must be one of"):
         result.aggregate("weekly")
+
+
+@pytest.mark.parametrize(
+    ("control", "expected_att", "expected_p_value"),
+    [
+        # R: att_gt(yname = "lemp", tname = "year", idname = "countyreal",
+        #   gname = "first.treat", xformla = ~lpop, data = mpdta)  (did att_gt reference page)
+        (
+            "never_treated",
+            [
+                -0.0145,
+                -0.0764,
+                -0.1404,
+                -0.1069,
+                -0.0005,
+                -0.0062,
+                0.0010,
+                -0.0413,
+                0.0267,
+                -0.0046,
+                -0.0284,
+                -0.0288,
+            ],
+            0.23267,
+        ),
+        # same with control_group = "notyettreated"
+        (
+            "not_yet_treated",
+            [
+                -0.0212,
+                -0.0816,
+                -0.1382,
+                -0.1069,
+                -0.0075,
+                -0.0046,
+                0.0087,
+                -0.0413,
+                0.0269,
+                -0.0042,
+                -0.0284,
+                -0.0288,
+            ],
+            0.23326,
+        ),
+    ],
+)
+def test_doubly_robust_with_covariate_matches_did(mpdta, control, expected_att, expected_p_value):
+    """Doubly robust ATT(g,t) (did's default est_method = "dr", DRDID::drdid_panel) with
+    log population as covariate; printed to 4 decimals. The pre-test p-value (printed to
+    5 decimals) checks the analytic covariance including the estimation effects of the
+    propensity score and outcome regression, and the not-yet-treated comparison sets."""
+    result = fit_staggered_did(mpdta, **ARGUMENTS, control=control, covariates=["lpop"])
+    assert_allclose(result.group_time["att"], expected_att, atol=5e-5)
+    assert result.pretrend_p_value == pytest.approx(expected_p_value, abs=5e-6)
+    assert result.diagnostics == ()
+
+
+def test_constant_covariate_is_rejected(mpdta):
+    with pytest.raises(ValueError, match="collinear"):
+        fit_staggered_did(mpdta.assign(one=1.0), **ARGUMENTS, covariates=["one"])
+
+
+def test_non_numeric_covariate_is_rejected(mpdta):
+    with pytest.raises(ValueError, match="must be numeric"):
+        fit_staggered_did(mpdta.assign(region="north"), **ARGUMENTS, covariates=["region"])
