@@ -624,12 +624,20 @@ def _impute_pmm(y, x, mask, donors, rng) -> np.ndarray:
     yhat_obs = x_obs @ beta_hat
     yhat_mis = x[mask] @ beta_draw
     k = min(donors, len(y_obs))
-    distance = np.abs(yhat_mis[:, None] - yhat_obs[None, :])
+    # The k nearest observed predictions lie within k places either side of where the
+    # missing row's prediction falls in the sorted observed predictions: compare those
+    # 2k candidates only (O(n log n), where a full distance matrix is O(n_obs n_mis)).
+    order = np.argsort(yhat_obs, kind="stable")
+    sorted_obs = yhat_obs[order]
+    position = np.searchsorted(sorted_obs, yhat_mis)
+    start = np.clip(position - k, 0, len(sorted_obs) - 2 * k if len(sorted_obs) > 2 * k else 0)
+    window = start[:, None] + np.arange(min(2 * k, len(sorted_obs)))[None, :]
+    distance = np.abs(sorted_obs[window] - yhat_mis[:, None])
     # a tiny random jitter breaks ties between equal distances at random, as mice does
     distance += rng.uniform(0, 1e-9, size=distance.shape)
-    nearest = np.argpartition(distance, k - 1, axis=1)[:, :k]
+    nearest = np.take_along_axis(window, np.argsort(distance, axis=1)[:, :k], axis=1)
     chosen = nearest[np.arange(len(yhat_mis)), rng.integers(0, k, size=len(yhat_mis))]
-    return y_obs[chosen]
+    return y_obs[order[chosen]]
 
 
 def _norm_draw(y, x, rng, ridge: float = 1e-5):
