@@ -198,8 +198,11 @@ def test_qualitative_counts_are_disclosure_controlled(tmp_path):
     assert by_theme.loc["isolation", "n_clients"] == 10
     assert pd.isna(by_theme.loc["housing", "n_feedback"])  # 3 items: suppressed
     subgroup = tables["feedback_themes_by_subgroup"]
-    asian = subgroup[(subgroup["category"] == "Asian") & (subgroup["theme"] == "confidence")]
-    assert asian["n_feedback"].iloc[0] == 0  # clients 30-39 never mention confidence...
+    by_group = subgroup.set_index(["dimension", "category", "theme"])
+    white = by_group.loc[("Ethnic group", "White", "confidence")]
+    assert (white["n_feedback"], white["percent_of_group"]) == (30, 100)
+    assert pd.isna(by_group.loc[("Ethnic group", "Asian", "housing"), "n_feedback"])
+    assert ("Ethnic group", "Asian", "confidence") not in by_group.index  # never mentioned
     assert {"Sex", "Age band", "Ethnic group"} <= set(subgroup["dimension"])
 
 
