@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: reports test test-fast lint bench clean-outputs
+.PHONY: reports test test-fast lint bench browser-deps clean-outputs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,11 +13,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-reports: $(STAMP)
+# The example data is regenerated (deterministically) only when its generator changes.
+data/example/.generated: spimpact/synthetic.py $(STAMP)
 	$(BIN)/spimpact example-data
+	touch $@
+
+reports: $(STAMP) data/example/.generated
 	$(BIN)/spimpact run --jobs 2
 
-test: $(STAMP)
+# Debian's Chromium and ChromeDriver for the offline report test (root installs them;
+# without them that one test is skipped locally and fails under CI=true).
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium/chromedriver missing: install Debian's chromium and chromium-driver for the browser test"; fi
+
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
