@@ -203,6 +203,17 @@ def measure_quality_section(
             "If the scheme used a modified form, say so in its params (measures.variants) so "
             "that it is mapped openly, or return to the standard form."
         )
+    if len(reasons):
+        n_records = _records_text(_n_exclusions(exclusions), rule)
+        text.append(
+            f"In all, {n_records} could not be scored in full; the table gives the reasons. "
+            "Where only the EQ-5D index is missing, EQ-VAS was still scored. An EQ-5D index can "
+            "be computed for everyone by choosing a value set that does not depend on age and "
+            "sex (params measures.eq5d_value_set), at the cost of departing from the NICE "
+            "reference case."
+            if reasons["Reason"].str.startswith("EQ-5D").any()
+            else f"In all, {n_records} could not be scored; the table gives the reasons."
+        )
     if not text and reasons.empty:
         text.append(
             "Every questionnaire answer was within its instrument's standard coding and had the "
@@ -498,6 +509,12 @@ def _exclusion_reasons(exclusions: pd.DataFrame | None, rule: DisclosureRule) ->
     return pd.DataFrame(
         {"Reason": counts.index, "Records": disclose_count(counts.to_numpy(), rule).to_numpy()}
     )
+
+
+def _n_exclusions(exclusions: pd.DataFrame) -> int:
+    if "table" in exclusions.columns:
+        exclusions = exclusions[exclusions["table"] == "measures"]
+    return len(exclusions)
 
 
 def _reason_group(reason: str) -> str:

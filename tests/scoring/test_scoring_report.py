@@ -168,3 +168,20 @@ def test_exclusion_reasons_are_grouped_and_rounded():
     assert reasons.iloc[0] == 10  # 9 rounded to 5
     assert pd.isna(reasons["an answer outside the questionnaire's coding"])  # 3 suppressed
     assert len(reasons) == 2
+
+
+def test_exclusions_are_explained_in_words():
+    exclusions = pd.DataFrame(
+        {
+            "row": range(12),
+            "column": ["sex"] * 12,
+            "value": ["other"] * 12,
+            "reason": [
+                "EQ-5D index not computed: sex 'other' is not male or female (NICE DSU mapping)"
+            ]
+            * 12,
+        }
+    )
+    section = measure_quality_section(None, exclusions, params=PARAMS)
+    assert section.text[0].startswith("In all, about 10 records could not be scored in full")
+    assert "EQ-VAS was still scored" in section.text[0]
