@@ -115,3 +115,43 @@ def test_method_on_result_and_breakdown_sign(event_study):
 def test_bad_input(event_study, kwargs, message):
     with pytest.raises(ValueError, match=message):
         honest_did_relative_magnitude(event_study, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def medicaid_event_study():
+    """HonestDiD README: states first treated in 2014 against never/later-treated states,
+    2008-2015, 2015 cohort dropped; R: fixest::feols(dins ~ i(year, D, ref = 2013) |
+    stfips + year, cluster = "stfips", data = df_nonstaggered)."""
+    data = pd.read_csv(REF / "ehec_data.csv")
+    data = data[(data["year"] < 2016) & (data["yexp2"].isna() | (data["yexp2"] != 2015))]
+    data = data.assign(first_treated=np.where(data["yexp2"] == 2014, 2014, 0))
+    return fit_event_study(
+        data,
+        outcome="dins",
+        unit="stfips",
+        time="year",
+        first_treated="first_treated",
+        window=(-6, 1),
+        cluster="stfips",
+    )
+
+
+def test_contains_honestdid_readme_intervals(medicaid_event_study):
+    """HonestDiD README, createSensitivityResults_relativeMagnitudes(betahat, sigma,
+    numPrePeriods = 5, numPostPeriods = 2, Mbarvec = seq(0.5, 2, by = 0.5)), C-LF:
+    [0.0241, 0.0673], [0.0171, 0.0720], [0.00859, 0.0796], [-0.00107, 0.0883].
+    Ours is a conservative Bonferroni projection of the same restriction, so each of
+    its intervals must contain HonestDiD's (to their printed precision), and its
+    breakdown value cannot exceed HonestDiD's (robust at Mbar 1.5, not at 2)."""
+    published = pd.DataFrame(
+        {
+            "mbar": [0.5, 1.0, 1.5, 2.0],
+            "conf_low": [0.0241, 0.0171, 0.00859, -0.00107],
+            "conf_high": [0.0673, 0.0720, 0.0796, 0.0883],
+        }
+    )
+    ours = medicaid_event_study.honest_did(mbar=published["mbar"])
+    assert (ours["conf_low"] <= published["conf_low"] + 5e-5).all()
+    assert (ours["conf_high"] >= published["conf_high"] - 5e-5).all()
+    assert 0 < ours["breakdown_mbar"].iloc[0] < 2.0
+    assert medicaid_event_study.pretrend_test.df == 5
