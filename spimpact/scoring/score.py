@@ -76,7 +76,7 @@ class ScoredMeasures:
         lines = [f"EQ-5D value set: {self.eq5d_value_set_label}."]
         people = self.scores.groupby("score", sort=False)["client_id"].nunique()
         for score, n in people.items():
-            lines.append(f"{SCORES[score].label}: {n} people scored")
+            lines.append(f"{SCORES[score].label}: {n} scored")
         lines.append(f"Rows not scored: {len(self.exclusions)}")
         return "\n".join(lines)
 

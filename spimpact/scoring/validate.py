@@ -130,13 +130,18 @@ def validate_items(
             )
 
     known = frame["measure"].isin(list(INSTRUMENTS))
-    for name, rows in frame.index[~known].groupby(frame.loc[~known, "measure"].astype(str)).items():
+    blank = ~_is_answered(frame["measure"])
+    names = frame["measure"].astype(str).where(~blank, "(blank)")
+    for name, rows in frame.index[~known].groupby(names[~known]).items():
         for row in rows:
-            _add(problems, row, "measure", name, _unknown_measure_reason(name))
+            value = None if name == "(blank)" else name
+            _add(problems, row, "measure", value, _unknown_measure_reason(value))
         issues.append(
             _issue(
                 name,
-                "unknown measure: not an instrument spimpact scores",
+                "measure not given"
+                if name == "(blank)"
+                else "unknown measure: not an instrument spimpact scores",
                 len(rows),
                 "expected one of " + ", ".join(INSTRUMENTS),
             )
@@ -390,8 +395,9 @@ def _add(problems: dict, row, column: str, value, reason: str) -> None:
     problems.setdefault(row, []).append((column, value, reason))
 
 
-def _unknown_measure_reason(name: str) -> str:
-    return f"unknown measure {name!r}; expected one of {', '.join(INSTRUMENTS)}"
+def _unknown_measure_reason(name: str | None) -> str:
+    what = "measure missing" if name is None else f"unknown measure {name!r}"
+    return f"{what}; expected one of {', '.join(INSTRUMENTS)}"
 
 
 def _issue(measure: str, issue: str, n_rows: int, detail: str) -> dict:

@@ -152,5 +152,5 @@ def test_missing_client_id_raises():
 def test_summary_names_the_value_set_and_counts():
     text = score_measures(make_measures(), clients=CLIENTS).summary()
     assert text.startswith("EQ-5D value set: EQ-5D-5L mapped onto the EQ-5D-3L UK value set")
-    assert "SWEMWBS (metric score): 1 people scored" in text
+    assert "SWEMWBS (metric score): 1 scored" in text
     assert text.endswith("Rows not scored: 1")

@@ -268,3 +268,13 @@ def test_missing_required_column_raises():
     frame = make_measures([("ucla3", [1, 2, 3])]).drop(columns="source_row")
     with pytest.raises(ValueError, match="lacks column\\(s\\) source_row"):
         validate_items(frame)
+
+
+def test_blank_measure_is_excluded_with_its_reason():
+    frame = make_measures([("ucla3", VALID["ucla3"]), ("ucla3", VALID["ucla3"])])
+    frame["measure"] = frame["measure"].astype(object)
+    frame.loc[0, "measure"] = None
+    check = validate_items(frame)
+    assert check.exclusions.loc[0, "reason"].startswith("measure missing; expected one of")
+    assert check.exclusions.loc[0, "value"] is None
+    assert check.non_standard.loc[0, "issue"] == "measure not given"
