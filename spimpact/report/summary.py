@@ -300,9 +300,11 @@ def _headlines_html(headlines: pd.DataFrame) -> str:
                 ],
                 "People": rows["n"].map(_format_count),
                 "Method": rows["method"],
+                "Data": "headline.csv",
             }
         )
-        parts.append(_table_html(table, numeric=("Estimate", "95% CI", "People")))
+        links = {"Data": [f"{scheme}/tables/headline.csv" for scheme in rows["scheme_id"]]}
+        parts.append(_table_html(table, numeric=("Estimate", "95% CI", "People"), links=links))
     return "".join(parts)
 
 
@@ -401,14 +403,19 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _table_html(frame: pd.DataFrame, *, numeric=()) -> str:
+def _table_html(frame: pd.DataFrame, *, numeric=(), links=None) -> str:
+    """An HTML table of ``frame``; ``links`` maps a column to one relative href per row."""
+    links = links or {}
     header = "".join(f"<th>{html.escape(str(column))}</th>" for column in frame.columns)
     body = []
-    for row in frame.itertuples(index=False):
+    for position, row in enumerate(frame.itertuples(index=False)):
         cells = []
         for column, value in zip(frame.columns, row, strict=True):
             css = ' class="num"' if column in numeric else ""
-            cells.append(f"<td{css}>{html.escape(str(value))}</td>")
+            content = html.escape(str(value))
+            if column in links:
+                content = f'<a href="{html.escape(links[column][position])}">{content}</a>'
+            cells.append(f"<td{css}>{content}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
