@@ -404,7 +404,7 @@ def _png(fig) -> str:
 
 
 def _table_html(frame: pd.DataFrame, *, numeric=(), links=None) -> str:
-    """An HTML table of ``frame``; ``links`` maps a column to one relative href per row."""
+    """Render ``frame`` as HTML; ``links`` maps a column to one relative href per row."""
     links = links or {}
     header = "".join(f"<th>{html.escape(str(column))}</th>" for column in frame.columns)
     body = []
