@@ -37,6 +37,8 @@ class AggregateResult:
     ``att``/``std_error`` are the overall summary; ``effects`` holds the
     disaggregated rows (``group``, ``event_time`` or ``time`` plus ``att``,
     ``std_error``) for ``group``, ``dynamic`` and ``calendar``; empty for ``simple``.
+    ``influence`` holds the n_units x len(effects) influence functions of the
+    disaggregated effects (for a simultaneous band).
     """
 
     kind: str
@@ -45,6 +47,55 @@ class AggregateResult:
     effects: pd.DataFrame
     n_units: int
     conf_level: float = 0.95
+    influence: np.ndarray | None = field(default=None, repr=False)
+
+    def simultaneous_band(
+        self, *, n_draws: int = 999, seed: int | np.random.Generator | None = None
+    ) -> pd.DataFrame:
+        """Uniform confidence band over the disaggregated effects by multiplier bootstrap.
+
+        Parameters
+        ----------
+        n_draws
+            Bootstrap draws (R ``did``'s ``biters``, default 999).
+        seed
+            Seed or generator; the band is reproducible for a given seed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The effects with bootstrap ``std_error``, ``conf_low``/``conf_high`` of the
+            simultaneous band and the ``critical_value`` used.
+
+        Notes
+        -----
+        R ``did``'s multiplier bootstrap (Callaway & Sant'Anna 2021, section 4.1):
+        Rademacher multipliers on the influence functions, standard errors from the
+        bootstrap interquartile range divided by ``qnorm(.75) - qnorm(.25)``, and the
+        critical value the ``conf_level`` quantile of the largest absolute
+        t-statistic across effects.
+        """
+        if self.influence is None or self._key is None:
+            raise ValueError("a simultaneous band needs the group, dynamic or calendar aggregation")
+        if n_draws < 100:
+            raise ValueError(f"n_draws must be at least 100, got {n_draws}")
+        rng = np.random.default_rng(seed)
+        n = self.influence.shape[0]
+        draws = np.empty((n_draws, self.influence.shape[1]))
+        chunk = max(1, 2_000_000 // n)
+        for start in range(0, n_draws, chunk):
+            stop = min(start + chunk, n_draws)
+            multipliers = rng.choice([-1.0, 1.0], size=(stop - start, n))
+            draws[start:stop] = multipliers @ self.influence / n
+        quartiles = np.quantile(draws, [0.25, 0.75], axis=0)
+        std_error = (quartiles[1] - quartiles[0]) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+        critical = float(np.quantile(np.max(np.abs(draws / std_error), axis=1), self.conf_level))
+        out = self.effects.copy()
+        out["std_error"] = std_error
+        out["conf_low"] = out["att"] - critical * std_error
+        out["conf_high"] = out["att"] + critical * std_error
+        out["critical_value"] = critical
+        return out
 
     @property
     def _key(self) -> str | None:
@@ -223,7 +274,15 @@ class StaggeredDidResult:
         key_name = {"group": "group", "dynamic": "event_time", "calendar": "time"}[kind]
         effects = pd.DataFrame(rows, columns=[key_name, "att", "std_error"])
         effects[key_name] = np.asarray(keys).astype(int)
-        return AggregateResult(kind, overall, se(overall_inf), effects, n, self.conf_level)
+        return AggregateResult(
+            kind,
+            overall,
+            se(overall_inf),
+            effects,
+            n,
+            self.conf_level,
+            influence=np.column_stack(influences),
+        )
 
     def plot(self, ax: plt.Axes | None = None) -> plt.Axes:
         """Event-study picture: the ``dynamic`` aggregation with pointwise intervals."""
@@ -307,7 +366,9 @@ def fit_staggered_did(
     R ``did``'s default ``est_method = "dr"``): a logit propensity score and a
     linear outcome regression of the change on the comparison units, with their
     estimation effects in the influence function and comparison units with
-    propensity >= 0.995 trimmed. A multiplier bootstrap is not provided.
+    propensity >= 0.995 trimmed. Uniform bands over event times, cohorts or periods
+    come from the seeded multiplier bootstrap in
+    :meth:`AggregateResult.simultaneous_band`.
 
     Examples
     --------

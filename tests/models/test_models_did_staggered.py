@@ -241,3 +241,22 @@ def test_constant_covariate_is_rejected(mpdta):
 def test_non_numeric_covariate_is_rejected(mpdta):
     with pytest.raises(ValueError, match="must be numeric"):
         fit_staggered_did(mpdta.assign(region="north"), **ARGUMENTS, covariates=["region"])
+
+
+def test_simultaneous_band_close_to_did_readme(result):
+    """R did README, aggte(out, type = "group") with the default multiplier bootstrap:
+    simultaneous band 2004 [-0.1434, -0.0161], 2006 [-0.0613, 0.0155], 2007 [-0.0642,
+    0.0121]. Both bands are random (R's and ours use different draws), so they are
+    compared to 0.005 only; the same seed must reproduce our band exactly."""
+    aggregate = result.aggregate("group")
+    band = aggregate.simultaneous_band(seed=20260530)
+    assert_allclose(band["conf_low"], [-0.1434, -0.0613, -0.0642], atol=0.005)
+    assert_allclose(band["conf_high"], [-0.0161, 0.0155, 0.0121], atol=0.005)
+    assert band["critical_value"].iloc[0] > 1.96
+    again = aggregate.simultaneous_band(seed=20260530)
+    pd.testing.assert_frame_equal(band, again)
+
+
+def test_simultaneous_band_needs_disaggregated_effects(result):
+    with pytest.raises(ValueError, match="simultaneous band"):
+        result.aggregate("simple").simultaneous_band(seed=1)
