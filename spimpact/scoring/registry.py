@@ -16,6 +16,10 @@ _NG_FAT_2017 = (
     "Ng Fat L et al. Qual Life Res 2017;26(5):1129-44, doi:10.1007/s11136-016-1454-8 "
     "(Health Survey for England 2010-2013, adults 16+)"
 )
+_HSE_2016 = (
+    "Health Survey for England 2016, adult well-being report (read via a mirror of the official "
+    "PDF: secondary)"
+)
 _ONS_2023 = (
     "ONS, Personal well-being in the UK: April 2022 to March 2023 (UK means; life satisfaction "
     "and worthwhile confirmed on the ONS page, happiness and anxiety from a report of the same "
@@ -83,6 +87,12 @@ SCORES: dict[str, ScoreInfo] = {
             change_source=_SHAH_2018 + ": 1 SEM = 1.03 and 2.77 SEM = 2.87 metric points",
             sem=1.03,
             sem_source=_SHAH_2018,
+            test_retest=0.70,
+            test_retest_source=(
+                "Sun Y et al. Qual Life Res 2019;28(10):2813-20: Chinese SWEMWBS, Hong Kong "
+                "general population, two-week ICC 0.70 (95% CI 0.55-0.80); no English-sample "
+                "value was found"
+            ),
             norms=(
                 Norm("men", 23.7, None, _NG_FAT_2017),
                 Norm("women", 23.2, None, _NG_FAT_2017),
@@ -102,8 +112,14 @@ SCORES: dict[str, ScoreInfo] = {
                 "one-week test-retest ICC 0.83"
             ),
             norms=(
-                Norm("men", 50.1, None, "Health Survey for England 2016, well-being report"),
-                Norm("women", 49.6, None, "Health Survey for England 2016, well-being report"),
+                Norm("men", 50.1, None, _HSE_2016),
+                Norm("women", 49.6, None, _HSE_2016),
+                Norm(
+                    "Scotland adults",
+                    49.4,
+                    8.96,
+                    "Scottish Health Survey 2018, Table 1.2 (gov.scot)",
+                ),
             ),
         ),
         ScoreInfo(
