@@ -84,7 +84,7 @@ def data_maturity_section(scheme, scores, *, non_standard, params: SchemeParams)
     Section
         Text for the report and a Table named ``data_maturity`` with columns
         ``MATURITY_COLUMNS``: ``percent`` and ``n_records`` disclosure-controlled,
-        ``rating`` good/fair/poor, ``priority`` 1 = improve first (blank when good).
+        ``rating`` good/fair/poor, ``priority`` "1" = improve first ("" when good).
 
     Notes
     -----
@@ -107,7 +107,8 @@ def data_maturity_section(scheme, scores, *, non_standard, params: SchemeParams)
     )
     table = _score_checks(checks, params)
     n_good = int((table["rating"] == "good").sum())
-    first = table.dropna(subset=["priority"]).sort_values("priority").head(3)
+    first = table[table["priority"] != ""].sort_values("priority", key=lambda p: p.astype(int))
+    first = first.head(3)
     text = [
         f"{n_good} of {len(table)} data checks are rated good. Good means at least "
         f"{_COMPLETE_GOOD:g}% of records complete ({_FOLLOW_UP_GOOD:g}% for follow-up), "
@@ -312,7 +313,9 @@ def _score_checks(checks: list[_Check], params: SchemeParams) -> pd.DataFrame:
     order = pd.DataFrame({"rank": [RATINGS.index(r) for r in ratings], "gap": gap})
     needs_work = order["rank"] > 0
     ranked = order[needs_work].sort_values(["rank", "gap"], ascending=[False, False], kind="stable")
-    priority = pd.Series(pd.NA, index=table.index, dtype="Int64")
-    priority[ranked.index] = np.arange(1, len(ranked) + 1)
+    # Blank, not <NA>, for checks that need no work: <NA> is published as "*", which
+    # readers take for a suppressed value.
+    priority = pd.Series("", index=table.index, dtype=object)
+    priority[ranked.index] = [str(rank) for rank in range(1, len(ranked) + 1)]
     table["priority"] = priority
     return table[list(MATURITY_COLUMNS)]

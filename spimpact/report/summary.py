@@ -324,8 +324,9 @@ def _maturity_html(maturity: pd.DataFrame) -> str:
             ratings = group.loc[group["domain"] == domain, "rating"]
             worst = _worst_rating(ratings)
             cells.append(f'<td class="{worst}">{worst}</td>' if worst else "<td></td>")
-        first = group.sort_values("priority", kind="stable")
-        first = first[first["priority"].notna()]["improve"].head(2)
+        ranked = group.assign(_rank=pd.to_numeric(group["priority"], errors="coerce"))
+        first = ranked.dropna(subset=["_rank"]).sort_values("_rank", kind="stable")
+        first = first["improve"].head(2)
         advice = "; ".join(html.escape(str(a)) for a in first) or "No priority gaps."
         rows.append(
             f"<tr><td><code>{html.escape(scheme_id)}</code></td>{''.join(cells)}<td>{advice}</td></tr>"

@@ -110,11 +110,11 @@ def test_instrument_and_loading_checks(tmp_path):
 
 def test_priorities_put_poor_before_fair_and_good_last(tmp_path):
     section, table = run(tmp_path, n_ethnic_unknown=30)
-    ranked = table.dropna(subset=["priority"]).sort_values("priority")
+    ranked = table[table["priority"] != ""].sort_values("priority", key=lambda p: p.astype(int))
     ratings = ranked["rating"].tolist()
     assert ratings == sorted(ratings, key=["poor", "fair"].index)
-    assert ranked["priority"].tolist() == list(range(1, len(ranked) + 1))
-    assert table.loc[table["rating"] == "good", "priority"].isna().all()
+    assert ranked["priority"].tolist() == [str(k) for k in range(1, len(ranked) + 1)]
+    assert (table.loc[table["rating"] == "good", "priority"] == "").all()
     assert "What to improve first: (1)" in " ".join(section.text)
 
 

@@ -57,12 +57,12 @@ def headline_rows(change, se, n, gp_change):
 def maturity_rows(follow_up_rating):
     return pd.DataFrame(
         [
-            ("Completeness", "clients with sex recorded", 99.0, 200, "good", pd.NA, "Record sex."),
-            ("Follow-up", "clients with a follow-up", 40.0, 200, follow_up_rating, 1,
+            ("Completeness", "clients with sex recorded", 99.0, 200, "good", "", "Record sex."),
+            ("Follow-up", "clients with a follow-up", 40.0, 200, follow_up_rating, "1",
              "Book the follow-up questionnaire."),
         ],
         columns=list(MATURITY_COLUMNS),
-    ).astype({"priority": "Int64"})  # fmt: skip
+    )  # fmt: skip
 
 
 @pytest.fixture
