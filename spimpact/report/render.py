@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -66,15 +67,26 @@ def write_tables(section: Section, tables_dir: Path) -> list[Path]:
     return written
 
 
+def figure_png(figure) -> bytes:
+    """PNG bytes of a figure, without metadata that could vary between runs."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
 def show(section: Section, *, tables_dir: Path | None = None, level: int = 2) -> None:
-    """Display ``section`` in a notebook (Markdown, tables, figures) and save its tables."""
-    from IPython.display import HTML, Markdown, display
+    """Display ``section`` in a notebook (Markdown, tables, figures) and save its tables.
+
+    Figures are shown as PNG images and closed, so nothing depends on the notebook's
+    matplotlib backend showing open figures at the end of a cell.
+    """
+    from IPython.display import HTML, Image, Markdown, display
 
     display(Markdown(f"{'#' * level} {section.title}"))
     for paragraph in section.text:
         display(Markdown(paragraph))
     for figure in section.figures:
-        display(figure)
+        display(Image(data=figure_png(figure), format="png"))
         plt.close(figure)
     for table in section.tables:
         display(HTML(table_html(table)))

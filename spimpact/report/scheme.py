@@ -176,7 +176,12 @@ SECTIONS: dict[str, tuple[str, SectionBuilder]] = {
 
 
 def configure_figures() -> None:
-    """Figure settings that keep rendered reports byte-identical between runs."""
+    """Figure settings that keep rendered reports byte-identical between runs.
+
+    The non-interactive Agg backend stops the notebook showing figures by itself;
+    sections' figures are shown, in order, by ``render.show``.
+    """
+    matplotlib.use("Agg", force=True)
     matplotlib.rcParams.update(
         {
             "figure.dpi": 100,
