@@ -279,13 +279,14 @@ def _baseline_means(baseline: pd.DataFrame, sex: pd.Series, rule: DisclosureRule
                         0
                     ],
                     "Median": disclose_summary(group_values.median() if n else np.nan, n, rule)[0],
-                    "Population mean": norm.mean if norm is not None else np.nan,
-                    "Population source": norm.source if norm is not None else None,
+                    # Blank, not <NA>: a missing norm is not a suppressed value ("*").
+                    "Population mean": norm.mean if norm is not None else "",
+                    "Population source": norm.source if norm is not None else "",
                 }
             )
     table = pd.DataFrame(rows)
     table["People"] = disclose_count(table["People"].to_numpy(), rule).to_numpy()
-    for column in ("Mean", "SD", "Median", "Population mean"):
+    for column in ("Mean", "SD", "Median"):
         table[column] = table[column].astype("Float64")
     return table
 
@@ -306,9 +307,10 @@ def _poor_bands(baseline: pd.DataFrame, rule: DisclosureRule) -> pd.DataFrame:
                     "Band": text,
                     "n_baseline": len(values),
                     "n_band": int(in_band.sum()),
-                    "UK percent": _NATIONAL_POOR_PERCENT.get(name, np.nan)
+                    # Blank where ONS publishes no national share (not a suppressed "*").
+                    "UK percent": _NATIONAL_POOR_PERCENT.get(name, "")
                     if "likely" not in text
-                    else np.nan,
+                    else "",
                 }
             )
     if not rows:
@@ -323,7 +325,7 @@ def _poor_bands(baseline: pd.DataFrame, rule: DisclosureRule) -> pd.DataFrame:
             "Percent": disclose_percentage(
                 raw["n_band"].to_numpy(), raw["n_baseline"].to_numpy(), rule
             ).to_numpy(),
-            "UK percent": raw["UK percent"].astype("Float64"),
+            "UK percent": raw["UK percent"].astype(object),
         }
     )
 
