@@ -29,7 +29,7 @@ th { background: #f0f4f5; } td:first-child, th:first-child { text-align: left; }
 caption { caption-side: top; text-align: left; font-weight: bold; padding: 0.3em 0; }
 img { max-width: 100%; }
 .note { color: #4c6272; font-size: 0.85em; }
-.jp-OutputPrompt, .jp-InputPrompt, .prompt { display: none; }
+.jp-OutputPrompt, .jp-InputPrompt, .prompt, .anchor-link { display: none; }
 """
 
 
