@@ -15,7 +15,14 @@ from spimpact.params import SchemeParams
 from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section
 from spimpact.scoring import SCORES
 
-_LEVEL_ORDER = {"person": 0, "system": 1, "community": 2}
+_MAX_LISTED = 4
+_CHANGE = re.compile(
+    r"change|difference|before/after|before and after|pre/post|versus|\bvs\.?\b|ratio|"
+    r"effect|\bDiD\b|reduction",
+    re.IGNORECASE,
+)
+_RATIO = re.compile(r"\bratio\b", re.IGNORECASE)
+_LEVEL = re.compile(r"at referral|at baseline|\(mean\)|\bnumber of\b", re.IGNORECASE)
 _CONTROLLED = re.compile(
     r"\bcomparison\b|\bmatched\b|difference-in-differences|\bDiD\b|\bcontrol group|\bcontrols\b",
     re.IGNORECASE,
@@ -42,33 +49,46 @@ def collect_headlines(sections) -> pd.DataFrame:
 def describe_result(row, *, conf_level: float = 0.95) -> str:
     """One sentence giving an estimate, its direction, its interval and how sure we can be.
 
-    Direction words follow the sign of the estimate; "rules out no change" is used only
-    when the confidence interval excludes zero, otherwise the sentence says the data
-    are consistent with no change. For a score with a known direction (SCORES
-    registry) the sentence also says whether the change is an improvement.
+    For a change or effect (see :func:`is_change`) direction words follow the sign of
+    the estimate (for a ratio, whether it is above or below 1); "rules out no change"
+    is used only when the confidence interval excludes no change, otherwise the
+    sentence says the data are consistent with no change. For a score with a known
+    direction (SCORES registry) it also says whether the change is an improvement.
+    A level (e.g. a mean at referral) is given with its interval and no direction.
     """
     estimate, low, high = float(row["estimate"]), row["conf_low"], row["conf_high"]
     level = f"{100 * conf_level:g}%"
     outcome = _lower_first(str(row["outcome"]))
     people = _people(row["n"])
-    if estimate > 0:
-        direction = f"an increase of {_number(estimate)}"
-    elif estimate < 0:
-        direction = f"a decrease of {_number(-estimate)}"
-    else:
+    has_interval = not (pd.isna(low) or pd.isna(high))
+    interval = (
+        f" ({level} confidence interval {_number(float(low))} to {_number(float(high))})"
+        if has_interval
+        else ""
+    )
+    if not is_change(row):
+        return f"For {outcome}, our best estimate is {_number(estimate)}{people}{interval}."
+    ratio = bool(_RATIO.search(f"{row['outcome']} {row['method']}"))
+    null = 1.0 if ratio else 0.0
+    if estimate == null:
         direction = "no change"
-    sentence = f"For {outcome}, our best estimate is {direction}{people}"
-    if pd.isna(low) or pd.isna(high):
+    elif ratio:
+        size = f"{abs(estimate - 1) * 100:.0f}% (ratio {_number(estimate)})"
+        direction = f"an increase of {size}" if estimate > 1 else f"a decrease of {size}"
+    else:
+        size = _number(abs(estimate))
+        direction = f"an increase of {size}" if estimate > 0 else f"a decrease of {size}"
+    sentence = f"For {outcome}, our best estimate is {direction}{people}{interval}"
+    if not has_interval:
         return (
             sentence
             + "; no confidence interval could be calculated, so we cannot say how sure this is."
         )
     low, high = float(low), float(high)
-    sentence += f" ({level} confidence interval {_number(low)} to {_number(high)})"
-    info = SCORES.get(str(row["measure"]))
-    if low > 0 or high < 0:
-        if info is not None and estimate != 0:
-            better = (estimate > 0) == info.higher_is_better
+    if low > null or high < null:
+        info = SCORES.get(str(row["measure"]))
+        if info is not None and estimate != null:
+            better = (estimate > null) == info.higher_is_better
             judgement = "an improvement" if better else "a worsening"
             return sentence + f"; the interval rules out no change, so this looks like {judgement}."
         return sentence + "; the interval rules out no change."
@@ -91,8 +111,8 @@ def front_page_section(sections, *, params: SchemeParams) -> Section:
     Returns
     -------
     Section
-        Titled "At a glance", with the sentences as one paragraph each and the
-        headline rows it was written from as its ``headline``.
+        Titled "At a glance", with the sentences as paragraphs. It has no
+        ``headline`` of its own, so the scheme's headline rows are not counted twice.
 
     Raises
     ------
@@ -106,65 +126,108 @@ def front_page_section(sections, *, params: SchemeParams) -> Section:
     summary guidance; SPEC section 5.3 for the biases named).
     """
     headlines = collect_headlines(sections)
-    headlines = headlines[headlines["estimate"].notna()]
+    headlines = headlines[headlines["estimate"].notna()].reset_index(drop=True)
     if headlines.empty:
         raise InsufficientData(
             "No headline result could be estimated from this scheme's data, so there is no "
             "summary to give."
         )
-    headlines = headlines.assign(
-        _level=headlines["outcome_level"].map(_LEVEL_ORDER).fillna(3),
-        _primary=~headlines["measure"].astype(str).str.startswith(params.measures.primary),
-    ).sort_values(["_level", "_primary"], kind="stable")
-    outcomes = headlines["outcome"].astype(str).tolist()
+    conf_level = params.conf_level
+    change = headlines.apply(is_change, axis=1)
+    primary = headlines["measure"].astype(str).str.startswith(params.measures.primary)
+    gp = (
+        headlines[["outcome", "measure"]]
+        .astype(str)
+        .agg(" ".join, axis=1)
+        .str.contains(r"\bgp\b|attend|appointment", case=False)
+    )
+    outcomes = list(dict.fromkeys(headlines["outcome"].astype(str)))
+    listed = [_lower_first(o) for o in outcomes[:_MAX_LISTED]]
+    if len(outcomes) > _MAX_LISTED:
+        listed.append(f"{len(outcomes) - _MAX_LISTED} more")
     sentences = [
-        f"This report looks at {_count_phrase(len(outcomes))} measured for people referred to "
-        f"{params.title}: {_join(_lower_first(o) for o in outcomes)}."
+        f"This report looks at {_count_phrase(len(outcomes))} for people referred to "
+        f"{params.title}, including {_join(listed)}."
     ]
-    person = headlines[headlines["outcome_level"] == "person"]
-    system = headlines[headlines["outcome_level"] == "system"]
+    described = []
+    person = _first(headlines, [change & primary, change], level="person")
+    if person is not None:
+        sentences.append(_with_other_methods(headlines, person, conf_level))
+        described.append(person)
+    system = _first(headlines, [change & gp, change], level="system")
+    if system is not None:
+        sentences.append(_with_other_methods(headlines, system, conf_level))
+        described.append(system)
+    if not described:
+        row = headlines.iloc[0]
+        sentences.append(describe_result(row, conf_level=conf_level))
     community = headlines[headlines["outcome_level"] == "community"]
-    if not person.empty:
-        sentences.append(describe_result(person.iloc[0], conf_level=params.conf_level))
-    if not system.empty:
-        sentences.append(describe_result(system.iloc[0], conf_level=params.conf_level))
-    if person.empty and system.empty:
-        sentences.append(describe_result(headlines.iloc[0], conf_level=params.conf_level))
     if not community.empty:
         row = community.iloc[0]
         sentences.append(
             f"In the community, {_lower_first(str(row['outcome']))}: "
             f"{_number(float(row['estimate']))}{_people(row['n'])}."
         )
-    sentences.extend(_bias_sentences(headlines))
-    return Section(
-        title="At a glance",
-        text=tuple(sentences),
-        headline=headlines[list(HEADLINE_COLUMNS)].reset_index(drop=True),
-    )
+    described_rows = headlines.loc[[row.name for row in described]] if described else headlines
+    sentences.extend(_bias_sentences(described_rows))
+    return Section(title="At a glance", text=tuple(sentences))
 
 
-def _bias_sentences(headlines: pd.DataFrame) -> list[str]:
-    methods = headlines["method"].fillna("").astype(str)
+def is_change(row) -> bool:
+    """Whether a headline row is a change or effect (so "increase"/"decrease" apply).
+
+    Levels such as a mean score at referral or a count are not changes and are
+    described without direction words.
+    """
+    text = f"{row['outcome']} {row['method']}"
+    return bool(_CHANGE.search(text)) and not _LEVEL.search(str(row["outcome"]))
+
+
+def _first(headlines: pd.DataFrame, preferences, *, level: str):
+    at_level = headlines["outcome_level"] == level
+    for preference in preferences:
+        rows = headlines[at_level & preference]
+        if not rows.empty:
+            return rows.iloc[0]
+    return None
+
+
+def _with_other_methods(headlines: pd.DataFrame, row, conf_level: float) -> str:
+    """Describe ``row``; add the range given by other methods for the same outcome."""
+    sentence = describe_result(row, conf_level=conf_level)
+    same = headlines[
+        (headlines["measure"] == row["measure"])
+        & (headlines["outcome"] == row["outcome"])
+        & (headlines.index != row.name)
+    ]
+    if same.empty:
+        return sentence
+    low, high = same["estimate"].min(), same["estimate"].max()
+    others = "another method" if len(same) == 1 else f"{len(same)} other methods"
+    spread = _number(low) if low == high else f"{_number(low)} to {_number(high)}"
+    return sentence[:-1] + f" ({others} gave {spread})."
+
+
+def _bias_sentences(described: pd.DataFrame) -> list[str]:
+    methods = described["method"].fillna("").astype(str)
     controlled = methods.map(lambda m: bool(_CONTROLLED.search(m)) and not _UNCONTROLLED.search(m))
-    sentences = []
     if controlled.all():
-        sentences.append(
+        sentence = (
             "Where people were compared with a similar group who were not referred, "
             "differences that were not measured can still bias the result."
         )
     else:
-        sentences.append(
+        sentence = (
             "There was no comparison group, so part of any change may be people recovering "
             "from a low point that prompted their referral (regression to the mean) rather "
             "than the effect of the scheme."
         )
-    if (headlines["outcome_level"] == "person").any():
-        sentences[-1] += (
+    if (described["outcome_level"] == "person").any():
+        sentence += (
             " Wellbeing was only known for people who completed a follow-up questionnaire, "
             "who may have been doing better than those who did not."
         )
-    return sentences
+    return [sentence]
 
 
 def _number(value: float) -> str:
@@ -181,7 +244,7 @@ def _people(n) -> str:
 
 
 def _count_phrase(k: int) -> str:
-    return "one outcome" if k == 1 else f"{k} outcomes"
+    return "one result" if k == 1 else f"{k} results"
 
 
 def _join(items) -> str:

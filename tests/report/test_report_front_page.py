@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 
 from spimpact.params import SchemeParams
-from spimpact.report.front_page import collect_headlines, describe_result, front_page_section
+from spimpact.report.front_page import (
+    collect_headlines,
+    describe_result,
+    front_page_section,
+    is_change,
+)
 from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section
 
 PARAMS = SchemeParams(scheme_id="test_scheme", title="Test Scheme", data_dir=Path("."))
@@ -67,6 +72,35 @@ def test_wording_follows_sign_and_interval(estimate, low, high, measure, directi
             assert phrase not in sentence
 
 
+@pytest.mark.parametrize(
+    ("estimate", "low", "high", "direction", "certainty"),
+    [
+        (0.8, 0.7, 0.9, "a decrease of 20% (ratio 0.80)", "rules out no change"),
+        (1.25, 1.1, 1.4, "an increase of 25% (ratio 1.25)", "rules out no change"),
+        (0.9, 0.75, 1.05, "a decrease of 10% (ratio 0.90)", "includes no change"),
+    ],
+)
+def test_ratios_are_judged_against_one(estimate, low, high, direction, certainty):
+    row = headline(
+        "system", "GP appointments attended after vs before referral", "gp_rate_ratio",
+        estimate, low, high, 95, "rate ratio, negative binomial GLMM",
+    ).iloc[0]  # fmt: skip
+    sentence = describe_result(row)
+    assert direction in sentence and certainty in sentence
+
+
+def test_levels_get_no_direction_words():
+    row = headline(
+        "person", "SWEMWBS (metric score) at referral (mean)", "swemwbs_metric", 18.5, 17.8,
+        19.2, 75, "mean at referral, t interval",
+    ).iloc[0]  # fmt: skip
+    assert not is_change(row)
+    sentence = describe_result(row)
+    assert "18.5 among 75 people (95% confidence interval 17.8 to 19.2)." in sentence
+    for word in ("increase", "decrease", "improvement", "no change"):
+        assert word not in sentence
+
+
 def test_front_page_has_five_or_six_sentences_from_the_headlines():
     sections = [
         Section(title="Wellbeing", headline=wellbeing(2.1, 1.2, 3.0)),
@@ -106,7 +140,26 @@ def test_front_page_has_five_or_six_sentences_from_the_headlines():
     assert "an increase of 2.10 among 120 people" in text
     assert "a decrease of 0.60" in text and "includes no change" in text
     assert "regression to the mean" in text
-    assert page.headline.shape[0] == 3
+    assert page.headline is None  # the scheme's headline rows are not duplicated
+
+
+def test_front_page_prefers_change_rows_and_reports_other_methods():
+    at_referral = headline(
+        "person", "SWEMWBS (metric score) at referral (mean)", "swemwbs_metric", 18.5, 17.8,
+        19.2, 75, "mean at referral, t interval",
+    )  # fmt: skip
+    ipw = wellbeing(2.02, 1.04, 3.00).assign(method="uncontrolled before/after, IPW")
+    mice = wellbeing(2.33, 1.33, 3.33).assign(method="uncontrolled before/after, MICE")
+    mixed = wellbeing(2.23, 1.30, 3.15).assign(method="uncontrolled before/after, mixed model")
+    sections = [
+        Section(title="a", headline=at_referral),
+        Section(title="b", headline=pd.concat([ipw, mice, mixed])),
+    ]
+    page = front_page_section(sections, params=PARAMS)
+    text = " ".join(page.text)
+    assert "an increase of 2.02 among 120 people" in text
+    assert "(2 other methods gave 2.23 to 2.33)" in text
+    assert "increase of 18.5" not in text
 
 
 def test_comparison_designs_name_unmeasured_confounding():
