@@ -39,6 +39,7 @@ META_COLUMNS = (
     "outcome_level",
     "outcome",
     "measure",
+    "method",
     "k",
     "schemes",
     "estimate",
@@ -50,7 +51,6 @@ META_COLUMNS = (
     "tau2",
     "i2",
     "q_p_value",
-    "method",
 )
 _CSS = """
 body{font-family:Arial,Helvetica,sans-serif;margin:2em auto;max-width:72em;color:#212b32;
@@ -204,7 +204,8 @@ def meta_analyse_headlines(headlines: pd.DataFrame) -> tuple[pd.DataFrame, dict]
     """Pool each outcome reported the same way by two or more schemes.
 
     Returns the table of pooled results (``META_COLUMNS``) and the fitted
-    ``MetaResult`` per ``(measure, outcome)`` for plotting.
+    ``MetaResult`` per ``(measure, outcome, method)`` for plotting. Pooling uses REML
+    random effects with the Hartung-Knapp interval.
     """
     rows, fits = [], {}
     usable = headlines[
@@ -212,8 +213,10 @@ def meta_analyse_headlines(headlines: pd.DataFrame) -> tuple[pd.DataFrame, dict]
         & headlines["std_error"].notna()
         & (headlines["std_error"] > 0)
     ]
-    for (level, measure, outcome), group in usable.groupby(
-        ["outcome_level", "measure", "outcome"], sort=True
+    # Comparable means the same outcome, score and method: a scheme may report one
+    # outcome several ways (e.g. complete-case and multiply imputed change).
+    for (level, measure, outcome, method), group in usable.groupby(
+        ["outcome_level", "measure", "outcome", "method"], sort=True
     ):
         if group["scheme_id"].nunique() < 2 or len(group) != group["scheme_id"].nunique():
             continue
@@ -224,12 +227,13 @@ def meta_analyse_headlines(headlines: pd.DataFrame) -> tuple[pd.DataFrame, dict]
             hartung_knapp=True,
             labels=group["scheme_title"],
         )
-        fits[(measure, outcome)] = (result, group)
+        fits[(measure, outcome, method)] = (result, group)
         rows.append(
             (
                 level,
                 outcome,
                 measure,
+                method,
                 result.k,
                 ", ".join(group["scheme_id"]),
                 result.estimate,
@@ -241,18 +245,18 @@ def meta_analyse_headlines(headlines: pd.DataFrame) -> tuple[pd.DataFrame, dict]
                 result.tau2,
                 result.i2,
                 result.q_p_value,
-                "REML random effects, Hartung-Knapp CI",
             )
         )
     table = pd.DataFrame(rows, columns=list(META_COLUMNS))
     order = table["outcome_level"].map({lvl: i for i, (lvl, _, _) in enumerate(LEVELS)})
     table = (
         table.assign(_order=order.fillna(len(LEVELS)))
-        .sort_values(["_order", "measure", "outcome"], kind="stable")
+        .sort_values(["_order", "measure", "outcome", "method"], kind="stable")
         .drop(columns="_order")
         .reset_index(drop=True)
     )
-    return table, {key: fits[key] for key in zip(table["measure"], table["outcome"], strict=True)}
+    keys = zip(table["measure"], table["outcome"], table["method"], strict=True)
+    return table, {key: fits[key] for key in keys}
 
 
 def _status_html(outputs_dir: Path, statuses: pd.DataFrame) -> str:
@@ -357,6 +361,7 @@ def _meta_html(headlines: pd.DataFrame, meta) -> str:
     display = pd.DataFrame(
         {
             "Outcome": table["outcome"],
+            "Method in each scheme": table["method"],
             "Schemes": table["k"].astype(str),
             "Pooled estimate": table["estimate"].map(_format_number),
             "95% CI": [
@@ -370,8 +375,8 @@ def _meta_html(headlines: pd.DataFrame, meta) -> str:
             "I² (%)": table["i2"].map(lambda v: f"{v:.0f}"),
         }
     )
-    parts.append(_table_html(display, numeric=tuple(display.columns[1:])))
-    for (measure, outcome), (result, group) in fits.items():
+    parts.append(_table_html(display, numeric=tuple(display.columns[2:])))
+    for (measure, outcome, method), (result, group) in fits.items():
         fig = Figure(figsize=(11, 1.6 + 0.4 * (result.k + 2)))
         forest_ax, funnel_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
         result.plot(ax=forest_ax, xlabel=outcome)
@@ -389,10 +394,10 @@ def _meta_html(headlines: pd.DataFrame, meta) -> str:
         parts.append(
             f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{_png(fig)}'>"
             f"<figcaption class='note'>{html.escape(outcome)} (<code>{html.escape(measure)}"
-            "</code>): squares are schemes (size shows weight), the diamond is the pooled "
-            "estimate and the dotted line its prediction interval. The funnel plot shows "
-            "each scheme's result against its size; with few schemes, asymmetry is hard "
-            "to judge.</figcaption></figure>"
+            f"</code>; {html.escape(method)}): squares are schemes (size shows weight), "
+            "the diamond is the pooled estimate and the dotted line its prediction "
+            "interval. The funnel plot shows each scheme's result against its size; "
+            "with few schemes, asymmetry is hard to judge.</figcaption></figure>"
         )
     return "".join(parts)
 

@@ -41,6 +41,8 @@ def headline_rows(change, se, n, gp_change):
     rows = [
         ("person", WELLBEING, "swemwbs_metric", change, se, change - 1.96 * se,
          change + 1.96 * se, n, "paired mean change"),
+        ("person", WELLBEING, "swemwbs_metric", change + 0.3, se, change + 0.3 - 1.96 * se,
+         change + 0.3 + 1.96 * se, n, "multiple imputation"),
         ("community", "Community organisations clients were referred to", "n_organisations",
          40.0, np.nan, np.nan, np.nan, pd.NA, "count"),
     ]  # fmt: skip
@@ -111,8 +113,10 @@ def test_meta_analysis_pools_only_outcomes_shared_by_two_or_more_schemes(outputs
     table, fits = meta_analyse_headlines(headlines)
     # Wellbeing (3 schemes) and GP attendance (2 schemes) are pooled; the community
     # count has no standard error, so it is not.
-    assert table["measure"].tolist() == ["swemwbs_metric", "gp_rate"]  # person before system
-    wellbeing = table.set_index("measure").loc["swemwbs_metric"]
+    # person before system; each method of the wellbeing change is pooled separately
+    assert table["measure"].tolist() == ["swemwbs_metric", "swemwbs_metric", "gp_rate"]
+    assert table["method"].tolist()[:2] == ["multiple imputation", "paired mean change"]
+    wellbeing = table.set_index("method").loc["paired mean change"]
     order = sorted(SCHEMES)  # rows are sorted by scheme_id
     direct = fit_random_effects(
         [SCHEMES[s][1] for s in order], [SCHEMES[s][2] for s in order],
@@ -131,7 +135,7 @@ def test_headline_estimates_files_hold_every_scheme(outputs):
     from_csv = pd.read_csv(outputs / "headline_estimates.csv")
     from_parquet = pd.read_parquet(outputs / "headline_estimates.parquet")
     assert tuple(from_csv.columns) == SUMMARY_COLUMNS
-    assert len(from_csv) == len(from_parquet) == 3 + 2 + 3
+    assert len(from_csv) == len(from_parquet) == 3 + 3 + 2 + 3
     assert set(from_csv["scheme_id"]) == set(SCHEMES)
     community = from_parquet[from_parquet["measure"] == "n_organisations"]
     assert community["n"].isna().all()  # suppressed on publication stays suppressed
