@@ -15,6 +15,7 @@ from spimpact.params import SchemeParams
 from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section
 from spimpact.scoring import SCORES
 
+_LEVEL_ORDER = {"person": 0, "system": 1, "community": 2}
 _MAX_LISTED = 4
 _CHANGE = re.compile(
     r"change|difference|before/after|before and after|pre/post|versus|\bvs\.?\b|ratio|"
@@ -141,7 +142,9 @@ def front_page_section(sections, *, params: SchemeParams) -> Section:
         .agg(" ".join, axis=1)
         .str.contains(r"\bgp\b|attend|appointment", case=False)
     )
-    outcomes = list(dict.fromkeys(headlines["outcome"].astype(str)))
+    by_level = headlines["outcome_level"].map(_LEVEL_ORDER).fillna(len(_LEVEL_ORDER))
+    ordered = headlines.assign(_level=by_level).sort_values("_level", kind="stable")
+    outcomes = list(dict.fromkeys(ordered["outcome"].astype(str)))
     listed = [_lower_first(o) for o in outcomes[:_MAX_LISTED]]
     if len(outcomes) > _MAX_LISTED:
         listed.append(f"{len(outcomes) - _MAX_LISTED} more")

@@ -249,7 +249,7 @@ def _instrument_checks(measures: pd.DataFrame, non_standard) -> list[_Check]:
     detail = ""
     if non_standard is not None and len(non_standard):
         n_bad = int(pd.to_numeric(non_standard["n_rows"], errors="coerce").fillna(0).sum())
-        detail = ", ".join(sorted(set(non_standard["measure"].astype(str))))
+        detail = ", ".join(sorted(set(non_standard["measure"].astype(str).str.upper())))
     # Non-standard rows are often excluded from ``measures`` on load, so they are
     # counted against all rows read.
     denominator = n_rows + n_bad

@@ -103,7 +103,7 @@ def test_instrument_and_loading_checks(tmp_path):
     instrument = table.loc["questionnaires recorded on the published response scale"]
     assert instrument["percent"] == round(100 * 180 / 200)  # 20 non-standard of 200 rows
     assert instrument["rating"] == "poor"
-    assert "who5" in instrument["improve"]
+    assert "WHO5" in instrument["improve"]
     loading = table.loc["rows that passed the data contract checks"]
     assert (loading["percent"], loading["rating"]) == (93, "poor")  # 280 of 300 rows used
 
