@@ -314,6 +314,7 @@ def load_scheme(
     pseudonym_key: str | None = None,
     pseudonym_key_env: str = "SPIMPACT_PSEUDONYM_KEY",
     imd_edition: int = 2019,
+    swemwbs_max_missing_items: int = 0,
 ) -> SchemeData:
     """Load and validate the scheme folder ``path``.
 
@@ -328,6 +329,8 @@ def load_scheme(
         Key for NHS-number pseudonyms, or the environment variable holding it.
     imd_edition
         IMD edition assumed when ``clients`` has no ``imd_edition`` column.
+    swemwbs_max_missing_items
+        0 (standard: every item needed) or 1 (opt-in, flagged as non-standard).
 
     Returns
     -------
@@ -377,7 +380,9 @@ def load_scheme(
         raise DataValidationError(problems)
     n_read = {name: len(frame) for name, frame in tables.items()}
     clients = _check_clients(tables["clients"], collectors["clients"], imd_edition)
-    item_check = _check_measure_items(tables["measures"], collectors["measures"], variants)
+    item_check = _check_measure_items(
+        tables["measures"], collectors["measures"], variants, {"swemwbs": swemwbs_max_missing_items}
+    )
     tables["measures"] = item_check.measures
     tables["clients"] = clients
     _check_relations(tables, collectors)
@@ -440,10 +445,10 @@ def _check_clients(clients: pd.DataFrame, out: _Collector, imd_edition: int) -> 
     return clients
 
 
-def _check_measure_items(measures: pd.DataFrame, out: _Collector, variants):
+def _check_measure_items(measures: pd.DataFrame, out: _Collector, variants, max_missing_items):
     from spimpact.scoring import validate_items
 
-    items = validate_items(measures, variants=dict(variants or {}))
+    items = validate_items(measures, variants=dict(variants or {}), max_missing_items=max_missing_items)
     excluded = items.exclusions
     out.add(excluded["row"], excluded["column"], excluded["value"].astype(str), excluded["reason"])
     return items

@@ -268,3 +268,12 @@ def test_corrupted_example_lists_every_problem(example_data, tmp_path):
     scheme = load_scheme(folder)
     excluded = reasons(scheme, "clients")
     assert sorted(excluded.loc[excluded["row"] == 6, "column"]) == ["imd_decile", "referral_date"]
+
+
+def test_one_missing_swemwbs_item_only_when_opted_in(tmp_path):
+    measures = MEASURES.replace("c002,swemwbs,0,2024-02-20,2,2,2,3,2,2,3", "c002,swemwbs,0,2024-02-20,2,2,,3,2,2,3")
+    folder = write_scheme(tmp_path, measures=measures)
+    assert reasons(load_scheme(folder), "measures")["row"].tolist() == [4]
+    opted_in = load_scheme(folder, swemwbs_max_missing_items=1)
+    assert reasons(opted_in, "measures").empty
+    assert len(opted_in.measures) == 4

@@ -218,6 +218,7 @@ class SchemeReport:
             pseudonym_key=key,
             pseudonym_key_env=params.pseudonym_key_env,
             imd_edition=params.imd_edition,
+            swemwbs_max_missing_items=params.measures.swemwbs_max_missing_items,
         )
         scored = score_measures(scheme.measures, clients=scheme.clients, params=params.measures)
         configure_figures()
