@@ -9,6 +9,7 @@ first as what to improve.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,9 @@ class _Check:
 # support subgroup analysis. Follow-up: published SP evaluations retained 68-75%
 # (SPEC section 5.3), so 70% is good and below 50% makes change estimates unreliable.
 _COMPLETE_GOOD, _COMPLETE_FAIR = 95.0, 80.0
+# Follow-up timing (RECOMMENDATION): within 4 weeks of schedule; 80% good, 60% fair.
+_FOLLOW_UP_WINDOW_DAYS = 28
+_DAYS_PER_MONTH = 365.25 / 12
 _FOLLOW_UP_GOOD, _FOLLOW_UP_FAIR = 70.0, 50.0
 
 _CLIENT_ITEMS = (
@@ -102,6 +106,7 @@ def data_maturity_section(scheme, scores, *, non_standard, params: SchemeParams)
         _completeness_checks(clients)
         + _standard_checks(scheme)
         + _measure_checks(scheme.measures, scores, params)
+        + _timing_checks(scheme.measures, params)
         + _instrument_checks(scheme.measures, non_standard)
         + _loading_checks(scheme.reconciliation)
     )
@@ -241,6 +246,38 @@ def _measure_checks(measures: pd.DataFrame, scores: pd.DataFrame, params: Scheme
         )
     )
     return checks
+
+
+def _timing_checks(measures: pd.DataFrame, params: SchemeParams) -> list[_Check]:
+    """First follow-ups completed within four weeks of their scheduled time.
+
+    The schedule is read from the params label of time point 1 ("3 months",
+    "12 weeks"); without a readable label the check is skipped.
+    """
+    label = params.measures.timepoints.get(1, "")
+    match = re.search(r"(\d+)\s*(month|week)", label, re.IGNORECASE)
+    if match is None or "date" not in measures.columns:
+        return []
+    days_per_unit = _DAYS_PER_MONTH if match.group(2).lower() == "month" else 7.0
+    scheduled_days = int(match.group(1)) * days_per_unit
+    primary = measures[measures["measure"] == params.measures.primary]
+    baseline = primary[primary["timepoint"] == 0].drop_duplicates("client_id")
+    follow = primary[primary["timepoint"] == 1].drop_duplicates("client_id")
+    paired = follow.merge(baseline, on="client_id", suffixes=("", "_baseline"))
+    days = (paired["date"] - paired["date_baseline"]).dt.days
+    on_time = int(((days - scheduled_days).abs() <= _FOLLOW_UP_WINDOW_DAYS).sum())
+    return [
+        _Check(
+            "Measure use",
+            f"first follow-ups within 4 weeks of the scheduled {label}",
+            on_time,
+            len(paired),
+            80.0,
+            60.0,
+            f"Collect the {label} follow-up close to its date; follow-ups spread over "
+            "many months measure different things.",
+        )
+    ]
 
 
 def _instrument_checks(measures: pd.DataFrame, non_standard) -> list[_Check]:

@@ -115,7 +115,7 @@ def build_summary(outputs_dir) -> Path:
         "describe change, not proven effect.</p>",
         _status_html(outputs_dir, statuses),
         _headlines_html(headlines),
-        _maturity_html(maturity),
+        _maturity_html(maturity, statuses),
         _meta_html(headlines, meta),
         "<h2>Data for analysts</h2><p>Every scheme's headline estimates are in "
         '<a href="headline_estimates.csv">headline_estimates.csv</a> and '
@@ -312,7 +312,7 @@ def _headlines_html(headlines: pd.DataFrame) -> str:
     return "".join(parts)
 
 
-def _maturity_html(maturity: pd.DataFrame) -> str:
+def _maturity_html(maturity: pd.DataFrame, statuses: pd.DataFrame) -> str:
     parts = [
         "<h2>Data maturity</h2><p>How complete and consistent each scheme's data are "
         "against the spimpact data contract and the Social Prescribing Information "
@@ -322,6 +322,7 @@ def _maturity_html(maturity: pd.DataFrame) -> str:
         return parts[0] + "<p>No scheme published a data-maturity scorecard.</p>"
     domains = list(dict.fromkeys(maturity["domain"]))
     rows = []
+    titles = dict(zip(statuses["scheme_id"], statuses["title"], strict=True))
     for scheme_id, group in maturity.groupby("scheme_id", sort=True):
         cells = []
         for domain in domains:
@@ -333,7 +334,8 @@ def _maturity_html(maturity: pd.DataFrame) -> str:
         first = first["improve"].head(2)
         advice = "; ".join(html.escape(str(a)) for a in first) or "No priority gaps."
         rows.append(
-            f"<tr><td><code>{html.escape(scheme_id)}</code></td>{''.join(cells)}<td>{advice}</td></tr>"
+            f"<tr><td>{html.escape(str(titles[scheme_id]))}</td>{''.join(cells)}"
+            f"<td>{advice}</td></tr>"
         )
     header = "".join(f"<th>{html.escape(d)}</th>" for d in domains)
     parts.append(

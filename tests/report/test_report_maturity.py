@@ -27,12 +27,17 @@ def make_scheme(tmp_path, *, n_ethnic_unknown=0, n_with_followup=80, primary_sha
         }
     )
     n_primary = int(N * primary_share)
+    # Follow-ups 70, 84, ..., 168 days after baseline: 3 months (91.3 days) +/- 28 days
+    # covers days 63-119, so 4 of every 8 are on time.
+    follow_up_days = [70 + 14 * (i % 8) for i in range(n_with_followup)]
     measures = pd.DataFrame(
         {
             "client_id": ids + ids[:n_with_followup],
             "measure": ["swemwbs"] * n_primary + ["who5"] * (N - n_primary)
             + ["swemwbs"] * n_with_followup,
             "timepoint": [0] * N + [1] * n_with_followup,
+            "date": [pd.Timestamp("2024-01-01")] * N
+            + [pd.Timestamp("2024-01-01") + pd.Timedelta(days=d) for d in follow_up_days],
         }
     )  # fmt: skip
     scores = measures[measures["measure"] == "swemwbs"].assign(score="swemwbs_metric", value=20.0)
@@ -90,6 +95,12 @@ def test_follow_up_and_measure_use(tmp_path):
     assert (follow["percent"], follow["n_records"], follow["rating"]) == (80, 75, "good")
     primary = table.loc["clients with a baseline SWEMWBS"]
     assert (primary["percent"], primary["rating"]) == (75, "fair")
+
+
+def test_follow_up_timing_against_the_scheduled_time_point(tmp_path):
+    _, table = run(tmp_path)
+    row = table.loc["first follow-ups within 4 weeks of the scheduled 3 months"]
+    assert (row["percent"], row["n_records"], row["rating"]) == (50, 80, "poor")
 
 
 def test_discharge_reason_is_checked_only_for_discharged_clients(tmp_path):
