@@ -67,21 +67,22 @@ def maturity_rows(follow_up_rating):
     )  # fmt: skip
 
 
-@pytest.fixture
-def outputs(tmp_path):
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """Fabricated scheme output folders, with the summary built once for the module."""
+    root = tmp_path_factory.mktemp("outputs")
     for scheme_id, (title, change, se, n, gp) in SCHEMES.items():
         write_scheme(
-            tmp_path, scheme_id, title, headline=headline_rows(change, se, n, gp),
+            root, scheme_id, title, headline=headline_rows(change, se, n, gp),
             maturity=maturity_rows("poor" if scheme_id == "riverside" else "fair"),
         )  # fmt: skip
-    write_scheme(tmp_path, "valley", "Valley", status="failed", reason="clients.csv is empty")
-    return tmp_path
+    write_scheme(root, "valley", "Valley", status="failed", reason="clients.csv is empty")
+    build_summary(root)
+    return root
 
 
 def test_summary_page_links_reports_and_shows_status(outputs):
-    index = build_summary(outputs)
-    assert index == outputs / "index.html"
-    page = index.read_text(encoding="utf-8")
+    page = (outputs / "index.html").read_text(encoding="utf-8")
     for scheme_id, (title, *_) in SCHEMES.items():
         assert f'href="{scheme_id}/report.html">{title}</a>' in page
     assert 'href="valley/report.html"' not in page  # failed schemes have no report to link
@@ -90,14 +91,14 @@ def test_summary_page_links_reports_and_shows_status(outputs):
 
 
 def test_summary_page_is_self_contained(outputs):
-    page = build_summary(outputs).read_text(encoding="utf-8")
+    page = (outputs / "index.html").read_text(encoding="utf-8")
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
     assert "<script" not in page and "<link" not in page
     assert "data:image/png;base64," in page
 
 
 def test_summary_groups_headlines_by_outcome_level(outputs):
-    page = build_summary(outputs).read_text(encoding="utf-8")
+    page = (outputs / "index.html").read_text(encoding="utf-8")
     person = page.index("Impact on the person")
     system = page.index("Impact on the health and care system")
     community = page.index("Impact on the community")
@@ -108,7 +109,6 @@ def test_summary_groups_headlines_by_outcome_level(outputs):
 
 
 def test_meta_analysis_pools_only_outcomes_shared_by_two_or_more_schemes(outputs):
-    build_summary(outputs)
     headlines = pd.read_parquet(outputs / "headline_estimates.parquet")
     table, fits = meta_analyse_headlines(headlines)
     # Wellbeing (3 schemes) and GP attendance (2 schemes) are pooled; the community
@@ -131,7 +131,6 @@ def test_meta_analysis_pools_only_outcomes_shared_by_two_or_more_schemes(outputs
 
 
 def test_headline_estimates_files_hold_every_scheme(outputs):
-    build_summary(outputs)
     from_csv = pd.read_csv(outputs / "headline_estimates.csv")
     from_parquet = pd.read_parquet(outputs / "headline_estimates.parquet")
     assert tuple(from_csv.columns) == SUMMARY_COLUMNS
@@ -142,7 +141,7 @@ def test_headline_estimates_files_hold_every_scheme(outputs):
 
 
 def test_maturity_scorecard_shows_weakest_rating_and_advice(outputs):
-    page = build_summary(outputs).read_text(encoding="utf-8")
+    page = (outputs / "index.html").read_text(encoding="utf-8")
     scorecard = page[page.index("<h2>Data maturity") : page.index("<h2>Comparing schemes")]
     assert scorecard.count('class="poor">poor') == 1
     assert scorecard.count('class="fair">fair') == 2
@@ -150,9 +149,10 @@ def test_maturity_scorecard_shows_weakest_rating_and_advice(outputs):
 
 
 def test_summary_is_byte_identical_when_rebuilt(outputs):
-    first = build_summary(outputs).read_bytes()
-    second = build_summary(outputs).read_bytes()
-    assert first == second
+    first = (outputs / "index.html").read_bytes()
+    index = build_summary(outputs)
+    assert index == outputs / "index.html"
+    assert index.read_bytes() == first
 
 
 def test_empty_outputs_folder_builds_a_page(tmp_path):
