@@ -302,8 +302,9 @@ def _fit_logit(frame, response, rhs, label, diagnostics):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = smf.logit(f"{response} ~ {rhs}", data=frame).fit(disp=0, maxiter=100)
-    diagnostics += _translate_warnings(caught, label)
-    if not fit.mle_retvals.get("converged", True):
+    notes = _translate_warnings(caught, label)
+    diagnostics += notes
+    if not fit.mle_retvals.get("converged", True) and not any("converge" in n for n in notes):
         diagnostics.append(f"The {label} did not converge; its weights may be unreliable.")
     tidy = make_tidy(fit.params.index, fit.params.to_numpy(), fit.bse.to_numpy())
     return np.asarray(fit.predict(frame), dtype=float), tidy
@@ -575,6 +576,16 @@ def impute_mice(
     }
     rng = np.random.default_rng(seed)
     diagnostics: set[str] = set()
+    # complete predictors never change: build their design columns once
+    complete_parts = {
+        c: (
+            data[c].to_numpy(dtype=float)[:, None]
+            if kinds[c] == "continuous"
+            else _dummies(data[c])
+        )
+        for c in columns
+        if c not in incomplete
+    }
     datasets = []
     for _ in range(m):
         frame = data.copy()
@@ -585,7 +596,9 @@ def impute_mice(
         for _ in range(max_iter):
             for column in incomplete:
                 mask = missing[column].to_numpy()
-                predictors = _design(frame, [c for c in columns if c != column], kinds)
+                predictors = _design(
+                    frame, [c for c in columns if c != column], kinds, complete_parts
+                )
                 if kinds[column] == "continuous":
                     frame.loc[mask, column] = _impute_pmm(
                         frame[column].to_numpy(dtype=float), predictors, mask, donors, rng
@@ -606,19 +619,35 @@ def impute_mice(
     )
 
 
-def _design(frame: pd.DataFrame, predictors: list[str], kinds: dict) -> np.ndarray:
+def _design(frame: pd.DataFrame, predictors: list[str], kinds: dict, fixed: dict) -> np.ndarray:
     parts = [np.ones((len(frame), 1))]
     for column in predictors:
-        if kinds[column] == "continuous":
+        if column in fixed:
+            parts.append(fixed[column])
+        elif kinds[column] == "continuous":
             parts.append(frame[column].to_numpy(dtype=float)[:, None])
         else:
-            dummies = pd.get_dummies(frame[column].astype("category"), drop_first=True, dtype=float)
-            if dummies.shape[1]:
-                parts.append(dummies.to_numpy())
+            parts.append(_dummies(frame[column]))
     return np.hstack(parts)
 
 
+def _dummies(values: pd.Series) -> np.ndarray:
+    return pd.get_dummies(values.astype("category"), drop_first=True, dtype=float).to_numpy()
+
+
+def _informative(x_obs: np.ndarray) -> np.ndarray:
+    """Columns to keep: the intercept and predictors that vary among the observed rows.
+
+    A category absent from the observed rows gives an all-zero column, which no ridge
+    penalty proportional to the diagonal can rescue (mice drops such columns too).
+    """
+    keep = x_obs.std(axis=0) > 0
+    keep[0] = True
+    return keep
+
+
 def _impute_pmm(y, x, mask, donors, rng) -> np.ndarray:
+    x = x[:, _informative(x[~mask])]
     x_obs, y_obs = x[~mask], y[~mask]
     beta_hat, beta_draw = _norm_draw(y_obs, x_obs, rng)
     yhat_obs = x_obs @ beta_hat
@@ -659,6 +688,7 @@ def _norm_draw(y, x, rng, ridge: float = 1e-5):
 def _impute_categorical(series, x, mask, rng, column, diagnostics) -> np.ndarray:
     import statsmodels.api as sm
 
+    x = x[:, _informative(x[~mask])]
     observed = series[~mask]
     levels = np.sort(observed.unique())
     codes = np.searchsorted(levels, observed.to_numpy())
