@@ -42,7 +42,7 @@ def test_bounds_by_hand(event_study):
     beta = np.array([0.1, -0.2, 0.1, 0.3, 1.0, 1.2, 1.1, 1.0, 0.9])
     sigma = np.diag(np.full(9, 0.01))
     result = honest_did_relative_magnitude(
-        with_estimates(event_study, beta, sigma), mbar=[0, 0.5, 1]
+        with_estimates(event_study, beta, sigma), mbar=[0, 0.5, 1], method="bonferroni"
     )
     alpha = 0.05
     # pre changes: -0.3, 0.3, 0.2, -0.3; SEs sqrt(0.02), last one (to reference 0) 0.1
@@ -65,7 +65,10 @@ def test_post_weights_average_target(event_study):
     beta = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0])
     sigma = np.diag(np.full(9, 1e-6))
     result = honest_did_relative_magnitude(
-        with_estimates(event_study, beta, sigma), mbar=[1.0], post_weights=[0.5, 0.5]
+        with_estimates(event_study, beta, sigma),
+        mbar=[1.0],
+        post_weights=[0.5, 0.5],
+        method="bonferroni",
     )
     centre = (result["conf_low"] + result["conf_high"]) / 2
     assert centre.iloc[0] == pytest.approx(1.5)
@@ -88,7 +91,7 @@ def test_coverage_when_violation_is_within_mbar(event_study):
     covered_robust, covered_naive = [], []
     for beta in draws:
         result = honest_did_relative_magnitude(
-            with_estimates(event_study, beta, sigma), mbar=[0, 1]
+            with_estimates(event_study, beta, sigma), mbar=[0, 1], method="bonferroni"
         )
         inside = (result["conf_low"] <= 2.0) & (2.0 <= result["conf_high"])
         covered_naive.append(inside.iloc[0])
@@ -98,7 +101,7 @@ def test_coverage_when_violation_is_within_mbar(event_study):
 
 
 def test_method_on_result_and_breakdown_sign(event_study):
-    table = event_study.honest_did(mbar=[0.5, 1, 2])
+    table = event_study.honest_did(mbar=[0.5, 1, 2], method="bonferroni")
     assert table.columns.tolist() == ["mbar", "conf_low", "conf_high", "method", "breakdown_mbar"]
     assert (table["conf_high"].diff().dropna() > 0).all()
     assert (table["breakdown_mbar"] >= 0).all()
@@ -110,6 +113,7 @@ def test_method_on_result_and_breakdown_sign(event_study):
         ({"mbar": []}, "mbar must be"),
         ({"mbar": [-1]}, "mbar must be"),
         ({"mbar": [1], "post_weights": [1] * 6}, "post_weights"),
+        ({"mbar": [1], "method": "exact"}, "method must be one of"),
     ],
 )
 def test_bad_input(event_study, kwargs, message):
@@ -150,8 +154,34 @@ def test_contains_honestdid_readme_intervals(medicaid_event_study):
             "conf_high": [0.0673, 0.0720, 0.0796, 0.0883],
         }
     )
-    ours = medicaid_event_study.honest_did(mbar=published["mbar"])
+    ours = medicaid_event_study.honest_did(mbar=published["mbar"], method="bonferroni")
     assert (ours["conf_low"] <= published["conf_low"] + 5e-5).all()
     assert (ours["conf_high"] >= published["conf_high"] - 5e-5).all()
     assert 0 < ours["breakdown_mbar"].iloc[0] < 2.0
     assert medicaid_event_study.pretrend_test.df == 5
+
+
+@pytest.mark.slow
+def test_clf_matches_honestdid_readme(medicaid_event_study):
+    """HonestDiD README, createSensitivityResults_relativeMagnitudes(betahat, sigma,
+    numPrePeriods = 5, numPostPeriods = 2, Mbarvec = seq(0.5, 2, by = 0.5)), method C-LF:
+    [0.0241, 0.0673], [0.0171, 0.0720], [0.00859, 0.0796], [-0.00107, 0.0883]; the
+    README reads the breakdown value off these as robust at 1.5, not at 2.
+    Tolerance 6e-4: the end points are grid points (our grid step is 4e-4) and the
+    least-favourable critical value is simulated with a different random stream."""
+    ours = medicaid_event_study.honest_did(mbar=[0.5, 1.0, 1.5, 2.0])
+    np.testing.assert_allclose(ours["conf_low"], [0.0241, 0.0171, 0.00859, -0.00107], atol=6e-4)
+    np.testing.assert_allclose(ours["conf_high"], [0.0673, 0.0720, 0.0796, 0.0883], atol=6e-4)
+    assert (ours["method"] == "C-LF").all()
+    assert ours["breakdown_mbar"].iloc[0] == 1.5
+
+
+def test_clf_needs_two_post_periods(medicaid_event_study):
+    single_post = dataclasses.replace(
+        medicaid_event_study,
+        coefficients=medicaid_event_study.coefficients.iloc[:-1],
+        covariance=medicaid_event_study.covariance.iloc[:-1, :-1],
+    )
+    with pytest.raises(ValueError, match="at least two post-treatment"):
+        single_post.honest_did(mbar=[1])
+    assert len(single_post.honest_did(mbar=[1], method="bonferroni")) == 1
