@@ -287,8 +287,13 @@ def _status_html(outputs_dir: Path, statuses: pd.DataFrame) -> str:
 
 def _headlines_html(headlines: pd.DataFrame) -> str:
     parts = ["<h2>Headline results by outcome level</h2>"]
-    for level, title, description in LEVELS:
-        rows = headlines[headlines["outcome_level"] == level]
+    known = [level for level, _, _ in LEVELS]
+    groups = [(headlines["outcome_level"] == level, title, text) for level, title, text in LEVELS]
+    other = ~headlines["outcome_level"].isin(known)
+    if other.any():
+        groups.append((other, "Other results", "Results not tagged with a framework level."))
+    for mask, title, description in groups:
+        rows = headlines[mask]
         parts.append(f"<h3>{html.escape(title)}</h3><p class='note'>{html.escape(description)}</p>")
         if rows.empty:
             parts.append("<p>No scheme reported a result at this level.</p>")

@@ -106,6 +106,7 @@ def test_summary_groups_headlines_by_outcome_level(outputs):
     assert page.index(WELLBEING) > person
     assert "2.40" in page and "1.42 to 3.38" in page  # estimate and CI of North Shore
     assert 'href="north_shore/tables/headline.csv"' in page  # the data behind it
+    assert "Other results" not in page  # only shown for rows outside the three levels
 
 
 def test_meta_analysis_pools_only_outcomes_shared_by_two_or_more_schemes(outputs):
