@@ -19,6 +19,7 @@ from scipy import optimize
 
 # lme4's isSingular() tolerance on the diagonal of Lambda.
 SINGULAR_TOLERANCE = 1e-4
+UNDEFINED_DEVIANCE = 1e300
 
 
 # Above this many distinct per-group designs, the per-group path is cheaper than
@@ -223,12 +224,31 @@ def optimise_theta(sums: GroupSums, *, n_theta: int, reml: bool) -> ThetaSolutio
     """
 
     def objective(theta):
-        try:
-            return evaluate(theta, sums, reml=reml).deviance
-        except np.linalg.LinAlgError:
-            return np.inf
+        # Outside the region where M_i and X'V^-1 X are numerically positive
+        # definite the deviance is undefined; a large finite value (not inf) keeps
+        # finite-difference gradients defined.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            try:
+                value = evaluate(theta, sums, reml=reml).deviance
+            except np.linalg.LinAlgError:
+                return UNDEFINED_DEVIANCE
+        return value if np.isfinite(value) else UNDEFINED_DEVIANCE
 
     if n_theta == 1:
+        # One parameter: Brent's bounded search is exact and far cheaper than a
+        # quasi-Newton method with finite-difference gradients. theta is the
+        # between-group SD relative to the residual SD; 1e3 is beyond any real data.
+        brent = optimize.minimize_scalar(
+            lambda value: objective(np.array([value])),
+            bounds=(0.0, 1e3),
+            method="bounded",
+            options={"xatol": 1e-10, "maxiter": 2000},
+        )
+        if brent.success and brent.x < 1e3 * (1 - 1e-6):
+            # Brent never evaluates the bound itself; a zero variance is checked directly.
+            at_zero = objective(np.array([0.0]))
+            theta = np.array([0.0 if at_zero <= brent.fun else brent.x])
+            return ThetaSolution(theta=theta, converged=True, optimisers_tried=("Brent",))
         start = np.array([1.0])
         bounds = [(0.0, None)]
     else:
@@ -256,7 +276,7 @@ def optimise_theta(sums: GroupSums, *, n_theta: int, reml: bool) -> ThetaSolutio
         bounds=bounds,
         options={"xatol": 1e-9, "fatol": noise, "maxiter": 20000, "maxfev": 40000},
     )
-    converged = bool(polish.success) and np.isfinite(polish.fun)
+    converged = bool(polish.success) and polish.fun < UNDEFINED_DEVIANCE
     if polish.fun <= objective(best):
         best = polish.x
     if not converged:
@@ -268,7 +288,7 @@ def optimise_theta(sums: GroupSums, *, n_theta: int, reml: bool) -> ThetaSolutio
             bounds=bounds,
             options={"xtol": 1e-10, "ftol": 1e-14, "maxiter": 20000},
         )
-        converged = bool(retry.success) and np.isfinite(retry.fun)
+        converged = bool(retry.success) and retry.fun < UNDEFINED_DEVIANCE
         if retry.fun <= objective(best):
             best = retry.x
     best = np.asarray(best, dtype=float)
