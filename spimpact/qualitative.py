@@ -45,7 +45,7 @@ _URL = re.compile(r"\b(?:https?://|www\.)\S+?(?=[.,;:!?)]*(?:\s|$))", re.IGNOREC
 _NHS_NUMBER = re.compile(r"(?<![\d+])\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
 # UK phone numbers: +44 or 0, then 9-10 more digits grouped with spaces, hyphens,
 # dots or brackets; the digit count is checked after matching.
-_PHONE = re.compile(r"(?<![\w+])(?:\+\s?44\s?(?:\(0\)\s?)?|\(?0)\d[\d\s().-]{7,14}\d(?!\d)")
+_PHONE = re.compile(r"(?<![\w+])(?:\+\s?44[\s.-]?(?:\(0\)[\s.-]?)?|\(?0)\d[\d\s().-]{7,14}\d(?!\d)")
 _POSTCODE = re.compile(
     r"\b(?:GIR\s?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\s*\d[ABD-HJLNP-UW-Z]{2})\b", re.IGNORECASE
 )

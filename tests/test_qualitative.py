@@ -3,6 +3,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy import stats
 
@@ -281,3 +283,33 @@ def test_sections_on_example_scheme(tmp_path):
     assert not re.search(r"\b(?:Mrs|Mr|Ms)\b|07700|\d{2}/\d{2}/\d{4}", text)
     community = community_section(scheme, params=scheme_params)
     assert community.headline["estimate"].notna().all()
+
+
+_UK_NUMBER_PREFIXES = ("07700 900", "020 7946 0", "0113 496 0", "01632 960", "+44 7700 900")
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    prefix=st.sampled_from(_UK_NUMBER_PREFIXES),
+    tail=st.integers(min_value=0, max_value=999),
+    separator=st.sampled_from([" ", "-", "", "."]),
+    before=st.sampled_from(["Call me on", "ring", "My number:", "(tel."]),
+    after=st.sampled_from([".", " today.", ", thanks", ")", " or email me"]),
+)
+def test_scrub_text_removes_any_uk_phone_layout(prefix, tail, separator, before, after):
+    number = (prefix + f"{tail:03d}").replace(" ", separator)
+    scrubbed = scrub_text(f"{before} {number}{after}")
+    assert "[phone]" in scrubbed
+    assert not re.search(r"\d{3}", scrubbed)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(digits=st.from_regex(r"[1-9]\d{9}", fullmatch=True), layout=st.sampled_from([0, 1, 2]))
+def test_scrub_text_removes_any_ten_digit_nhs_number(digits, layout):
+    number = [
+        digits,
+        f"{digits[:3]} {digits[3:6]} {digits[6:]}",
+        f"{digits[:3]}-{digits[3:6]}-{digits[6:]}",
+    ][layout]
+    scrubbed = scrub_text(f"NHS number {number} on file")
+    assert scrubbed == "NHS number [NHS number] on file"
