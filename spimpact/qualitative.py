@@ -50,7 +50,8 @@ _POSTCODE = re.compile(
     r"\b(?:GIR\s?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\s*\d[ABD-HJLNP-UW-Z]{2})\b", re.IGNORECASE
 )
 # An outward code on its own ("LS6", "M14") in capitals.
-_POSTCODE_DISTRICT = re.compile(r"\b[A-PR-UWYZ][A-HK-Y]?\d{1,2}[A-Z]?\b")
+# Questionnaire names shaped like an outward code (EQ5D, SF36, SF12) are kept.
+_POSTCODE_DISTRICT = re.compile(r"\b(?!EQ5D\b|SF36\b|SF12\b)[A-PR-UWYZ][A-HK-Y]?\d{1,2}[A-Z]?\b")
 _DATES = tuple(
     re.compile(pattern, re.IGNORECASE)
     for pattern in (

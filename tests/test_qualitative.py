@@ -88,6 +88,7 @@ def test_scrub_text_removes_identifiers(text, expected):
         "I went to the NHS walk on Monday with my GP's advice, in May.",
         "I scored 14 and came to 3 of 7 sessions in 2019.",
         "The walking group got me moving again.",
+        "My EQ5D and SF36 scores went up.",
         "Before this I hardly spoke to anyone from one week to the next.",
     ],
 )
