@@ -643,14 +643,7 @@ def _matched(panel, history, people, params, diagnostics) -> AttendanceResult:
         period=analysed["months_since_index"] + window + 1,
         first_period=np.where(analysed["treated"] == 1, window + 1, 0),
     )
-    staggered = fit_staggered_did(
-        relative,
-        outcome=OUTCOME,
-        unit="patient_id",
-        time="period",
-        first_treated="first_period",
-        conf_level=conf_level,
-    ).aggregate("simple")
+    staggered = _fit_staggered(relative, window, params, diagnostics)
     event_study = fit_event_study(
         relative,
         outcome=OUTCOME,
@@ -666,12 +659,7 @@ def _matched(panel, history, people, params, diagnostics) -> AttendanceResult:
         _row(did.tidy(), did.att_term, "did", "appointments per person-month"),
         _row(did_gp.tidy(), did_gp.att_term, "did_gp", "GP appointments per person-month"),
         _row(twfe.tidy(), "treated_post", "twfe", "appointments per person-month"),
-        _row(
-            staggered.tidy(),
-            staggered.tidy()["term"].iloc[0],
-            "staggered",
-            "appointments per person-month",
-        ),
+        staggered,
         _row(poisson.tidy(exponentiate=True), "treated_post", "rate_ratio", "rate ratio"),
     ]
     for treated, term in ((1, "before_after_clients"), (0, "before_after_comparison")):
@@ -691,6 +679,35 @@ def _matched(panel, history, people, params, diagnostics) -> AttendanceResult:
         diagnostics=tuple(diagnostics),
         conf_level=conf_level,
     )
+
+
+def _fit_staggered(relative, window, params, diagnostics) -> pd.DataFrame:
+    """Callaway & Sant'Anna on people observed for the whole window, or a NaN row."""
+    months = relative.groupby("patient_id")["period"].nunique()
+    complete = months.index[months == 2 * window]
+    n_complete = relative.loc[
+        relative["patient_id"].isin(complete) & (relative["treated"] == 1), "patient_id"
+    ].nunique()
+    if n_complete < params.disclosure.min_n_summary:
+        diagnostics.append(
+            "The Callaway & Sant'Anna estimate was not computed: it needs clients observed "
+            f"for all {2 * window} months around referral, and only {n_complete} are."
+        )
+        row = make_tidy(["staggered"], [np.nan], [np.nan], conf_level=params.conf_level)
+    else:
+        fit = fit_staggered_did(
+            relative[relative["patient_id"].isin(complete)],
+            outcome=OUTCOME,
+            unit="patient_id",
+            time="period",
+            first_treated="first_period",
+            conf_level=params.conf_level,
+        ).aggregate("simple")
+        row = fit.tidy()
+    row = row[list(TIDY_COLUMNS)].iloc[[0]].copy()
+    row["term"] = "staggered"
+    row["scale"] = "appointments per person-month"
+    return row
 
 
 def _row(tidy: pd.DataFrame, term: str, name: str, scale: str) -> pd.DataFrame:
@@ -968,8 +985,13 @@ def _matched_text(result: AttendanceResult, params) -> list[str]:
         "that happens anyway.",
         f"Other estimators agree or disagree as follows: two-way fixed effects with calendar "
         f"months gives {_format(twfe[0])} ({_ci(twfe[2], twfe[3])}); the Callaway & "
-        f"Sant'Anna estimator gives {_format(staggered[0])} "
-        f"({_ci(staggered[2], staggered[3])}). They can differ because the two-way "
+        "Sant'Anna estimator "
+        + (
+            f"gives {_format(staggered[0])} ({_ci(staggered[2], staggered[3])})"
+            if np.isfinite(staggered[0])
+            else "could not be computed (too few clients observed for the whole window)"
+        )
+        + ". They can differ because the two-way "
         "fixed-effects regression mixes clients referred at different times and can "
         "weight some comparisons oddly when the effect changes with time since referral, "
         "while Callaway & Sant'Anna compares each month after referral with the single "
