@@ -26,6 +26,7 @@ from spimpact.models.did_fixed_effects import (
     encode_groups,
     fit_linear,
     require_columns,
+    require_numeric,
 )
 from spimpact.models.did_honest import honest_did_relative_magnitude
 from spimpact.models.did_staggered import (
@@ -486,6 +487,7 @@ def fit_event_study(
     require_columns(
         data, [outcome, unit, time, first_treated, cluster, *covariates], role="fit_event_study"
     )
+    require_numeric(data, [time, first_treated], role="fit_event_study")
     low, high = (int(window[0]), int(window[1]))
     if not low <= reference <= high or low >= high:
         raise ValueError(

@@ -30,6 +30,16 @@ def require_columns(data: pd.DataFrame, columns: Sequence[str | None], *, role: 
         )
 
 
+def require_numeric(data: pd.DataFrame, columns: Sequence[str], *, role: str) -> None:
+    """Raise a ``ValueError`` naming any of ``columns`` that is not numeric."""
+    bad = [c for c in columns if not pd.api.types.is_numeric_dtype(data[c])]
+    if bad:
+        raise ValueError(
+            f"{role}: column(s) {bad} must be numeric periods on one scale (e.g. months "
+            f"since a fixed date), got dtype(s) {[str(data[c].dtype) for c in bad]}"
+        )
+
+
 def as_name_list(value: str | Sequence[str] | None) -> list[str]:
     """Accept one column name, ``"a + b"`` or a sequence of names; return a list."""
     if value is None:

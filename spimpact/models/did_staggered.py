@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from spimpact.models.did_fixed_effects import require_columns
+from spimpact.models.did_fixed_effects import require_columns, require_numeric
 from spimpact.models.tidy import make_tidy
 
 CONTROL_GROUPS = ("never_treated", "not_yet_treated")
@@ -386,6 +386,7 @@ def fit_staggered_did(
     require_columns(
         data, [outcome, unit, time, first_treated, *covariates], role="fit_staggered_did"
     )
+    require_numeric(data, [time, first_treated], role="fit_staggered_did")
     for name in covariates:
         if not pd.api.types.is_numeric_dtype(data[name]):
             raise ValueError(f"covariate {name!r} must be numeric (code categories as 0/1 columns)")

@@ -203,3 +203,18 @@ def test_event_study_rejects_bad_window(base_did):
             first_treated="first_treated",
             window=(0, 4),
         )
+
+
+def test_event_study_rejects_date_periods(base_did):
+    data = base_did.assign(
+        period=pd.to_datetime("2024-01-01") + pd.to_timedelta(base_did.period, "D")
+    )
+    with pytest.raises(ValueError, match="must be numeric periods"):
+        fit_event_study(
+            data,
+            outcome="y",
+            unit="id",
+            time="period",
+            first_treated="first_treated",
+            window=(-5, 4),
+        )

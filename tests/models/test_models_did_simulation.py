@@ -35,9 +35,7 @@ def simulate_panel(rng: np.random.Generator) -> pd.DataFrame:
 
 def true_simple_att() -> float:
     """Cohort-size weighted mean of the true post-treatment ATT(g, t) (equal cohort sizes)."""
-    effects = [
-        EFFECT_SLOPE * (t - g + 1) for g in COHORTS if g > 0 for t in PERIODS if t >= g
-    ]
+    effects = [EFFECT_SLOPE * (t - g + 1) for g in COHORTS if g > 0 for t in PERIODS if t >= g]
     return float(np.mean(effects))
 
 
