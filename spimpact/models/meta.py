@@ -219,7 +219,7 @@ def fit_random_effects(
     --------
     >>> res = fit_random_effects([0.1, 0.3, 0.5], [0.1, 0.1, 0.2])
     >>> round(res.estimate, 3)
-    0.236
+    0.255
     """
     y, v, labels = _validate(estimates, std_errors, labels, method, conf_level)
     k = len(y)
