@@ -328,13 +328,13 @@ def _vlo_vup_dual(eta, s_t, gamma, sigma, w_t) -> tuple[float, float]:
         if solved:
             return np.inf if upper else -np.inf
         dif, iterations = 0.0, 1
-        mid = _vertex_mid(vertex, s_t, b)
+        mid = start if vertex is None else _vertex_mid(vertex, s_t, b)
         while True:
             solved, vertex = _is_solution(mid, s_t, gamma, sigma, w_t)
             if solved:
                 break
             iterations += 1
-            if iterations >= 10:
+            if iterations >= 10 or vertex is None:
                 dif = 1e-6 + 1
                 break
             mid = _vertex_mid(vertex, s_t, b)

@@ -185,3 +185,33 @@ def test_clf_needs_two_post_periods(medicaid_event_study):
     with pytest.raises(ValueError, match="at least two post-treatment"):
         single_post.honest_did(mbar=[1])
     assert len(single_post.honest_did(mbar=[1], method="bonferroni")) == 1
+
+
+def test_closed_form_truncation_equals_honestdid_bisection(medicaid_event_study):
+    """Where the ARP dual branch is taken, the closed-form truncation points from the
+    dual vertices equal those of HonestDiD's bisection (ported as the fallback)."""
+    from spimpact.models import did_honest
+
+    beta = medicaid_event_study.coefficients["estimate"].to_numpy()
+    sigma = medicaid_event_study.covariance.to_numpy()
+    a = did_honest._create_a_rm(5, 2, 1.0, 0, True)
+    rows = np.flatnonzero(np.any(a[:, 5:] != 0, axis=1))
+    x = a[rows, 6:]
+    sigma_y = (a @ sigma @ a.T)[np.ix_(rows, rows)]
+    sd = np.sqrt(np.diag(sigma_y))
+    grid = np.linspace(-0.05, 0.15, 60)
+    y = (a @ beta)[rows][None, :] - grid[:, None] * a[rows, 5][None, :]
+    eta, duals, ok = did_honest._eta_batch(y, x, sd)
+    assert ok
+    vertices = did_honest._dual_vertices(np.column_stack([sd, x]))
+    compared = 0
+    for i in range(grid.size):
+        gamma = duals[i]
+        s_t = y[i] - sigma_y @ gamma * (gamma @ y[i]) / (gamma @ sigma_y @ gamma)
+        closed = did_honest._vlo_vup_vertices(eta[i], s_t, gamma, sigma_y, vertices)
+        bisected = did_honest._vlo_vup_dual(eta[i], s_t, gamma, sigma_y, np.column_stack([sd, x]))
+        finite = np.isfinite(closed) & (np.abs(closed) < 100)
+        assert np.isfinite(bisected)[finite].all()
+        np.testing.assert_allclose(np.array(bisected)[finite], np.array(closed)[finite], atol=1e-5)
+        compared += int(finite.sum())
+    assert compared > 10
