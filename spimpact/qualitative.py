@@ -9,6 +9,7 @@ change is labelled as descriptive.
 
 from __future__ import annotations
 
+import html
 import re
 
 import numpy as np
@@ -417,9 +418,18 @@ def _quotes(feedback: pd.DataFrame, long: pd.DataFrame, params) -> list[str]:
     for row in chosen.itertuples(index=False):
         kind = FEEDBACK_TYPE_LABELS.get(row.feedback_type, str(row.feedback_type)).lower()
         lines.append(
-            f"> “{scrub_text(row.text)}” ({kind}; themes: {themes.get(row.feedback_id, '')})"
+            f"> “{_markdown_safe(scrub_text(row.text))}” "
+            f"({kind}; themes: {themes.get(row.feedback_id, '').replace('_', ' ')})"
         )
     return lines
+
+
+def _markdown_safe(text: str) -> str:
+    """Quote free text literally: no HTML, and Markdown markup characters escaped."""
+    text = " ".join(html.escape(text, quote=False).split())
+    text = re.sub(r"([\\`*_{}#|])", r"\\\1", text)
+    # "[...](...)" would become a link; placeholders like "[name]" stay readable.
+    return text.replace("](", "]\\(")
 
 
 def _joint_display(long: pd.DataFrame, scores, params):

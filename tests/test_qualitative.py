@@ -314,3 +314,15 @@ def test_scrub_text_removes_any_ten_digit_nhs_number(digits, layout):
     ][layout]
     scrubbed = scrub_text(f"NHS number {number} on file")
     assert scrubbed == "NHS number [NHS number] on file"
+
+
+def test_quotes_cannot_inject_html_or_markdown(tmp_path):
+    scheme, scores, _ = fabricated_scheme(tmp_path)
+    feedback = scheme.feedback.copy()
+    feedback.loc[0, "text"] = "it was <script>alert(1)</script> *great*\n\n# really"
+    section = qualitative_section(
+        SchemeData(**{**scheme.__dict__, "feedback": feedback}), scores, params=params(tmp_path)
+    )
+    quote = next(line for line in section.text if "alert" in line)
+    assert "<script>" not in quote and "&lt;script&gt;" in quote
+    assert r"\*great\*" in quote and r"\# really" in quote and "\n" not in quote
