@@ -654,6 +654,15 @@ def kpi_spc_section(scheme: SchemeData, scores: pd.DataFrame | None, *, params: 
         tables.append(Table(f"kpi_{stage}_spc", f"{label} per {unit} with XmR limits", table))
     if not figures:
         raise InsufficientData(" ".join(text))
+    typical = float(np.median(tabulate_monthly_kpis(clients, None, follow_ups)["n_referred"]))
+    if 0 < typical < 100:
+        # numerator and denominator each move by up to half the rounding base
+        error = 100 * rule.rounding / typical
+        text.append(
+            f"With about {typical:.0f} referrals a month, rounding the counts can move a "
+            f"monthly percentage by up to about {error:.0f} points, so only large changes "
+            "will show as special causes."
+        )
     text.append(
         "Percentages are computed from counts rounded to the nearest 5. The first and last "
         f"periods are left out as part-covered; completion is shown only for referrals made "
