@@ -16,6 +16,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -167,13 +168,21 @@ def read_headlines(outputs_dir: Path, statuses: pd.DataFrame) -> pd.DataFrame:
         missing = [column for column in HEADLINE_COLUMNS if column not in frame.columns]
         if missing:
             raise ValueError(f"{path}: missing columns {missing}")
-        frames.append(frame[list(HEADLINE_COLUMNS)].assign(scheme_id=scheme_id, scheme_title=title))
+        frame = frame[list(HEADLINE_COLUMNS)].assign(scheme_id=scheme_id, scheme_title=title)
+        for column in ("estimate", "std_error", "conf_low", "conf_high", "n"):
+            values = pd.to_numeric(frame[column], errors="coerce")
+            bad = values.isna() & frame[column].notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0]) + 2  # line number: header is line 1
+                raise ValueError(
+                    f"{path} line {row}, column '{column}': {frame[column][bad].iloc[0]!r} "
+                    f"is not a number (or '{SUPPRESSED}' for a withheld value)"
+                )
+            frame[column] = values.astype("Int64" if column == "n" else float)
+        frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     headlines = pd.concat(frames, ignore_index=True)[list(SUMMARY_COLUMNS)]
-    for column in ("estimate", "std_error", "conf_low", "conf_high"):
-        headlines[column] = pd.to_numeric(headlines[column], errors="raise").astype(float)
-    headlines["n"] = pd.to_numeric(headlines["n"], errors="raise").astype("Int64")
     order = headlines["outcome_level"].map({lvl: i for i, (lvl, _, _) in enumerate(LEVELS)})
     return (
         headlines.assign(_order=order.fillna(len(LEVELS)))

@@ -182,6 +182,15 @@ def test_headline_without_required_columns_is_rejected(tmp_path):
         build_summary(tmp_path)
 
 
+def test_headline_with_text_in_a_number_column_is_rejected(tmp_path):
+    frame = headline_rows(2.4, 0.5, 210, None)
+    frame["estimate"] = frame["estimate"].astype(object)
+    frame.loc[1, "estimate"] = "about 40"
+    write_scheme(tmp_path, "a", "A", headline=frame)
+    with pytest.raises(ValueError, match=r"headline\.csv line 3, column 'estimate': 'about 40'"):
+        build_summary(tmp_path)
+
+
 def test_missing_outputs_folder_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         build_summary(tmp_path / "nowhere")
