@@ -230,8 +230,9 @@ def benefit_by_group_section(
 
     Uses the scheme's primary measure (``params.measures.primary``) and its main
     score. People counts are rounded to 5 (``disclose_count``); groups with fewer than
-    ``MIN_GROUP_FOLLOWED_UP`` people followed up are named but not estimated. GP
-    attendance by group is not part of this section yet (see the attendance section).
+    ``MIN_GROUP_FOLLOWED_UP`` people followed up are named but not estimated. When the
+    scheme has GP appointment data, the attendance effect per group comes from
+    ``spimpact.attendance.attendance_effect_by_group`` with its Cochran Q test.
     """
     rule = params.disclosure.rule()
     score = MAIN_SCORE.get(params.measures.primary)
@@ -275,9 +276,10 @@ def benefit_by_group_section(
         for column in ("n_people", "n_followed_up"):
             table[column] = disclose_count(table[column].to_numpy(), rule).to_numpy()
         decimals = 3 if info.maximum - info.minimum <= 2 else 2
-        table[["estimate", "conf_low", "conf_high"]] = table[
-            ["estimate", "conf_low", "conf_high"]
-        ].round(decimals)
+        # adding 0.0 turns a rounded -0.0 into 0.0
+        table[["estimate", "conf_low", "conf_high"]] = (
+            table[["estimate", "conf_low", "conf_high"]].round(decimals) + 0.0
+        )
         table = table.rename(columns={"group": label})
         tables.append(
             Table(
@@ -309,15 +311,103 @@ def benefit_by_group_section(
             )
         sentence += "".join(f" {d}" for d in result.diagnostics)
         text.append(sentence)
+    attendance_text, attendance_tables, attendance_figures = _attendance_by_group(
+        scheme, [g for g in GROUPINGS if g in scheme.clients.columns], params=params
+    )
+    text += attendance_text
+    tables += attendance_tables
+    figures += attendance_figures
     if not tables:
         raise InsufficientData(" ".join(text[1:]) or "No group could be estimated.")
-    text.append(
-        "GP attendance by group is not shown here; see the GP attendance section for the "
-        "scheme-wide effect."
-    )
     return Section(
         title="Who benefits",
         text=tuple(text),
         tables=tuple(tables),
         figures=tuple(figures),
     )
+
+
+def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams):
+    """Text, tables and figures for the GP-attendance effect by group (may be empty)."""
+    if scheme.gp_appointments is None or scheme.gp_appointments.empty:
+        return (
+            ["GP attendance by group cannot be shown: the scheme supplied no GP appointment data."],
+            [],
+            [],
+        )
+    from spimpact.attendance import analyse_attendance, attendance_effect_by_group
+
+    rule = params.disclosure.rule()
+    try:
+        result = analyse_attendance(scheme, params=params)
+    except InsufficientData as reason:
+        return [f"GP attendance by group cannot be shown: {reason}"], [], []
+    text, tables, figures = [], [], []
+    for by in groupings:
+        label = GROUPINGS[by]
+        effects = attendance_effect_by_group(scheme, params=params, by=by, result=result)
+        joint = effects[effects["term"] == "joint_test_of_difference"].iloc[0]
+        rows = effects[effects["term"] != "joint_test_of_difference"]
+        table = pd.DataFrame(
+            {
+                label: rows["term"].to_numpy(),
+                "n_clients": disclose_count(rows["n_clients"].to_numpy(), rule).to_numpy(),
+                "estimate": rows["estimate"].round(1).to_numpy(),
+                "conf_low": rows["conf_low"].round(1).to_numpy(),
+                "conf_high": rows["conf_high"].round(1).to_numpy(),
+            }
+        )
+        method = str(rows["method"].iloc[0])
+        tables.append(
+            Table(
+                f"equity_attendance_{by}",
+                f"GP appointments per 1,000 clients per year by {label.split(' (')[0].lower()} "
+                f"({method})",
+                table,
+            )
+        )
+        shown = rows.dropna(subset=["estimate"])
+        if len(shown):
+            fig, ax = plt.subplots(figsize=(6, 0.4 * len(shown) + 1.5))
+            y = np.arange(len(shown))[::-1]
+            est = shown["estimate"].to_numpy(dtype=float)
+            ax.errorbar(
+                est,
+                y,
+                xerr=[
+                    est - shown["conf_low"].to_numpy(float),
+                    shown["conf_high"].to_numpy(float) - est,
+                ],
+                fmt="o",
+                color="#005eb8",
+            )
+            ax.axvline(0, color="#425563", linewidth=1)
+            ax.set_yticks(y, shown["term"].astype(str).tolist())
+            ax.set_xlabel("GP appointments per 1,000 clients per year")
+            ax.set_title(f"GP attendance by {label.split(' (')[0].lower()}")
+            fig.tight_layout()
+            figures.append(fig)
+        missing = rows.loc[rows["estimate"].isna(), "term"].astype(str).tolist()
+        if pd.notna(joint["p_value"]):
+            sentence = (
+                f"**GP attendance by {label.split(' (')[0].lower()}** ({method}): test of "
+                f"no difference between groups (Cochran Q) {joint['statistic']:.1f} on "
+                f"{int(joint['df'])} df, p = {joint['p_value']:.3f}; "
+                + (
+                    "the effect differs between groups."
+                    if joint["p_value"] < 1 - params.conf_level
+                    else "no difference between groups is shown."
+                )
+            )
+        else:
+            sentence = (
+                f"**GP attendance by {label.split(' (')[0].lower()}**: fewer than two groups "
+                "could be estimated, so groups cannot be compared."
+            )
+        if missing:
+            sentence += (
+                f" Too few clients to estimate: {', '.join(missing)}; the scheme cannot say "
+                "whether attendance changed for these groups."
+            )
+        text.append(sentence)
+    return text, tables, figures

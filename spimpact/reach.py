@@ -659,9 +659,9 @@ def kpi_spc_section(scheme: SchemeData, scores: pd.DataFrame | None, *, params: 
         # numerator and denominator each move by up to half the rounding base
         error = 100 * rule.rounding / typical
         text.append(
-            f"With about {typical:.0f} referrals a month, rounding the counts can move a "
-            f"monthly percentage by up to about {error:.0f} points, so only large changes "
-            "will show as special causes."
+            f"With about {5 * round(typical / 5):.0f} referrals a month, rounding the counts "
+            f"can move a monthly percentage by up to about {error:.0f} points, so only large "
+            "changes will show as special causes."
         )
     text.append(
         "Percentages are computed from counts rounded to the nearest 5. The first and last "

@@ -119,4 +119,5 @@ def test_section_is_disclosure_controlled(tmp_path):
         assert (values % 5 == 0).all() and not values.between(1, 7).any()
     assert "Joint test" in section.text[1]
     assert "Ethnic group" in section.text[2] and "Fewer than two groups" in section.text[2]
+    assert "no GP appointment data" in section.text[3]
     plt.close("all")
