@@ -138,62 +138,83 @@ class MixedResult:
         out = pd.concat([fixed, ran_pars], ignore_index=True)
         return out.reindex(columns=list(MIXED_TIDY_COLUMNS))
 
-    def marginal_means(self, term: str, conf_level: float = 0.95) -> pd.DataFrame:
+    def marginal_means(self, term: str, *, by: str | None = None, conf_level: float = 0.95):
         """Estimated marginal means at each level of the variable ``term``.
 
         Numeric covariates are held at their mean and the other categorical
         variables are averaged with equal weights, as emmeans does by default
         (Lenth, emmeans; Searle, Speed & Milliken 1980 "population marginal means").
+        With ``by``, means are given separately at each level of that variable
+        (emmeans' ``~ term | by``).
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``term, level, estimate, std_error, statistic, p_value,
-            conf_low, conf_high``, one row per level.
+            Columns ``term, level, [by, by_level,] estimate, std_error, statistic,
+            p_value, conf_low, conf_high``, one row per level (per ``by`` level).
         """
-        levels, weights = self._marginal_rows(term)
-        estimate = weights @ self.coef
-        std_error = np.sqrt(np.einsum("ij,jk,ik->i", weights, self.vcov, weights))
-        out = make_tidy([term] * len(levels), estimate, std_error, conf_level=conf_level)
-        out.insert(1, "level", levels)
-        return out
+        frames = []
+        for by_level in self._by_levels(by):
+            levels, weights = self._marginal_rows(term, by, by_level)
+            estimate = weights @ self.coef
+            std_error = np.sqrt(np.einsum("ij,jk,ik->i", weights, self.vcov, weights))
+            out = make_tidy([term] * len(levels), estimate, std_error, conf_level=conf_level)
+            out.insert(1, "level", levels)
+            frames.append(_with_by(out, by, by_level))
+        return pd.concat(frames, ignore_index=True)
 
-    def contrasts(self, term: str, *, reference=None, conf_level: float = 0.95) -> pd.DataFrame:
+    def contrasts(
+        self, term: str, *, reference=None, by: str | None = None, conf_level: float = 0.95
+    ) -> pd.DataFrame:
         """Differences in marginal means between each level of ``term`` and ``reference``.
 
-        ``reference`` defaults to the first level (e.g. baseline, time point 0).
+        ``reference`` defaults to the first level (e.g. baseline, time point 0). With
+        ``by``, the contrasts are estimated within each level of that variable.
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``term, level, reference, estimate, std_error, statistic,
-            p_value, conf_low, conf_high``, one row per non-reference level.
+            Columns ``term, level, reference, [by, by_level,] estimate, std_error,
+            statistic, p_value, conf_low, conf_high``, one row per non-reference level.
         """
-        levels, weights = self._marginal_rows(term)
-        if reference is None:
-            reference = levels[0]
-        if reference not in levels:
-            raise ValueError(
-                f"reference {reference!r} is not a level of {term!r}; levels are {levels}"
-            )
-        ref_row = weights[levels.index(reference)]
-        keep = [i for i, level in enumerate(levels) if level != reference]
-        diff = weights[keep] - ref_row
-        estimate = diff @ self.coef
-        std_error = np.sqrt(np.einsum("ij,jk,ik->i", diff, self.vcov, diff))
-        out = make_tidy([term] * len(keep), estimate, std_error, conf_level=conf_level)
-        out.insert(1, "level", [levels[i] for i in keep])
-        out.insert(2, "reference", reference)
-        return out
+        frames = []
+        for by_level in self._by_levels(by):
+            levels, weights = self._marginal_rows(term, by, by_level)
+            chosen = levels[0] if reference is None else reference
+            if chosen not in levels:
+                raise ValueError(
+                    f"reference {chosen!r} is not a level of {term!r}; levels are {levels}"
+                )
+            ref_row = weights[levels.index(chosen)]
+            keep = [i for i, level in enumerate(levels) if level != chosen]
+            diff = weights[keep] - ref_row
+            estimate = diff @ self.coef
+            std_error = np.sqrt(np.einsum("ij,jk,ik->i", diff, self.vcov, diff))
+            out = make_tidy([term] * len(keep), estimate, std_error, conf_level=conf_level)
+            out.insert(1, "level", [levels[i] for i in keep])
+            out.insert(2, "reference", chosen)
+            frames.append(_with_by(out, by, by_level))
+        return pd.concat(frames, ignore_index=True)
 
-    def _marginal_rows(self, term: str) -> tuple[list, np.ndarray]:
+    def _by_levels(self, by: str | None) -> list:
+        if by is None:
+            return [None]
+        self._check_variable(by)
+        if self._grid_levels[by]["kind"] != "categorical":
+            raise ValueError(f"by={by!r} must be a categorical variable of the formula")
+        return list(self._grid_levels[by]["levels"])
+
+    def _check_variable(self, term: str) -> None:
         if term not in self._grid_levels:
             raise ValueError(
                 f"term {term!r} is not a variable of the fixed-effects formula "
                 f"{self.formula!r}; variables are {sorted(self._grid_levels)}"
             )
+
+    def _marginal_rows(self, term: str, by=None, by_level=None) -> tuple[list, np.ndarray]:
+        self._check_variable(term)
         focal_levels = list(self._grid_levels[term]["levels"])
-        others = {k: v for k, v in self._grid_levels.items() if k != term}
+        others = {k: v for k, v in self._grid_levels.items() if k not in (term, by)}
         categorical = {k: v["levels"] for k, v in others.items() if v["kind"] == "categorical"}
         numeric = {k: v["mean"] for k, v in others.items() if v["kind"] == "numeric"}
         rows = []
@@ -201,6 +222,8 @@ class MixedResult:
             combos = list(itertools.product(*categorical.values())) or [()]
             grid = pd.DataFrame(combos, columns=list(categorical))
             grid[term] = [level] * len(grid)
+            if by is not None:
+                grid[by] = [by_level] * len(grid)
             for name, mean in numeric.items():
                 grid[name] = mean
             (design,) = patsy.build_design_matrices([self._design_info], grid)
@@ -256,6 +279,15 @@ class MixedResult:
         ax.set_yticks(positions, fixed.term)
         ax.set_xlabel(f"estimate ({round(conf_level * 100)}% CI)")
         return ax
+
+
+def _with_by(frame: pd.DataFrame, by: str | None, by_level) -> pd.DataFrame:
+    if by is None:
+        return frame
+    position = list(frame.columns).index("estimate")
+    frame.insert(position, "by", by)
+    frame.insert(position + 1, "by_level", [by_level] * len(frame))
+    return frame
 
 
 def fit_mixed(
