@@ -321,7 +321,9 @@ def prepare_attrition_data(
             candidates.append(column)
     completed = frame[f"follow_up_{follow_ups[0]}"].notna()
     events = int(min(completed.sum(), (~completed).sum()))
-    covariates = covariates_within_budget(frame, candidates, events)
+    separated = _separated(frame, candidates, completed.astype(int))
+    usable = [c for c in candidates if c not in separated]
+    covariates = covariates_within_budget(frame, usable, events)
     terms = ["baseline", *(_term(frame, c) for c in covariates)]
     return AttritionData(
         frame=frame,
@@ -352,6 +354,22 @@ def covariates_within_budget(
         chosen.append(column)
         n_parameters += cost
     return tuple(chosen)
+
+
+def _separated(frame: pd.DataFrame, candidates, outcome: pd.Series) -> list[str]:
+    """Categorical candidates with a category in which the 0/1 ``outcome`` never varies.
+
+    Such a category makes a logistic or Cox coefficient infinite (separation), so the
+    characteristic is left out of that model.
+    """
+    out = []
+    for column in candidates:
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        by_level = outcome.groupby(frame[column].to_numpy())
+        if by_level.max().eq(0).any() or by_level.min().eq(1).any():
+            out.append(column)
+    return out
 
 
 def _term(frame: pd.DataFrame, column: str) -> str:
@@ -428,7 +446,7 @@ def estimate_change(
     )
     rows.append(_row("mi", mi.tidy().iloc[0], len(frame)))
 
-    mixed_row, mixed_notes = _mixed_change(frame, follow_columns, data.first_follow_up, conf_level)
+    mixed_row, mixed_notes = _mixed_change(data, follow_columns, conf_level)
     notes += mixed_notes
     if mixed_row is not None:
         rows.append(mixed_row)
@@ -481,7 +499,25 @@ def _row(key: str, tidy_row, n: int) -> dict:
     }
 
 
-def _mixed_change(frame, follow_columns, first_follow_up, conf_level):
+def _mixed_change(data: AttritionData, follow_columns, conf_level):
+    """Mean change from a random-intercept model with time-by-characteristic interactions.
+
+    The characteristics are centred at their means over the people with a baseline score
+    (categories as centred indicators), so the coefficient of the first follow-up is the
+    change averaged over those people; the interactions let the change depend on the
+    characteristics that predict dropout, which the missing-at-random assumption needs
+    (Molenberghs & Kenward 2007, Missing Data in Clinical Studies, ch. 7).
+    """
+    frame = data.frame
+    centred = pd.DataFrame({"client_id": frame["client_id"]})
+    for column in data.covariates:
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            parts = frame[[column]].astype(float)
+        else:
+            parts = pd.get_dummies(frame[column], drop_first=True, dtype=float)
+        for k, values in enumerate(parts.T.to_numpy()):
+            centred[f"z_{column}_{k}"] = values - values.mean()
+    z_terms = [c for c in centred.columns if c != "client_id"]
     long = frame.melt(
         id_vars=["client_id"],
         value_vars=["baseline", *follow_columns],
@@ -491,13 +527,16 @@ def _mixed_change(frame, follow_columns, first_follow_up, conf_level):
     long["timepoint"] = long["column"].map(
         {"baseline": 0, **{c: int(c.rsplit("_", 1)[1]) for c in follow_columns}}
     )
+    long = long.merge(centred, on="client_id", how="left")
+    formula = "score ~ C(timepoint)" + (f" * ({' + '.join(z_terms)})" if z_terms else "")
     try:
-        res = fit_mixed("score ~ C(timepoint)", long, group="client_id")
+        res = fit_mixed(formula, long, group="client_id")
     except (ValueError, np.linalg.LinAlgError) as error:
         return None, [f"The mixed model could not be fitted: {error}"]
-    contrast = res.contrasts("timepoint", conf_level=conf_level)
-    contrast = contrast[contrast["level"] == first_follow_up].iloc[0]
-    return _row("mixed", contrast, res.n_groups), list(res.diagnostics)
+    fixed = res.tidy(conf_level=conf_level)
+    term = f"C(timepoint)[T.{data.first_follow_up}]"
+    row = fixed[(fixed["effect"] == "fixed") & (fixed["term"] == term)].iloc[0]
+    return _row("mixed", row, res.n_groups), list(res.diagnostics)
 
 
 def _public_estimates(estimates: pd.DataFrame) -> pd.DataFrame:
@@ -811,11 +850,21 @@ def _dropout_predictors(timeline: pd.DataFrame, *, conf_level: float):
             candidates.append(column)
     columns = ["term", "hazard_ratio", "conf_low", "conf_high", "p_value"]
     events = int(people["disengaged"].sum())
+    # a category in which nobody (or everybody) disengaged has an infinite hazard ratio
+    # (separation): leave such characteristics out rather than publish a meaningless one
+    separated = _separated(people, candidates, people["disengaged"])
+    candidates = [c for c in candidates if c not in separated]
+    notes = [
+        f"{CHARACTERISTIC_LABELS[c]} is left out of the dropout model: in at least one of its "
+        "categories nobody (or everybody) disengaged."
+        for c in separated
+    ]
     chosen = covariates_within_budget(people, candidates, events, n_fixed=0)
     if not chosen:
         return pd.DataFrame(columns=columns), [
+            *notes,
             f"Too few people disengaged ({events}) to model who drops out "
-            f"(at least {EVENTS_PER_PARAMETER} per model parameter are needed)."
+            f"(at least {EVENTS_PER_PARAMETER} per model parameter are needed).",
         ]
     terms = " + ".join(_term(people, c) for c in chosen)
     try:
@@ -823,11 +872,14 @@ def _dropout_predictors(timeline: pd.DataFrame, *, conf_level: float):
             people, duration="days", event="disengaged", formula=terms, conf_level=conf_level
         )
     except Exception as error:  # noqa: BLE001 - lifelines raises several types on failure
-        return pd.DataFrame(columns=columns), [f"The dropout model could not be fitted: {error}"]
+        return pd.DataFrame(columns=columns), [
+            *notes,
+            f"The dropout model could not be fitted: {error}",
+        ]
     table = cox.tidy(exponentiate=True).rename(columns={"estimate": "hazard_ratio"})[columns]
     table["term"] = table["term"].map(_readable_term)
     table = table.round({"hazard_ratio": 3, "conf_low": 3, "conf_high": 3, "p_value": 4})
-    return table, list(cox.diagnostics)
+    return table, [*notes, *cox.diagnostics]
 
 
 def _readable_term(term: str) -> str:

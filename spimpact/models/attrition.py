@@ -790,17 +790,25 @@ def pool_analyses(
     estimate, std_error``; for mixed-model tidy tables (with an ``effect`` column) only
     the fixed effects are pooled.
     """
-    rows = []
-    for i, frame in enumerate(datasets):
-        tidy = _as_tidy(analysis(frame))
-        rows.append(tidy.assign(imputation=i + 1))
-    per = pd.concat(rows, ignore_index=True)[["imputation", "term", "estimate", "std_error"]]
-    estimates = per.pivot(index="imputation", columns="term", values="estimate")
-    variances = per.pivot(index="imputation", columns="term", values="std_error") ** 2
-    order = list(dict.fromkeys(per["term"]))
-    if estimates[order].isna().any().any():
+    tidies = [_as_tidy(analysis(frame)) for frame in datasets]
+    terms = [str(t) for t in tidies[0]["term"]]
+    if any([str(t) for t in tidy["term"]] != terms for tidy in tidies):
         raise ValueError("the analysis did not return the same terms on every imputed data set")
-    pooled = pool_rubin(estimates[order], variances[order], dfcom=dfcom)
+    estimates = np.array([tidy["estimate"].to_numpy(dtype=float) for tidy in tidies])
+    std_errors = np.array([tidy["std_error"].to_numpy(dtype=float) for tidy in tidies])
+    pooled = pool_rubin(
+        pd.DataFrame(estimates, columns=terms),
+        pd.DataFrame(std_errors**2, columns=terms),
+        dfcom=dfcom,
+    )
+    per = pd.DataFrame(
+        {
+            "imputation": np.repeat(np.arange(1, len(tidies) + 1), len(terms)),
+            "term": terms * len(tidies),
+            "estimate": estimates.ravel(),
+            "std_error": std_errors.ravel(),
+        }
+    )
     return MiResult(pooled=pooled, per_imputation=per, conf_level=conf_level)
 
 

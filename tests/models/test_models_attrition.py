@@ -350,3 +350,34 @@ def test_pool_analyses_takes_fixed_effects_of_mixed_tidy():
     res = pool_analyses(frames, mixed_like)
     assert list(res.pooled["term"]) == ["timepoint"]
     assert_allclose(res.pooled["estimate"], 1.5)
+
+
+def test_pool_analyses_with_fit_mixed_on_imputed_data():
+    """The MI workflow with the wellbeing helper's mixed model as the analysis: only its
+    fixed effects are pooled, one Rubin row per fixed effect."""
+    from spimpact.models.mixed import fit_mixed
+
+    rng = np.random.default_rng(4)
+    n = 120
+    baseline = rng.normal(20, 4, n)
+    wide = pd.DataFrame(
+        {
+            "client_id": [f"c{i}" for i in range(n)],
+            "t0": baseline,
+            "t1": baseline + 2 + rng.normal(0, 2, n),
+        }
+    )
+    wide.loc[rng.random(n) < 0.3, "t1"] = np.nan
+    imputations = impute_mice(wide, m=3, max_iter=2, seed=8, columns=["t0", "t1"])
+
+    def mixed(data):
+        long = data.melt(id_vars="client_id", value_vars=["t0", "t1"], var_name="time")
+        long["timepoint"] = long["time"].str[1].astype(int)
+        return fit_mixed("value ~ C(timepoint)", long, group="client_id")
+
+    res = pool_analyses(imputations.datasets, mixed)
+    assert list(res.pooled["term"]) == ["Intercept", "C(timepoint)[T.1]"]
+    per = res.per_imputation
+    slope = per.loc[per["term"] == "C(timepoint)[T.1]", "estimate"]
+    assert_allclose(res.pooled.loc[1, "estimate"], slope.mean())
+    assert 1.0 < res.pooled.loc[1, "estimate"] < 3.0
