@@ -332,9 +332,27 @@ class AttendanceResult:
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
         if self.event_study is not None:
-            self.event_study.plot(ax=ax)
+            study = self.event_study
+            tidy = study.tidy()
+            months = study.event_times
+            ax.axhline(0, color="grey", linewidth=0.8)
+            ax.axvline(-0.5, color="grey", linestyle=":", linewidth=1)
+            ax.errorbar(
+                months,
+                tidy["estimate"],
+                yerr=[tidy["estimate"] - tidy["conf_low"], tidy["conf_high"] - tidy["estimate"]],
+                fmt="o",
+                capsize=3,
+                color="#005eb8",
+            )
+            ax.plot([study.reference], [0.0], "o", mfc="white", color="#005eb8")
             ax.set_xlabel("Months since referral (index date for comparison patients)")
-            ax.set_ylabel("Clients minus comparison, appointments per person-month")
+            ax.set_ylabel("Clients minus comparison\n(appointments per person-month)")
+            ax.set_title(
+                f"Difference relative to month {study.reference}; dotted line: referral "
+                f"({self.conf_level:.0%} intervals)",
+                fontsize=10,
+            )
             return ax
         monthly = self.panel.groupby("months_since_index")[OUTCOME].mean()
         ax.plot(monthly.index, monthly.to_numpy(), marker="o")
@@ -378,7 +396,8 @@ def analyse_attendance(scheme, *, params) -> AttendanceResult:
     month-since-index fixed effects for the rate ratio (fixest ``fepois``
     conventions), a calendar-month two-way fixed-effects regression, Callaway &
     Sant'Anna (2021) in months since the index date with comparison patients as the
-    never-treated group, and an event study (month -1 reference). SPEC §5.4.
+    never-treated group, and an event study (reference: the earliest month of the window,
+    far from the pre-referral peak). SPEC §5.4.
     """
     if scheme.gp_appointments is None or scheme.gp_appointments.empty:
         raise InsufficientData(
@@ -651,7 +670,9 @@ def _matched(panel, history, people, params, diagnostics) -> AttendanceResult:
         time="period",
         first_treated="first_period",
         window=(-window, window - 1),
-        reference=-1,
+        # The month before referral is the attendance peak in social prescribing, so the
+        # earliest month, far from it, is the clearer baseline for the picture.
+        reference=-window,
         cluster="patient_id",
         conf_level=conf_level,
     )
@@ -1026,7 +1047,9 @@ def _matched_text(result: AttendanceResult, params) -> list[str]:
             if pretrend.p_value >= 0.05
             else "differently (test of differing pre-referral trends: "
         )
-        + f"p = {pretrend.p_value:.3f}); the figure shows the month-by-month difference. "
+        + f"p = {pretrend.p_value:.3f}); the figure shows the month-by-month difference "
+        f"between the groups, relative to the earliest month ({-window} months before "
+        "referral). "
         + (
             ""
             if pretrend.p_value >= 0.05
