@@ -29,11 +29,14 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "chromium/chromedriver missing: install Debian's chromium and chromium-driver for the browser test"; fi
 
+# Unit, reference and simulation tests on two workers; then the end-to-end tests in one
+# process, which share one rendering of every example report (rendered two at a time).
 test: $(STAMP) browser-deps
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 -m "not e2e"
+	$(BIN)/python -m pytest -m e2e
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not e2e and not browser"
+	$(BIN)/python -m pytest -n 2 -m "not slow and not e2e"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -84,6 +84,7 @@ def run_reports(
     ordered = [outcomes[p] for p in paths]
     for outcome in ordered:
         if outcome.status == "failed":
+            outcome.output_dir.mkdir(parents=True, exist_ok=True)
             write_json(outcome.output_dir / "status.json", _status(outcome))
     if summary:
         from spimpact.report.summary import build_summary

@@ -12,7 +12,7 @@ import yaml
 
 from spimpact.runner import exit_code, run_reports
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.e2e
 
 QUIET = {"progress": lambda _: None}
 
@@ -63,10 +63,10 @@ def test_rerun_without_changes_executes_nothing(rendered_reports, example_params
     assert before == {p: p.stat().st_mtime_ns for p in outputs.rglob("report.html")}
 
 
-def test_same_inputs_give_byte_identical_outputs(example_params, tmp_path):
+def test_same_inputs_give_byte_identical_outputs(rendered_reports, example_params, tmp_path):
+    first, _ = rendered_reports
+    second = tmp_path / "again"
     valley = [p for p in example_params if p.stem == "valley"]
-    first, second = tmp_path / "a", tmp_path / "b"
-    run_reports(valley, output_root=first, summary=False, **QUIET)
     run_reports(valley, output_root=second, summary=False, force=True, **QUIET)
     files = sorted(p.relative_to(first / "valley") for p in (first / "valley").rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(second / "valley") for p in (second / "valley").rglob("*") if p.is_file())
