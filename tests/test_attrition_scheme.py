@@ -214,3 +214,16 @@ def test_example_scheme_has_the_section(example_data, scheme_id):
     section = attrition_section(scheme, scores, params=params)
     assert len(section.headline) == 3
     assert section.headline["estimate"].notna().all()
+
+
+def test_section_without_contacts_or_discharges():
+    """Optional data missing: no contacts table and no discharge columns."""
+    scheme, scores = _scheme(n=200, seed=9)
+    clients = scheme.clients.drop(columns=["discharge_date", "discharge_reason"])
+    section = attrition_section(
+        SimpleNamespace(clients=clients, contacts=None), scores, params=_params()
+    )
+    funnel = {t.name: t.frame for t in section.tables}["attrition_funnel"]
+    assert funnel["stage"].str.contains("contact|Discharged").sum() == 0
+    assert len(section.headline) == 3
+    assert any("disengaged" in note for note in section.notes)
