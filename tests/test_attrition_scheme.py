@@ -227,3 +227,17 @@ def test_section_without_contacts_or_discharges():
     assert funnel["stage"].str.contains("contact|Discharged").sum() == 0
     assert len(section.headline) == 3
     assert any("disengaged" in note for note in section.notes)
+
+
+def test_tipping_point_for_a_score_where_lower_is_better():
+    """UCLA-3 loneliness: an improvement is a fall, and 'worse' is a higher score."""
+    scheme, scores = _scheme(n=400, seed=4)
+    scores = scores.assign(
+        score="ucla3_total",
+        value=lambda d: np.where(d["timepoint"] == 0, 7.0, 5.0) + d["value"] / 100,
+    )
+    data = prepare_attrition_data(scheme.clients, scores, score="ucla3_total")
+    estimates, tipping, _ = estimate_change(data, seed=3, m=5, higher_is_better=False)
+    assert estimates.set_index("key").loc["mi", "estimate"] < 0
+    assert 0 < tipping.delta_no_significance < tipping.delta_no_effect
+    assert (tipping.tidy()["delta"] >= 0).all()
