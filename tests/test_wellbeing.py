@@ -1,0 +1,208 @@
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import stats
+from statsmodels.stats.power import NormalIndPower
+
+from spimpact.params import SchemeParams
+from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section
+from spimpact.wellbeing import analyse_wellbeing, wellbeing_section
+
+TRUE_CHANGE = {1: 2.0, 2: 2.6}
+
+
+def make_scheme(n_clients=400, seed=1, sex_effect=0.0, score="swemwbs_metric"):
+    """Baseline and two follow-ups; follow-up MAR given baseline; true change known.
+
+    ``sex_effect`` is added to the change of men at every follow-up.
+    """
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"c{i:04d}" for i in range(n_clients)])
+    clients = pd.DataFrame(
+        {
+            "client_id": ids,
+            "sex": rng.choice(["female", "male"], n_clients, p=[0.6, 0.4]),
+            "age_band": rng.choice(["16-24", "25-34", "35-44", "45-54", "55-64"], n_clients),
+            "imd_quintile": rng.integers(1, 6, n_clients),
+            "ethnic_group": rng.choice(["White", "Asian", "Black"], n_clients, p=[0.7, 0.2, 0.1]),
+        }
+    )
+    person = rng.normal(0, 3, n_clients)
+    male = (clients.sex == "male").to_numpy()
+    rows = []
+    for t in (0, 1, 2):
+        change = 0.0 if t == 0 else TRUE_CHANGE[t] + sex_effect * male
+        value = 18.5 + person + change + rng.normal(0, 2, n_clients)
+        rows.append(pd.DataFrame({"client_id": ids, "timepoint": t, "value": value}))
+    scores = pd.concat(rows, ignore_index=True)
+    baseline = scores[scores.timepoint == 0].set_index("client_id").value
+    p_missing = 1 / (1 + np.exp(-(-0.8 - 0.2 * (scores.client_id.map(baseline) - 18.5))))
+    missing = (scores.timepoint > 0) & (rng.random(len(scores)) < p_missing)
+    scores = scores[~missing].assign(score=score).reset_index(drop=True)
+    return scores, clients
+
+
+@pytest.fixture(scope="module")
+def params():
+    return SchemeParams(scheme_id="test", title="Test scheme", data_dir=".")
+
+
+@pytest.fixture(scope="module")
+def scheme():
+    return make_scheme()
+
+
+@pytest.fixture(scope="module")
+def result(scheme, params):
+    scores, clients = scheme
+    return analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)
+
+
+@pytest.mark.parametrize("timepoint", [1, 2])
+def test_mixed_model_change_covers_the_true_change(result, timepoint):
+    row = result.change.set_index("timepoint").loc[timepoint]
+    assert row.conf_low < TRUE_CHANGE[timepoint] < row.conf_high
+    assert row.estimate == pytest.approx(TRUE_CHANGE[timepoint], abs=0.4)
+
+
+def test_mixed_model_change_matches_statsmodels(scheme, result):
+    """Oracle: statsmodels MixedLM on the same adjusted model gives the same contrasts."""
+    scores, clients = scheme
+    data = scores.merge(clients, on="client_id").assign(
+        imd_quintile=lambda d: d.imd_quintile.astype(str)
+    )
+    oracle = smf.mixedlm(
+        "value ~ C(timepoint) + C(sex) + C(age_band) + C(imd_quintile)",
+        data,
+        groups=data.client_id,
+    ).fit(reml=True, method="bfgs", gtol=1e-10)
+    expected = oracle.fe_params[["C(timepoint)[T.1]", "C(timepoint)[T.2]"]].to_numpy()
+    np.testing.assert_allclose(result.change.estimate, expected, atol=1e-6)
+
+
+def test_paired_change_effect_sizes_and_detectable_change(scheme, result):
+    """Paired t interval, SRM = d_z = mean/SD of change, ES = mean/SD at baseline, and
+    the MDC is the effect statsmodels' one-sample power solver finds for 80% power."""
+    scores, _ = scheme
+    wide = scores.pivot(index="client_id", columns="timepoint", values="value")
+    pairs = wide[[0, 2]].dropna()
+    diff = pairs[2] - pairs[0]
+    row = result.paired.set_index("timepoint").loc[2]
+    t_ci = stats.ttest_1samp(diff, 0).confidence_interval(0.95)
+    assert row.n_pairs == len(diff)
+    assert row.mean_change == pytest.approx(diff.mean())
+    assert (row.conf_low, row.conf_high) == pytest.approx((t_ci.low, t_ci.high))
+    assert row.srm == pytest.approx(diff.mean() / diff.std(ddof=1))
+    assert row.effect_size == pytest.approx(diff.mean() / wide[0].std(ddof=1))
+    # ratio=0: one-sample (paired) normal power calculation. statsmodels also counts
+    # rejections in the wrong tail, which moves the answer by ~2e-6 relative.
+    standardised = NormalIndPower().solve_power(
+        nobs1=len(diff), alpha=0.05, power=0.8, ratio=0, alternative="two-sided"
+    )
+    assert row.detectable_change == pytest.approx(standardised * diff.std(ddof=1), rel=1e-5)
+
+
+def test_regression_to_the_mean_uses_norms_matched_on_sex(scheme, result):
+    """SPEC §5.4: expected change = (1 - r)(population mean - baseline mean); SWEMWBS
+    r = 0.70 and norms 23.7 (men), 23.2 (women) from spimpact.scoring.SCORES."""
+    scores, clients = scheme
+    baseline = scores[scores.timepoint == 0].merge(clients, on="client_id")
+    population = np.where(baseline.sex == "male", 23.7, 23.2).mean()
+    rtm = result.regression_to_mean.iloc[0]
+    assert rtm.population_mean == pytest.approx(population)
+    assert rtm.baseline_mean == pytest.approx(baseline.value.mean())
+    assert rtm.expected_change == pytest.approx(0.3 * (population - baseline.value.mean()))
+    assert rtm.expected_change > 0
+
+
+def test_categories_match_classify_change(result):
+    """SWEMWBS: meaningful 1.03, reliable 2.87 (Shah et al. 2018) via spimpact.scoring."""
+    improvement = result.individual_improvement
+    at_two = improvement[improvement.timepoint == 2].improvement
+    table = result.categories.set_index(["timepoint", "classification", "category"]).n
+    assert table[(2, "meaningful", "improved")] == (at_two >= 1.03 - 1e-9).sum()
+    assert table[(2, "reliable", "reliable improvement")] == (at_two >= 2.87 - 1e-9).sum()
+
+
+@pytest.mark.parametrize(("sex_effect", "differs"), [(2.0, True), (0.0, False)])
+def test_subgroup_likelihood_ratio_test(params, sex_effect, differs):
+    scores, clients = make_scheme(n_clients=300, seed=5, sex_effect=sex_effect)
+    result = analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)
+    test = result.subgroup_tests.set_index("subgroup").loc["sex"]
+    assert test.df == 2
+    assert (test.p_value < 0.001) if differs else (test.p_value > 0.05)
+    men = result.subgroups.query("subgroup == 'sex' and level == 'male' and timepoint == 2")
+    women = result.subgroups.query("subgroup == 'sex' and level == 'female' and timepoint == 2")
+    gap = men.estimate.iloc[0] - women.estimate.iloc[0]
+    assert gap == pytest.approx(sex_effect, abs=0.8)
+
+
+def test_likelihood_ratio_statistic_matches_statsmodels(params):
+    """Oracle: 2 (loglik_full - loglik_reduced) from statsmodels ML fits."""
+    scores, clients = make_scheme(n_clients=200, seed=8, sex_effect=1.0)
+    result = analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)
+    data = scores.merge(clients, on="client_id")
+    fits = [
+        smf.mixedlm(formula, data, groups=data.client_id).fit(reml=False, method="bfgs")
+        for formula in ("value ~ C(timepoint) * C(sex)", "value ~ C(timepoint) + C(sex)")
+    ]
+    expected = 2 * (fits[0].llf - fits[1].llf)
+    statistic = result.subgroup_tests.set_index("subgroup").loc["sex", "statistic"]
+    assert statistic == pytest.approx(expected, abs=1e-4)
+
+
+def test_too_few_pairs_is_insufficient_data(params):
+    scores, clients = make_scheme(n_clients=6, seed=2)
+    with pytest.raises(InsufficientData, match="Fewer than 8 people"):
+        analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)
+
+
+def test_unknown_score_is_rejected(scheme, params):
+    scores, clients = scheme
+    with pytest.raises(ValueError, match="unknown score 'swemwbs'"):
+        analyse_wellbeing(scores, clients, score="swemwbs", params=params)
+
+
+@pytest.fixture(scope="module")
+def section(params):
+    swemwbs, clients = make_scheme(n_clients=150, seed=3)
+    who5, _ = make_scheme(n_clients=150, seed=4, score="who5_pct")
+    who5 = who5.assign(value=who5.value * 2)
+    params = params.model_copy(
+        update={"measures": params.measures.model_copy(update={"primary": "who5"})}
+    )
+    return wellbeing_section(pd.concat([swemwbs, who5]), clients, params=params)
+
+
+def test_section_reports_every_measure_primary_first(section):
+    assert isinstance(section, Section)
+    change = section.tables[0].frame
+    assert change.score.unique().tolist() == ["WHO-5 (percentage score)", "SWEMWBS (metric score)"]
+    assert [t.name for t in section.tables] == [
+        "wellbeing_change",
+        "wellbeing_change_categories",
+        "wellbeing_subgroups",
+        "wellbeing_models",
+    ]
+    assert len(section.figures) == 3
+    assert section.text[0].startswith("WHO-5 (percentage score) rose on average")
+
+
+def test_section_headline_rows(section):
+    headline = section.headline
+    assert list(headline.columns) == list(HEADLINE_COLUMNS)
+    assert set(headline.outcome_level) == {"person"}
+    assert headline.outcome.iloc[0] == "WHO-5 (percentage score) change, baseline to 3 months"
+    assert (headline.n.dropna() % 5 == 0).all()
+
+
+def test_section_tables_are_disclosure_controlled(section):
+    for table in section.tables:
+        frame = table.frame
+        for column in [c for c in frame.columns if c.startswith("n_") or c == "n"]:
+            counts = pd.to_numeric(frame[column], errors="coerce").dropna()
+            assert (counts % 5 == 0).all(), (table.name, column)
+    subgroups = section.tables[2].frame
+    small = subgroups.n_people.isna()
+    assert subgroups.loc[small, "estimate"].isna().all()
