@@ -552,11 +552,16 @@ def _before_after(panel, people, params, diagnostics) -> AttendanceResult:
     change = _paired_change(panel, OUTCOME, params.conf_level)
     change["term"] = "before_after_clients"
     change["scale"] = "appointments per person-month"
+    reason = (
+        "The comparison group is switched off in this scheme's parameters"
+        if not params.comparison.enabled
+        else "No comparison pool was supplied"
+    )
     diagnostics.append(
-        "No comparison group was available, so this is a plain before/after comparison. "
-        "People are usually referred when their attendance is at a peak, and attendance "
-        "falls back afterwards whether or not social prescribing helps (regression to the "
-        "mean). The fall shown here therefore overstates any effect of the scheme."
+        f"{reason}, so this is a plain before/after comparison. People are usually referred "
+        "when their attendance is at a peak, and attendance falls back afterwards whether "
+        "or not social prescribing helps (regression to the mean). A fall shown here is "
+        "therefore likely to overstate any effect of the scheme."
     )
     return AttendanceResult(
         design="before_after",

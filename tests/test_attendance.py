@@ -398,9 +398,15 @@ def test_without_comparison_falls_back_to_before_after_with_warning(small_scheme
     params = _params(enabled=False)
     section = attendance_section(small_scheme, params=params)
     assert section.text[0].startswith("**Warning: no comparison group.**")
+    assert "switched off in this scheme's parameters" in section.text[0]
     assert "regression to the mean" in section.text[0]
     assert "not an effect estimate" in section.headline.loc[0, "outcome"]
     assert [t.name for t in section.tables] == ["attendance_before_after", "attendance_estimates"]
+
+
+def test_unknown_matching_covariate_is_named(small_scheme):
+    with pytest.raises(ValueError, match="covariate 'shoe_size' is not a client"):
+        analyse_attendance(small_scheme, params=_params(covariates=["age", "shoe_size"]))
 
 
 def test_without_gp_data_the_section_says_why(small_scheme):
