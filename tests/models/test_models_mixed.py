@@ -406,3 +406,16 @@ def test_summary_and_plot(sleepstudy):
     assert "REML" in text and "sd__(Intercept)" in text
     ax = result.plot()
     assert [label.get_text() for label in ax.get_yticklabels()] == ["Days"]
+
+
+def test_contrasts_within_levels_of_another_factor(orthodont):
+    """emmeans(~ age | Sex) contrasts: with a full Sex x age interaction the model
+    change within each sex equals that sex's raw change in means (balanced data)."""
+    result = fit_mixed("distance ~ Sex * C(age)", orthodont, group="Subject")
+    contrasts = result.contrasts("age", by="Sex")
+    means = orthodont.groupby(["Sex", "age"]).distance.mean().unstack()
+    raw = means.sub(means[8], axis=0).drop(columns=8)
+    assert contrasts.by_level.tolist() == ["Female"] * 3 + ["Male"] * 3
+    assert_allclose(contrasts.estimate, raw.to_numpy().ravel(), rtol=1e-10)
+    with pytest.raises(ValueError, match="must be a categorical"):
+        fit_mixed("distance ~ Sex + age", orthodont, group="Subject").contrasts("Sex", by="age")
