@@ -42,16 +42,38 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         started = time.perf_counter()
-        outcomes = run_reports(params, jobs=args.jobs, force=True, output_root=tmp / "parallel", progress=lambda _: None)
+        outcomes = run_reports(
+            params,
+            jobs=args.jobs,
+            force=True,
+            output_root=tmp / "parallel",
+            progress=lambda _: None,
+        )
         parallel = time.perf_counter() - started
-        serial = {o.scheme_id: o.seconds for o in run_reports(params, jobs=1, force=True, output_root=tmp / "serial", summary=False, progress=lambda _: None)}
+        serial = {
+            o.scheme_id: o.seconds
+            for o in run_reports(
+                params,
+                jobs=1,
+                force=True,
+                output_root=tmp / "serial",
+                summary=False,
+                progress=lambda _: None,
+            )
+        }
         print(f"{'scheme':<12} {'papermill s':>12} {'in-process s':>13} {'overhead s':>11}")
         for path in params:
             scheme_id = path.stem
             direct = in_process_seconds(path, tmp / "direct" / scheme_id)
-            print(f"{scheme_id:<12} {serial[scheme_id]:12.1f} {direct:13.1f} {serial[scheme_id] - direct:11.1f}")
-        print(f"all {len(outcomes)} schemes with --jobs {args.jobs}: {parallel:.1f} s wall "
-              f"(sum of serial runs {sum(serial.values()):.1f} s, speed-up {sum(serial.values()) / parallel:.2f}x)")
+            print(
+                f"{scheme_id:<12} {serial[scheme_id]:12.1f} {direct:13.1f} "
+                f"{serial[scheme_id] - direct:11.1f}"
+            )
+        print(
+            f"all {len(outcomes)} schemes with --jobs {args.jobs}: {parallel:.1f} s wall "
+            f"(sum of serial runs {sum(serial.values()):.1f} s, "
+            f"speed-up {sum(serial.values()) / parallel:.2f}x)"
+        )
     return 0
 
 

@@ -29,7 +29,11 @@ def _validate(args) -> int:
         except ParamsError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        variants, key_env, edition = params.measures.variants, params.pseudonym_key_env, params.imd_edition
+        variants, key_env, edition = (
+            params.measures.variants,
+            params.pseudonym_key_env,
+            params.imd_edition,
+        )
         max_missing = params.measures.swemwbs_max_missing_items
         key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
     try:
@@ -51,7 +55,8 @@ def _validate(args) -> int:
         table=scheme.exclusions["table"].map(lambda t: scheme.source_files[t].name)
     )
     if len(exclusions):
-        print(f"\n{len(exclusions)} problem(s) in {exclusions.drop_duplicates(['table', 'row']).shape[0]} excluded row(s):")
+        n_rows = exclusions.drop_duplicates(["table", "row"]).shape[0]
+        print(f"\n{len(exclusions)} problem(s) in {n_rows} excluded row(s):")
         print(summarise_problems(exclusions, limit=None if args.all else 200))
     if len(scheme.non_standard):
         print("\nNon-standard use of outcome measures:")
@@ -60,7 +65,11 @@ def _validate(args) -> int:
     if len(scheme.ignored_columns):
         cols = ", ".join(f"{t}.{c}" for t, c in scheme.ignored_columns.itertuples(index=False))
         print(f"\nColumns outside the data contract, not read: {cols}")
-    print("\nNo fatal problems." if len(exclusions) == 0 else "\nNo fatal problems; the rows above are excluded from analysis.")
+    print(
+        "\nNo fatal problems."
+        if len(exclusions) == 0
+        else "\nNo fatal problems; the rows above are excluded from analysis."
+    )
     return 0
 
 
@@ -69,7 +78,9 @@ def _run(args) -> int:
     from spimpact.runner import exit_code, print_summary, run_reports
 
     try:
-        outcomes = run_reports(args.params or None, jobs=args.jobs, force=args.force, output_root=args.output_dir)
+        outcomes = run_reports(
+            args.params or None, jobs=args.jobs, force=args.force, output_root=args.output_dir
+        )
     except ParamsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -86,6 +97,7 @@ def _summary(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface: one sub-command per task."""
     parser = argparse.ArgumentParser(
         prog="spimpact",
         description="Reproducible impact evaluation of social prescribing schemes.",
@@ -95,38 +107,62 @@ def build_parser() -> argparse.ArgumentParser:
     example = commands.add_parser(
         "example-data",
         help="write the seeded synthetic example schemes",
-        description="Write the seeded synthetic example schemes (the default input) with their true effects.",
+        description=(
+            "Write the seeded synthetic example schemes (the default input) "
+            "with their true effects."
+        ),
     )
-    example.add_argument("--out", type=Path, default=PROJECT_DIR / "data" / "example", help="folder to write (default: data/example)")
-    example.add_argument("--seed", type=int, default=20261130, help="random seed (default: 20261130)")
+    example.add_argument(
+        "--out",
+        type=Path,
+        default=PROJECT_DIR / "data" / "example",
+        help="folder to write (default: data/example)",
+    )
+    example.add_argument(
+        "--seed", type=int, default=20261130, help="random seed (default: 20261130)"
+    )
     example.set_defaults(handler=_example_data)
 
     validate = commands.add_parser(
         "validate",
         help="check a scheme's data folder against the data contract",
         description=(
-            "Check a scheme folder against docs/data-contract.md. Lists every problem with file, row, "
+            "Check a scheme folder against docs/data-contract.md. Lists every problem with "
+            "file, row, "
             "column and value. Exit code 1 when a table cannot be used (fatal), 0 otherwise."
         ),
     )
-    validate.add_argument("data_dir", type=Path, help="folder holding clients.csv, measures.csv, ...")
-    validate.add_argument("--params", type=Path, help="the scheme's params YAML (scale variants, pseudonym key)")
-    validate.add_argument("--all", action="store_true", help="list every problem (default: the first 200)")
+    validate.add_argument(
+        "data_dir", type=Path, help="folder holding clients.csv, measures.csv, ..."
+    )
+    validate.add_argument(
+        "--params", type=Path, help="the scheme's params YAML (scale variants, pseudonym key)"
+    )
+    validate.add_argument(
+        "--all", action="store_true", help="list every problem (default: the first 200)"
+    )
     validate.set_defaults(handler=_validate)
 
     run = commands.add_parser(
         "run",
         help="render scheme reports and the ICB summary",
         description=(
-            "Render outputs/<scheme_id>/report.html for each params file (default: params/*.yaml), then "
-            "outputs/index.html. Schemes whose inputs, params and code are unchanged since their last "
-            "successful run are not re-run unless --force. Exit code 1 if any scheme failed."
+            "Render outputs/<scheme_id>/report.html for each params file "
+            "(default: params/*.yaml), then outputs/index.html. Schemes whose inputs, params "
+            "and code are unchanged since their last successful run are not re-run unless "
+            "--force. Exit code 1 if any scheme failed."
         ),
     )
-    run.add_argument("params", nargs="*", type=Path, help="params YAML files (default: all in params/)")
-    run.add_argument("--jobs", type=int, default=1, help="schemes rendered in parallel (default: 1)")
+    run.add_argument(
+        "params", nargs="*", type=Path, help="params YAML files (default: all in params/)"
+    )
+    run.add_argument(
+        "--jobs", type=int, default=1, help="schemes rendered in parallel (default: 1)"
+    )
     run.add_argument("--force", action="store_true", help="re-run every scheme even if unchanged")
-    run.add_argument("--output-dir", type=Path, default=PROJECT_DIR / "outputs", help="default: outputs/")
+    run.add_argument(
+        "--output-dir", type=Path, default=PROJECT_DIR / "outputs", help="default: outputs/"
+    )
     run.set_defaults(handler=_run)
 
     summary = commands.add_parser(
@@ -134,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild the ICB summary page from rendered reports",
         description="Rebuild outputs/index.html from the scheme folders in the output directory.",
     )
-    summary.add_argument("--output-dir", type=Path, default=PROJECT_DIR / "outputs", help="default: outputs/")
+    summary.add_argument(
+        "--output-dir", type=Path, default=PROJECT_DIR / "outputs", help="default: outputs/"
+    )
     summary.set_defaults(handler=_summary)
     return parser
 

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-REFERRAL_SOURCES = ("gp", "practice_staff", "self", "vcse", "secondary_care", "social_care", "other")
+REFERRAL_SOURCES = (
+    "gp",
+    "practice_staff",
+    "self",
+    "vcse",
+    "secondary_care",
+    "social_care",
+    "other",
+)
 AGE_BANDS = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75+")
 SEXES = ("female", "male", "other", "unknown")
 ETHNIC_CATEGORIES = tuple("ABCDEFGHJKLMNPRS") + ("Z", "99")
@@ -20,7 +28,15 @@ ETHNIC_GROUPS = {
     "Z": "Unknown",
     "99": "Unknown",
 }
-DISCHARGE_REASONS = ("completed", "disengaged", "declined", "moved_away", "died", "referred_on", "other")
+DISCHARGE_REASONS = (
+    "completed",
+    "disengaged",
+    "declined",
+    "moved_away",
+    "died",
+    "referred_on",
+    "other",
+)
 MEASURES = ("swemwbs", "wemwbs", "ons4", "who5", "eq5d5l", "mycaw", "ucla3", "ons_loneliness")
 CONTACT_TYPES = ("initial_assessment", "follow_up", "group_session", "telephone_check_in", "other")
 MODES = ("face_to_face", "telephone", "video", "online", "home_visit")
@@ -104,10 +120,12 @@ class TableSpec:
     person_key: str | None = None  # column that may be given as nhs_number instead
 
     def column(self, name: str) -> Column:
+        """The column called ``name``."""
         return next(c for c in self.columns if c.name == name)
 
     @property
     def names(self) -> tuple[str, ...]:
+        """Names of every column of the table."""
         return tuple(c.name for c in self.columns)
 
 

@@ -102,7 +102,9 @@ def read_table(path: Path) -> pd.DataFrame:
 def _parquet_text(column: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(column):
         return column.dt.strftime("%Y-%m-%d").fillna("")
-    return column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return column.map(
+        lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+    )
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -146,7 +148,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
             start = reader.line_num + 1
     except csv.Error as error:
         raise DataValidationError([f"{path.name} row {start}: malformed CSV: {error}"]) from None
-    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header)
+    frame = (
+        pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header)
+    )
     frame.insert(0, "source_row", np.asarray(lines, dtype=int))
     frame.attrs["ragged"] = ragged
     return frame
@@ -168,7 +172,9 @@ class _Collector:
 
         self.records.extend(
             (self.table, int(r), c, v, why)
-            for r, c, v, why in zip(rows, per_row(column), per_row(values), per_row(reason), strict=True)
+            for r, c, v, why in zip(
+                rows, per_row(column), per_row(values), per_row(reason), strict=True
+            )
         )
 
     def frame(self) -> pd.DataFrame:
@@ -189,9 +195,8 @@ def _check_header(spec: TableSpec, frame: pd.DataFrame, path: Path) -> list[str]
             )
     for group in spec.one_of:
         if not present.intersection(group):
-            problems.append(
-                f"{path.name} row 1: one of the columns {', '.join(repr(g) for g in group)} is required"
-            )
+            names = ", ".join(repr(g) for g in group)
+            problems.append(f"{path.name} row 1: one of the columns {names} is required")
     return problems
 
 
@@ -202,7 +207,12 @@ def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Col
     if column.kind == "date":
         parsed = pd.to_datetime(text.where(~blank), format="%Y-%m-%d", errors="coerce")
         bad = ~blank & parsed.isna()
-        out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()} (impossible or malformed date)")
+        out.add(
+            rows[bad],
+            column.name,
+            text[bad],
+            f"expected {column.expectation()} (impossible or malformed date)",
+        )
     elif column.kind in ("int", "float"):
         parsed = pd.to_numeric(text.where(~blank), errors="coerce")
         bad = ~blank & parsed.isna()
@@ -246,7 +256,9 @@ def _normalise_code(name: str, text: pd.Series) -> pd.Series:
         upper = text.str.upper()
         upper = upper.map(lambda v: contract.ETHNIC_ALIASES.get(v, v))
         # a 2-character local code: the national code is its first character
-        return upper.where(upper.isin(contract.ETHNIC_CATEGORIES) | (upper.str.len() != 2), upper.str[0])
+        return upper.where(
+            upper.isin(contract.ETHNIC_CATEGORIES) | (upper.str.len() != 2), upper.str[0]
+        )
     if name in ("age_band", "imd_edition"):
         return text
     return text.str.lower()
@@ -264,7 +276,12 @@ def _pseudonymise_key_column(
     blank = numbers == ""
     valid = numbers.map(is_valid_nhs_number)
     bad = ~blank & ~valid
-    out.add(rows[bad], "nhs_number", WITHHELD, "invalid NHS number (fails the Modulus 11 check or is not 10 digits)")
+    out.add(
+        rows[bad],
+        "nhs_number",
+        WITHHELD,
+        "invalid NHS number (fails the Modulus 11 check or is not 10 digits)",
+    )
     if has_key_column:
         return frame
     if not key:
@@ -291,7 +308,12 @@ def _load_one(spec: TableSpec, path: Path, key: str | None):
         raise DataValidationError(problems)
     out = _Collector(spec.name)
     for line, n_fields in frame.attrs.get("ragged", []):
-        out.add([line], "", f"{n_fields} fields", f"row has {n_fields} fields, the header has {frame.shape[1] - 1}")
+        out.add(
+            [line],
+            "",
+            f"{n_fields} fields",
+            f"row has {n_fields} fields, the header has {frame.shape[1] - 1}",
+        )
     known = set(spec.names)
     ignored = [c for c in frame.columns if c not in known and c != "source_row"]
     frame = frame.drop(columns=ignored)
@@ -365,7 +387,10 @@ def load_scheme(
             continue
         if found is None:
             if spec.required:
-                problems.append(f"{data_dir}: required table '{name}' missing (expected {name}.csv or {name}.parquet)")
+                problems.append(
+                    f"{data_dir}: required table '{name}' missing "
+                    f"(expected {name}.csv or {name}.parquet)"
+                )
             continue
         try:
             tables[name], collectors[name], dropped = _load_one(spec, found, key)
@@ -375,7 +400,9 @@ def load_scheme(
         files[name] = found
         ignored += [(name, c) for c in dropped]
         if spec.required and tables[name].empty:
-            problems.append(f"{found.name}: has a header but no data rows (expected at least one row)")
+            problems.append(
+                f"{found.name}: has a header but no data rows (expected at least one row)"
+            )
     if problems:
         raise DataValidationError(problems)
     n_read = {name: len(frame) for name, frame in tables.items()}
@@ -389,7 +416,9 @@ def load_scheme(
     used = {name: _drop_excluded(frame, collectors[name]) for name, frame in tables.items()}
     used = _derive(used)
     exclusions = pd.concat([c.frame() for c in collectors.values()], ignore_index=True)
-    exclusions = exclusions.sort_values(["table", "row", "column"], kind="stable").reset_index(drop=True)
+    exclusions = exclusions.sort_values(["table", "row", "column"], kind="stable").reset_index(
+        drop=True
+    )
     reconciliation = pd.DataFrame(
         [
             (name, n_read[name], len(used[name]), n_read[name] - len(used[name]))
@@ -419,7 +448,10 @@ def _duplicates(frame: pd.DataFrame, keys: list[str], out: _Collector, what: str
     dup = complete.duplicated(subset=keys, keep="first")
     if dup.any():
         first = complete.drop_duplicates(subset=keys, keep="first").set_index(keys)["source_row"]
-        firsts = [first.loc[tuple(k) if len(keys) > 1 else k[0]] for k in complete.loc[dup, keys].itertuples(index=False)]
+        firsts = [
+            first.loc[tuple(k) if len(keys) > 1 else k[0]]
+            for k in complete.loc[dup, keys].itertuples(index=False)
+        ]
         out.add(
             complete.loc[dup, "source_row"],
             "+".join(keys),
@@ -433,13 +465,28 @@ def _check_clients(clients: pd.DataFrame, out: _Collector, imd_edition: int) -> 
     _duplicates(clients, ["client_id"], out, "client_id")
     if "discharge_date" in clients:
         early = clients["discharge_date"] < clients["referral_date"]
-        out.add(clients.loc[early, "source_row"], "discharge_date", clients.loc[early, "discharge_date"].dt.strftime("%Y-%m-%d"), "discharge date before referral date")
+        out.add(
+            clients.loc[early, "source_row"],
+            "discharge_date",
+            clients.loc[early, "discharge_date"].dt.strftime("%Y-%m-%d"),
+            "discharge date before referral date",
+        )
     if "consent_data_use" in clients:
         refused = clients["consent_data_use"].eq(False).fillna(False).to_numpy(bool)
-        out.add(clients.loc[refused, "source_row"], "consent_data_use", "false", "no consent to use the record for evaluation")
+        out.add(
+            clients.loc[refused, "source_row"],
+            "consent_data_use",
+            "false",
+            "no consent to use the record for evaluation",
+        )
     if "date_of_birth" in clients:
         born_after = clients["date_of_birth"] > clients["referral_date"]
-        out.add(clients.loc[born_after, "source_row"], "date_of_birth", WITHHELD, "date of birth after referral date")
+        out.add(
+            clients.loc[born_after, "source_row"],
+            "date_of_birth",
+            WITHHELD,
+            "date of birth after referral date",
+        )
     if "imd_edition" not in clients:
         clients["imd_edition"] = str(imd_edition)
     return clients
@@ -448,7 +495,9 @@ def _check_clients(clients: pd.DataFrame, out: _Collector, imd_edition: int) -> 
 def _check_measure_items(measures: pd.DataFrame, out: _Collector, variants, max_missing_items):
     from spimpact.scoring import validate_items
 
-    items = validate_items(measures, variants=dict(variants or {}), max_missing_items=max_missing_items)
+    items = validate_items(
+        measures, variants=dict(variants or {}), max_missing_items=max_missing_items
+    )
     excluded = items.exclusions
     out.add(excluded["row"], excluded["column"], excluded["value"].astype(str), excluded["reason"])
     return items
@@ -465,22 +514,52 @@ def _check_relations(tables: dict, collectors: dict) -> None:
         frame = tables[name]
         ids = frame["client_id"]
         unknown = ids.notna() & ~ids.isin(all_ids)
-        collectors[name].add(frame.loc[unknown, "source_row"], "client_id", ids[unknown], "record for an unknown client (not in clients)")
+        collectors[name].add(
+            frame.loc[unknown, "source_row"],
+            "client_id",
+            ids[unknown],
+            "record for an unknown client (not in clients)",
+        )
         dropped = ids.notna() & ids.isin(all_ids) & ~ids.isin(usable)
-        collectors[name].add(frame.loc[dropped, "source_row"], "client_id", ids[dropped], "the client's own record was excluded")
+        collectors[name].add(
+            frame.loc[dropped, "source_row"],
+            "client_id",
+            ids[dropped],
+            "the client's own record was excluded",
+        )
     measures = tables["measures"]
-    _duplicates(measures, ["client_id", "measure", "timepoint"], collectors["measures"], "client_id+measure+timepoint")
-    baseline = measures[measures["timepoint"] == 0].drop_duplicates(["client_id", "measure"]).set_index(["client_id", "measure"])["date"]
+    _duplicates(
+        measures,
+        ["client_id", "measure", "timepoint"],
+        collectors["measures"],
+        "client_id+measure+timepoint",
+    )
+    baseline = (
+        measures[measures["timepoint"] == 0]
+        .drop_duplicates(["client_id", "measure"])
+        .set_index(["client_id", "measure"])["date"]
+    )
     base_date = pd.Series(
-        baseline.reindex(pd.MultiIndex.from_frame(measures[["client_id", "measure"]])).to_numpy(), index=measures.index
+        baseline.reindex(pd.MultiIndex.from_frame(measures[["client_id", "measure"]])).to_numpy(),
+        index=measures.index,
     )
     early = (measures["timepoint"] > 0) & (measures["date"] < base_date)
-    collectors["measures"].add(measures.loc[early, "source_row"], "date", measures.loc[early, "date"].dt.strftime("%Y-%m-%d"), "follow-up dated before the baseline of the same measure")
+    collectors["measures"].add(
+        measures.loc[early, "source_row"],
+        "date",
+        measures.loc[early, "date"].dt.strftime("%Y-%m-%d"),
+        "follow-up dated before the baseline of the same measure",
+    )
     referral = clients.drop_duplicates("client_id").set_index("client_id")["referral_date"]
     if "contacts" in tables:
         contacts = tables["contacts"]
         early = contacts["contact_date"] < contacts["client_id"].map(referral)
-        collectors["contacts"].add(contacts.loc[early, "source_row"], "contact_date", contacts.loc[early, "contact_date"].dt.strftime("%Y-%m-%d"), "contact before the referral date")
+        collectors["contacts"].add(
+            contacts.loc[early, "source_row"],
+            "contact_date",
+            contacts.loc[early, "contact_date"].dt.strftime("%Y-%m-%d"),
+            "contact before the referral date",
+        )
         _exact_duplicates(contacts, collectors["contacts"])
     if "support_offered" in tables:
         _exact_duplicates(tables["support_offered"], collectors["support_offered"])
@@ -490,14 +569,33 @@ def _check_relations(tables: dict, collectors: dict) -> None:
         pool = tables["comparison_pool"]
         _duplicates(pool, ["patient_id"], collectors["comparison_pool"], "patient_id")
         overlap = pool["patient_id"].isin(all_ids)
-        collectors["comparison_pool"].add(pool.loc[overlap, "source_row"], "patient_id", pool.loc[overlap, "patient_id"], "comparison patient is also a client")
+        collectors["comparison_pool"].add(
+            pool.loc[overlap, "source_row"],
+            "patient_id",
+            pool.loc[overlap, "patient_id"],
+            "comparison patient is also a client",
+        )
     if "gp_appointments" in tables:
         appointments = tables["gp_appointments"]
-        known = all_ids | (set(tables["comparison_pool"]["patient_id"].dropna()) if "comparison_pool" in tables else set())
+        known = all_ids | (
+            set(tables["comparison_pool"]["patient_id"].dropna())
+            if "comparison_pool" in tables
+            else set()
+        )
         unknown = appointments["patient_id"].notna() & ~appointments["patient_id"].isin(known)
-        collectors["gp_appointments"].add(appointments.loc[unknown, "source_row"], "patient_id", appointments.loc[unknown, "patient_id"], "appointment for a patient who is neither a client nor in the comparison pool")
+        collectors["gp_appointments"].add(
+            appointments.loc[unknown, "source_row"],
+            "patient_id",
+            appointments.loc[unknown, "patient_id"],
+            "appointment for a patient who is neither a client nor in the comparison pool",
+        )
     if "population" in tables:
-        _duplicates(tables["population"], ["dimension", "category"], collectors["population"], "dimension+category")
+        _duplicates(
+            tables["population"],
+            ["dimension", "category"],
+            collectors["population"],
+            "dimension+category",
+        )
 
 
 def _exact_duplicates(frame: pd.DataFrame, out: _Collector) -> None:
@@ -519,7 +617,9 @@ def _derive(tables: dict) -> dict:
             frame = frame.drop(columns=["date_of_birth"])
         if "age" in frame:
             derived = contract.age_band(frame["age"].astype(float))
-            frame["age_band"] = frame["age_band"].fillna(derived) if "age_band" in frame else derived
+            frame["age_band"] = (
+                frame["age_band"].fillna(derived) if "age_band" in frame else derived
+            )
         if "imd_decile" in frame:
             frame["imd_quintile"] = ((frame["imd_decile"] + 1) // 2).astype("Int64")
         frame["ethnic_group"] = frame["ethnic_category"].map(contract.ETHNIC_GROUPS)
@@ -529,7 +629,9 @@ def _derive(tables: dict) -> dict:
 
 def _whole_years(born: pd.Series, on: pd.Series) -> pd.Series:
     years = on.dt.year - born.dt.year
-    before_birthday = (on.dt.month < born.dt.month) | ((on.dt.month == born.dt.month) & (on.dt.day < born.dt.day))
+    before_birthday = (on.dt.month < born.dt.month) | (
+        (on.dt.month == born.dt.month) & (on.dt.day < born.dt.day)
+    )
     return (years - before_birthday.astype(int)).astype("Int64")
 
 
@@ -542,5 +644,3 @@ def summarise_problems(exclusions: pd.DataFrame, *, limit: int | None = None) ->
     if limit is not None and len(lines) > limit:
         lines = [*lines[:limit], f"... and {len(lines) - limit} more"]
     return "\n".join(lines)
-
-

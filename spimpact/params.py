@@ -47,6 +47,8 @@ class ChangeThresholds(_Strict):
 
 
 class MeasuresParams(_Strict):
+    """Which measures are primary, time point labels, value set, variants and thresholds."""
+
     primary: str = "swemwbs"
     timepoints: dict[int, str] = {0: "Baseline", 1: "3 months", 2: "6 months"}
     eq5d_value_set: Literal[EQ5D_VALUE_SETS] = "dsu_5l_to_3l"  # type: ignore[valid-type]
@@ -63,6 +65,8 @@ class MeasuresParams(_Strict):
 
 
 class ComparisonParams(_Strict):
+    """The matched comparison group for GP attendance."""
+
     enabled: bool = True
     ratio: int = Field(default=1, ge=1, le=10)
     caliper: float | None = Field(default=0.2, gt=0)
@@ -72,17 +76,22 @@ class ComparisonParams(_Strict):
 
 
 class DisclosureParams(_Strict):
+    """Thresholds of statistical disclosure control (SPEC §3.2)."""
+
     threshold: int = Field(default=7, ge=0)
     rounding: int = Field(default=5, ge=1)
     min_n_summary: int = Field(default=8, ge=1)
 
     def rule(self) -> DisclosureRule:
+        """The rule object used by ``spimpact.report.disclosure``."""
         return DisclosureRule(
             threshold=self.threshold, rounding=self.rounding, min_n_summary=self.min_n_summary
         )
 
 
 class CostParams(_Strict):
+    """Unit cost of a GP appointment, with its price year and source."""
+
     gp_appointment_gbp: float = Field(default=48.0, gt=0)
     price_year: str = "2024/25"
     source: str = (

@@ -20,7 +20,13 @@ from pathlib import Path
 import nbformat
 
 from spimpact.params import ParamsError, load_params
-from spimpact.report.provenance import NOTEBOOK, PROJECT_DIR, build_provenance, rebuild_key, write_json
+from spimpact.report.provenance import (
+    NOTEBOOK,
+    PROJECT_DIR,
+    build_provenance,
+    rebuild_key,
+    write_json,
+)
 from spimpact.report.render import notebook_to_html
 
 CELL_TIMEOUT_SECONDS = 1800
@@ -69,7 +75,10 @@ def run_reports(
             outcomes[path] = _failed(path.stem, path.stem, str(error), output_root)
             continue
         runnable.append((path, params.scheme_id, params.title))
-    progress(f"Rendering {len(runnable)} scheme report(s) with {jobs} job(s); {len(outcomes)} params file(s) invalid.")
+    progress(
+        f"Rendering {len(runnable)} scheme report(s) with {jobs} job(s); "
+        f"{len(outcomes)} params file(s) invalid."
+    )
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {
             pool.submit(render_scheme, path, scheme_id, title, output_root, force): path
@@ -80,7 +89,10 @@ def run_reports(
             outcome = future.result()
             outcomes[path] = outcome
             detail = f": {outcome.reason}" if outcome.reason else ""
-            progress(f"[{done}/{len(runnable)}] {outcome.scheme_id}: {outcome.status} ({outcome.seconds:.1f} s){detail}")
+            progress(
+                f"[{done}/{len(runnable)}] {outcome.scheme_id}: {outcome.status} "
+                f"({outcome.seconds:.1f} s){detail}"
+            )
     ordered = [outcomes[p] for p in paths]
     for outcome in ordered:
         if outcome.status == "failed":
@@ -94,7 +106,9 @@ def run_reports(
     return ordered
 
 
-def render_scheme(params_path: Path, scheme_id: str, title: str, output_root: Path, force: bool = False) -> RunOutcome:
+def render_scheme(
+    params_path: Path, scheme_id: str, title: str, output_root: Path, force: bool = False
+) -> RunOutcome:
     """Execute and render one scheme's report; never raises."""
     started = time.perf_counter()
     out_dir = output_root / scheme_id
@@ -102,7 +116,14 @@ def render_scheme(params_path: Path, scheme_id: str, title: str, output_root: Pa
         params = load_params(params_path)
         provenance = build_provenance(params_path, params.data_dir)
         if not force and _unchanged(out_dir, provenance):
-            return RunOutcome(scheme_id, title, "unchanged", "inputs, params and code unchanged; not re-run", time.perf_counter() - started, out_dir)
+            return RunOutcome(
+                scheme_id,
+                title,
+                "unchanged",
+                "inputs, params and code unchanged; not re-run",
+                time.perf_counter() - started,
+                out_dir,
+            )
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)
@@ -112,7 +133,9 @@ def render_scheme(params_path: Path, scheme_id: str, title: str, output_root: Pa
         write_json(out_dir / "provenance.json", provenance)
         outcome = RunOutcome(scheme_id, title, "ok", None, time.perf_counter() - started, out_dir)
     except Exception as error:  # noqa: BLE001 - one scheme's failure is reported, not raised
-        outcome = RunOutcome(scheme_id, title, "failed", _reason(error), time.perf_counter() - started, out_dir)
+        outcome = RunOutcome(
+            scheme_id, title, "failed", _reason(error), time.perf_counter() - started, out_dir
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "status.json", _status(outcome))
     return outcome
@@ -124,7 +147,10 @@ def _execute(params_path: Path, out_dir: Path, notebook_path: Path) -> None:
     papermill.execute_notebook(
         str(NOTEBOOK),
         str(notebook_path),
-        parameters={"params_path": str(Path(params_path).resolve()), "output_dir": str(out_dir.resolve())},
+        parameters={
+            "params_path": str(Path(params_path).resolve()),
+            "output_dir": str(out_dir.resolve()),
+        },
         kernel_name="python3",
         cwd=str(NOTEBOOK.parent),
         progress_bar=False,
@@ -142,20 +168,31 @@ def _strip_run_metadata(notebook_path: Path) -> None:
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
-        if "parameters" in cell.metadata.get("tags", []) or "injected-parameters" in cell.metadata.get("tags", []):
-            cell.source = "\n".join(
-                line for line in cell.source.splitlines() if not line.strip().startswith(("params_path", "output_dir"))
-            ) or "# parameters injected by spimpact run (paths omitted)"
+        if "parameters" in cell.metadata.get(
+            "tags", []
+        ) or "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = (
+                "\n".join(
+                    line
+                    for line in cell.source.splitlines()
+                    if not line.strip().startswith(("params_path", "output_dir"))
+                )
+                or "# parameters injected by spimpact run (paths omitted)"
+            )
     nbformat.write(notebook, notebook_path)
 
 
 def _unchanged(out_dir: Path, provenance: dict) -> bool:
     status_path, provenance_path = out_dir / "status.json", out_dir / "provenance.json"
-    if not (status_path.exists() and provenance_path.exists() and (out_dir / "report.html").exists()):
+    if not (
+        status_path.exists() and provenance_path.exists() and (out_dir / "report.html").exists()
+    ):
         return False
     status = json.loads(status_path.read_text(encoding="utf-8"))
     previous = json.loads(provenance_path.read_text(encoding="utf-8"))
-    return status.get("status") in ("ok", "unchanged") and rebuild_key(previous) == rebuild_key(provenance)
+    return status.get("status") in ("ok", "unchanged") and rebuild_key(previous) == rebuild_key(
+        provenance
+    )
 
 
 def _reason(error: Exception) -> str:
@@ -171,7 +208,12 @@ def _failed(scheme_id: str, title: str, reason: str, output_root: Path) -> RunOu
 
 def _status(outcome: RunOutcome) -> dict:
     status = "ok" if outcome.status in ("ok", "unchanged") else "failed"
-    return {"scheme_id": outcome.scheme_id, "title": outcome.title, "status": status, "reason": outcome.reason if status == "failed" else None}
+    return {
+        "scheme_id": outcome.scheme_id,
+        "title": outcome.title,
+        "status": status,
+        "reason": outcome.reason if status == "failed" else None,
+    }
 
 
 def exit_code(outcomes: list[RunOutcome]) -> int:
@@ -188,6 +230,7 @@ def print_summary(outcomes: list[RunOutcome], stream=sys.stdout) -> None:
     n_failed = sum(o.status == "failed" for o in outcomes)
     n_unchanged = sum(o.status == "unchanged" for o in outcomes)
     print(
-        f"{len(outcomes) - n_failed - n_unchanged} rendered, {n_unchanged} unchanged (not re-run), {n_failed} failed.",
+        f"{len(outcomes) - n_failed - n_unchanged} rendered, "
+        f"{n_unchanged} unchanged (not re-run), {n_failed} failed.",
         file=stream,
     )

@@ -29,9 +29,36 @@ import pandas as pd
 EXTRACT_DATE = pd.Timestamp("2025-12-31")
 WINDOW_MONTHS = 12
 
-REFERRAL_SOURCES = ("gp", "practice_staff", "self", "vcse", "secondary_care", "social_care", "other")
+REFERRAL_SOURCES = (
+    "gp",
+    "practice_staff",
+    "self",
+    "vcse",
+    "secondary_care",
+    "social_care",
+    "other",
+)
 REFERRAL_SOURCE_P = (0.55, 0.17, 0.10, 0.08, 0.05, 0.03, 0.02)
-ETHNIC_CODES = ("A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "R", "S", "Z", "99")
+ETHNIC_CODES = (
+    "A",
+    "B",
+    "C",
+    "D",
+    "E",
+    "F",
+    "G",
+    "H",
+    "J",
+    "K",
+    "L",
+    "M",
+    "N",
+    "P",
+    "R",
+    "S",
+    "Z",
+    "99",
+)
 AGE_BANDS = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75+")
 THEMES = (
     "confidence",
@@ -140,7 +167,9 @@ SWEMWBS_RAW_TO_METRIC = np.array(
 )  # fmt: skip  # Warwick conversion table (SPEC §1.1), used only to aim latent scores
 
 
-def write_example_data(root: str | Path, *, seed: int = 20261130, schemes=EXAMPLE_SCHEMES) -> list[Path]:
+def write_example_data(
+    root: str | Path, *, seed: int = 20261130, schemes=EXAMPLE_SCHEMES
+) -> list[Path]:
     """Write every example scheme under ``root/<scheme_id>/`` and return the folders.
 
     Examples
@@ -159,10 +188,14 @@ def write_example_data(root: str | Path, *, seed: int = 20261130, schemes=EXAMPL
         tables, truth = simulate_scheme(spec, np.random.default_rng(child))
         for name, frame in tables.items():
             if name == "boundaries":
-                (folder / "boundaries.geojson").write_text(json.dumps(frame, indent=1), encoding="utf-8")
+                (folder / "boundaries.geojson").write_text(
+                    json.dumps(frame, indent=1), encoding="utf-8"
+                )
             else:
                 frame.to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%d")
-        (folder / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True), encoding="utf-8")
+        (folder / "truth.json").write_text(
+            json.dumps(truth, indent=2, sort_keys=True), encoding="utf-8"
+        )
         folders.append(folder)
     return folders
 
@@ -204,7 +237,10 @@ def simulate_scheme(spec: SchemeSpec, rng: np.random.Generator) -> tuple[dict, d
 def _key_by_nhs_number(tables: dict, rng) -> dict:
     """Replace every person key by an NHS number, as a scheme without pseudonyms sends them."""
     ids = pd.concat(
-        [tables["clients"]["client_id"], tables.get("comparison_pool", pd.DataFrame({"patient_id": []}))["patient_id"]]
+        [
+            tables["clients"]["client_id"],
+            tables.get("comparison_pool", pd.DataFrame({"patient_id": []}))["patient_id"],
+        ]
     ).unique()
     numbers = dict(zip(ids, _nhs_numbers(rng, len(ids)), strict=True))
     out = {}
@@ -232,7 +268,9 @@ def _simulate_areas(spec: SchemeSpec, rng) -> pd.DataFrame:
             "lsoa_code": [f"E01{offset + i:06d}" for i in range(1, spec.n_areas + 1)],
             "imd_decile": np.clip(np.ceil(deprived_lean * 10), 1, 10).astype(int),
             "population": rng.integers(1200, 2600, size=spec.n_areas),
-            "practice_code": [f"Z{(offset // 1000) * 100 + i % 6 + 1:05d}" for i in range(spec.n_areas)],
+            "practice_code": [
+                f"Z{(offset // 1000) * 100 + i % 6 + 1:05d}" for i in range(spec.n_areas)
+            ],
             "grid": np.arange(spec.n_areas),
         }
     )
@@ -254,7 +292,9 @@ def _people(n: int, areas: pd.DataFrame, mix: str, rng, *, area_weights=None) ->
     return pd.DataFrame(
         {
             "age": age,
-            "sex": rng.choice(["female", "male", "other", "unknown"], size=n, p=[0.6, 0.385, 0.005, 0.01]),
+            "sex": rng.choice(
+                ["female", "male", "other", "unknown"], size=n, p=[0.6, 0.385, 0.005, 0.01]
+            ),
             "ethnic_category": rng.choice(ETHNIC_CODES, size=n, p=_ethnic_probabilities(mix)),
             "lsoa_code": areas["lsoa_code"].to_numpy()[area],
             "imd_decile": areas["imd_decile"].to_numpy()[area],
@@ -274,7 +314,9 @@ def _referral_dates(n: int, rng) -> pd.DatetimeIndex:
     days = (pd.Timestamp("2025-06-30") - start).days
     # volume grows over time, with a winter rise
     u = rng.uniform(0, 1, size=n * 3)
-    keep = rng.uniform(0, 1, size=n * 3) < (0.6 + 0.4 * u) * (0.85 + 0.15 * np.cos(2 * np.pi * u * days / 365.25))
+    keep = rng.uniform(0, 1, size=n * 3) < (0.6 + 0.4 * u) * (
+        0.85 + 0.15 * np.cos(2 * np.pi * u * days / 365.25)
+    )
     chosen = u[keep][:n]
     return pd.DatetimeIndex(start + pd.to_timedelta(np.floor(chosen * days), unit="D"))
 
@@ -312,7 +354,11 @@ def _public_clients(spec: SchemeSpec, clients: pd.DataFrame, rng) -> pd.DataFram
     discharge_reason = np.where(roll < 0.06, "declined", discharge_reason)
     discharge_reason = np.where((roll >= 0.06) & (roll < 0.09), "referred_on", discharge_reason)
     discharge_reason = np.where((roll >= 0.09) & (roll < 0.11), "moved_away", discharge_reason)
-    discharge_reason = np.where(out["_last_contact"].isna() & (discharge_reason == "completed"), "disengaged", discharge_reason)
+    discharge_reason = np.where(
+        out["_last_contact"].isna() & (discharge_reason == "completed"),
+        "disengaged",
+        discharge_reason,
+    )
     discharge_date = out["_last_contact"].fillna(out["referral_date"] + pd.Timedelta(days=30))
     discharge_date = discharge_date + pd.to_timedelta(rng.integers(0, 21, size=n), unit="D")
     open_case = discharge_date > EXTRACT_DATE
@@ -320,7 +366,9 @@ def _public_clients(spec: SchemeSpec, clients: pd.DataFrame, rng) -> pd.DataFram
     out["discharge_reason"] = pd.Series(discharge_reason, index=out.index).where(~open_case)
     out = out.drop(columns=[c for c in out.columns if c.startswith("_")])
     if spec.age_source == "date_of_birth":
-        birth = out["referral_date"] - pd.to_timedelta(out["age"] * 365.25 + rng.integers(0, 365, size=n), unit="D")
+        birth = out["referral_date"] - pd.to_timedelta(
+            out["age"] * 365.25 + rng.integers(0, 365, size=n), unit="D"
+        )
         out.insert(out.columns.get_loc("age"), "date_of_birth", birth.dt.normalize())
         out = out.drop(columns=["age"])
     return out
@@ -339,7 +387,9 @@ def _nhs_numbers(rng, n: int) -> list[str]:
             continue
         seen.add(body)
         number = body + str(check)
-        numbers.append(f"{number[:3]} {number[3:6]} {number[6:]}" if len(numbers) % 3 == 0 else number)
+        numbers.append(
+            f"{number[:3]} {number[3:6]} {number[6:]}" if len(numbers) % 3 == 0 else number
+        )
     return numbers
 
 
@@ -352,20 +402,30 @@ def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _simulate_contacts(clients: pd.DataFrame, rng) -> pd.DataFrame:
     n = len(clients)
-    n_contacts = np.where(_engaged_mask(clients), rng.integers(2, 9, size=n), rng.integers(0, 2, size=n))
+    n_contacts = np.where(
+        _engaged_mask(clients), rng.integers(2, 9, size=n), rng.integers(0, 2, size=n)
+    )
     owner, position = _expand(n_contacts)
     gaps = rng.integers(3, 35, size=len(owner))
     cumulative = np.cumsum(gaps)
     starts = (np.cumsum(n_contacts) - n_contacts)[n_contacts > 0]
     offset = cumulative - np.repeat(cumulative[starts] - gaps[starts], n_contacts[n_contacts > 0])
     dates = clients["referral_date"].to_numpy()[owner] + offset.astype("timedelta64[D]")
-    kinds = rng.choice(["follow_up", "group_session", "telephone_check_in", "other"], size=len(owner), p=[0.55, 0.15, 0.25, 0.05])
+    kinds = rng.choice(
+        ["follow_up", "group_session", "telephone_check_in", "other"],
+        size=len(owner),
+        p=[0.55, 0.15, 0.25, 0.05],
+    )
     contacts = pd.DataFrame(
         {
             "client_id": clients["client_id"].to_numpy()[owner],
             "contact_date": dates,
             "contact_type": np.where(position == 0, "initial_assessment", kinds),
-            "mode": rng.choice(["face_to_face", "telephone", "video", "home_visit"], size=len(owner), p=[0.55, 0.35, 0.05, 0.05]),
+            "mode": rng.choice(
+                ["face_to_face", "telephone", "video", "home_visit"],
+                size=len(owner),
+                p=[0.55, 0.35, 0.05, 0.05],
+            ),
             "duration_minutes": rng.choice([15, 30, 45, 60], size=len(owner)),
         }
     )
@@ -385,7 +445,9 @@ def _engaged_mask(clients: pd.DataFrame) -> np.ndarray:
 def _simulate_measures(spec: SchemeSpec, clients, latent, rng):
     n = len(clients)
     engaged_mask = _engaged_mask(clients)
-    baseline_date = clients["referral_date"] + pd.to_timedelta(rng.integers(3, 28, size=n), unit="D")
+    baseline_date = clients["referral_date"] + pd.to_timedelta(
+        rng.integers(3, 28, size=n), unit="D"
+    )
     has_baseline = engaged_mask & (rng.uniform(size=n) < 0.92) & (baseline_date <= EXTRACT_DATE)
     person_noise = latent["person"].to_numpy()
     rows = []
@@ -398,18 +460,41 @@ def _simulate_measures(spec: SchemeSpec, clients, latent, rng):
         base_std = (baseline - baseline.mean()) / baseline.std()
         direction = -1.0 if measure in ("ucla3", "mycaw") else 1.0
         for t in (0, 1, 2):
-            dates = baseline_date + pd.Timedelta(days=91 * t) + pd.to_timedelta(rng.integers(-10, 15, size=n), unit="D")
+            dates = (
+                baseline_date
+                + pd.Timedelta(days=91 * t)
+                + pd.to_timedelta(rng.integers(-10, 15, size=n), unit="D")
+            )
             if t == 0:
                 observed = has_baseline.copy()
             else:
-                logit = 0.9 - 0.45 * t + 0.5 * direction * base_std + 0.35 * latent["z_age"].to_numpy() + 0.3 * latent["z_imd"].to_numpy()
-                observed = has_baseline & (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))) & (dates <= EXTRACT_DATE)
+                logit = (
+                    0.9
+                    - 0.45 * t
+                    + 0.5 * direction * base_std
+                    + 0.35 * latent["z_age"].to_numpy()
+                    + 0.3 * latent["z_imd"].to_numpy()
+                )
+                observed = (
+                    has_baseline
+                    & (rng.uniform(size=n) < 1 / (1 + np.exp(-logit)))
+                    & (dates <= EXTRACT_DATE)
+                )
             idx = np.flatnonzero(observed)
             items = items_for(scores[idx, t], rng)
             if measure == "swemwbs" and spec.modified_scale_share:
                 modified = rng.uniform(size=len(idx)) < spec.modified_scale_share
-                items[modified] = np.clip(np.round((items[modified] - 1) * 2.5 + rng.integers(-1, 2, size=items[modified].shape)), 0, 10)
-            frame = pd.DataFrame(items, columns=[f"item_{k + 1}" for k in range(items.shape[1])]).astype("Int64")
+                items[modified] = np.clip(
+                    np.round(
+                        (items[modified] - 1) * 2.5
+                        + rng.integers(-1, 2, size=items[modified].shape)
+                    ),
+                    0,
+                    10,
+                )
+            frame = pd.DataFrame(
+                items, columns=[f"item_{k + 1}" for k in range(items.shape[1])]
+            ).astype("Int64")
             if measure == "mycaw":  # concern 2 is optional: about a quarter name only one concern
                 frame.loc[rng.uniform(size=len(idx)) < 0.25, "item_2"] = pd.NA
             if measure == "eq5d5l":  # EQ-VAS missing for some
@@ -421,7 +506,9 @@ def _simulate_measures(spec: SchemeSpec, clients, latent, rng):
             rows.append(frame)
         truth[measure] = _expected_change(measure, rng)
     measures = pd.concat(rows, ignore_index=True)
-    measures = measures.sort_values(["date", "client_id", "measure"], kind="stable").reset_index(drop=True)
+    measures = measures.sort_values(["date", "client_id", "measure"], kind="stable").reset_index(
+        drop=True
+    )
     item_cols = [f"item_{k}" for k in range(1, 15)]
     for col in item_cols:
         if col not in measures:
@@ -438,10 +525,21 @@ def _latent_scores(measure: str, person, latent, rng) -> np.ndarray:
     out = []
     for key in keys:
         spec = LATENT[key]
-        deprivation = -0.15 * latent["z_imd"].to_numpy() * spec["sd_person"] * (-1 if key in ("ucla3", "mycaw", "ons4_anxiety") else 1)
-        base = spec["mean"] - deprivation + spec["sd_person"] * (0.7 * person + 0.71 * rng.normal(size=len(person)))
+        deprivation = (
+            -0.15
+            * latent["z_imd"].to_numpy()
+            * spec["sd_person"]
+            * (-1 if key in ("ucla3", "mycaw", "ons4_anxiety") else 1)
+        )
+        base = (
+            spec["mean"]
+            - deprivation
+            + spec["sd_person"] * (0.7 * person + 0.71 * rng.normal(size=len(person)))
+        )
         change = np.array((0.0, *spec["change"]))
-        out.append(base[:, None] + change[None, :] + spec["sd_resid"] * rng.normal(size=(len(person), 3)))
+        out.append(
+            base[:, None] + change[None, :] + spec["sd_resid"] * rng.normal(size=(len(person), 3))
+        )
     return np.stack(out, axis=-1) if len(out) > 1 else out[0]
 
 
@@ -484,7 +582,9 @@ def _eq5d5l_items(health, rng):
     cut = np.array([-0.6, 0.2, 1.0, 1.8])
     dims = []
     for shift in (0.4, 0.8, 0.2, -0.3, -0.2):
-        level = 1 + (-(health[:, None]) + shift + 0.6 * rng.normal(size=(len(health), 1)) > cut[None, :]).sum(axis=1)
+        level = 1 + (
+            -(health[:, None]) + shift + 0.6 * rng.normal(size=(len(health), 1)) > cut[None, :]
+        ).sum(axis=1)
         dims.append(level)
     vas = np.clip(np.round(62 + 14 * health + 8 * rng.normal(size=len(health))), 0, 100)
     return np.column_stack([*dims, vas]).astype(int)
@@ -521,7 +621,8 @@ def _expected_change(measure: str, rng, n: int = 100_000) -> dict:
     result = {}
     for name in per_t[0]:
         result[name] = {
-            str(t): round(float(np.mean(per_t[t][name]) - np.mean(per_t[0][name])), 4) for t in (1, 2)
+            str(t): round(float(np.mean(per_t[t][name]) - np.mean(per_t[0][name])), 4)
+            for t in (1, 2)
         }
     return result
 
@@ -542,11 +643,19 @@ def _score_items(measure: str, items: pd.DataFrame) -> dict:
     if measure == "who5":
         return {"who5_pct": 4 * items.sum(axis=1).to_numpy()}
     if measure == "eq5d5l":
-        states = items[[f"item_{k}" for k in range(1, 6)]].to_numpy() @ np.array([10000, 1000, 100, 10, 1])
+        states = items[[f"item_{k}" for k in range(1, 6)]].to_numpy() @ np.array(
+            [10000, 1000, 100, 10, 1]
+        )
         index = eq5d5l_index(states.astype(str), value_set="england_devlin2018")
-        return {"eq5d5l_index_england_devlin2018": np.asarray(index, dtype=float), "eq5d_vas": items["item_6"].to_numpy()}
+        return {
+            "eq5d5l_index_england_devlin2018": np.asarray(index, dtype=float),
+            "eq5d_vas": items["item_6"].to_numpy(),
+        }
     if measure == "mycaw":
-        return {"mycaw_concern_1": items["item_1"].to_numpy(), "mycaw_wellbeing": items["item_3"].to_numpy()}
+        return {
+            "mycaw_concern_1": items["item_1"].to_numpy(),
+            "mycaw_wellbeing": items["item_3"].to_numpy(),
+        }
     raise ValueError(f"no scoring rule for {measure}")
 
 
@@ -556,7 +665,9 @@ def _score_items(measure: str, items: pd.DataFrame) -> dict:
 def _simulate_support(clients, rng) -> pd.DataFrame:
     counts = np.where(_engaged_mask(clients), rng.integers(1, 4, size=len(clients)), 0)
     owner, _ = _expand(counts)
-    dates = clients["referral_date"].to_numpy()[owner] + rng.integers(7, 60, size=len(owner)).astype("timedelta64[D]")
+    dates = clients["referral_date"].to_numpy()[owner] + rng.integers(
+        7, 60, size=len(owner)
+    ).astype("timedelta64[D]")
     support = pd.DataFrame(
         {
             "client_id": clients["client_id"].to_numpy()[owner],
@@ -568,9 +679,36 @@ def _simulate_support(clients, rng) -> pd.DataFrame:
     return support[support["date"] <= EXTRACT_DATE].reset_index(drop=True)
 
 
-_FIRST = ("Margaret", "David", "Aisha", "Tomasz", "Priya", "John", "Grace", "Mohammed", "Sian", "Kwame")
-_LAST = ("Okafor", "Hughes", "Patel", "Nowak", "Begum", "Murphy", "Evans", "Khan", "Lloyd", "Mensah")
-_PLACES = ("Riverside Community Centre", "St Mark's Church Hall", "Hillcrest Library", "North Shore Allotments")
+_FIRST = (
+    "Margaret",
+    "David",
+    "Aisha",
+    "Tomasz",
+    "Priya",
+    "John",
+    "Grace",
+    "Mohammed",
+    "Sian",
+    "Kwame",
+)
+_LAST = (
+    "Okafor",
+    "Hughes",
+    "Patel",
+    "Nowak",
+    "Begum",
+    "Murphy",
+    "Evans",
+    "Khan",
+    "Lloyd",
+    "Mensah",
+)
+_PLACES = (
+    "Riverside Community Centre",
+    "St Mark's Church Hall",
+    "Hillcrest Library",
+    "North Shore Allotments",
+)
 _SENTENCES = {
     "confidence": "I feel more confident going out on my own now.",
     "isolation": "Before this I hardly spoke to anyone from one week to the next.",
@@ -600,7 +738,9 @@ def _simulate_feedback(clients, latent, rng) -> pd.DataFrame:
         if extra == 1:
             text = f"{name} told us: {text}"
         elif extra == 2:
-            text += f" You can ring me on 07700 900{rng.integers(100, 999)} if you want to hear more."
+            text += (
+                f" You can ring me on 07700 900{rng.integers(100, 999)} if you want to hear more."
+            )
         elif extra == 3:
             text += f" I first went to {rng.choice(_PLACES)} on {when:%d/%m/%Y}."
         rows.append(
@@ -614,22 +754,44 @@ def _simulate_feedback(clients, latent, rng) -> pd.DataFrame:
                 text,
             )
         )
-    return pd.DataFrame(rows, columns=["feedback_id", "client_id", "date", "feedback_type", "themes", "consent_to_quote", "text"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "feedback_id",
+            "client_id",
+            "date",
+            "feedback_type",
+            "themes",
+            "consent_to_quote",
+            "text",
+        ],
+    )
 
 
 def _simulate_population(spec: SchemeSpec, areas: pd.DataFrame) -> pd.DataFrame:
     total = int(areas["population"].sum())
     rows = [("total", "all", total)]
-    rows += [("lsoa_code", a, int(p)) for a, p in zip(areas["lsoa_code"], areas["population"], strict=True)]
+    rows += [
+        ("lsoa_code", a, int(p))
+        for a, p in zip(areas["lsoa_code"], areas["population"], strict=True)
+    ]
     by_decile = areas.groupby("imd_decile")["population"].sum()
     rows += [("imd_decile", str(d), int(p)) for d, p in by_decile.items()]
     by_quintile = areas.assign(q=(areas["imd_decile"] + 1) // 2).groupby("q")["population"].sum()
     rows += [("imd_quintile", str(q), int(p)) for q, p in by_quintile.items()]
     age_share = np.array([0.13, 0.17, 0.16, 0.16, 0.15, 0.12, 0.11])
-    rows += [("age_band", b, int(round(total * s))) for b, s in zip(AGE_BANDS, age_share, strict=True)]
+    rows += [
+        ("age_band", b, int(round(total * s))) for b, s in zip(AGE_BANDS, age_share, strict=True)
+    ]
     rows += [("sex", "female", int(round(total * 0.51))), ("sex", "male", int(round(total * 0.49)))]
     group_p = _ethnic_probabilities(spec.ethnic_mix)
-    groups = {"White": group_p[0:3].sum(), "Mixed": group_p[3:7].sum(), "Asian": group_p[7:11].sum(), "Black": group_p[11:14].sum(), "Other": group_p[14:16].sum()}
+    groups = {
+        "White": group_p[0:3].sum(),
+        "Mixed": group_p[3:7].sum(),
+        "Asian": group_p[7:11].sum(),
+        "Black": group_p[11:14].sum(),
+        "Other": group_p[14:16].sum(),
+    }
     norm = sum(groups.values())
     rows += [("ethnic_group", g, int(round(total * s / norm))) for g, s in groups.items()]
     return pd.DataFrame(rows, columns=["dimension", "category", "population"])
@@ -643,7 +805,11 @@ def _boundaries(areas: pd.DataFrame) -> dict:
         x0, y0 = -2.0 + 0.01 * (g % side), 53.0 + 0.01 * (g // side)
         ring = [[x0, y0], [x0 + 0.01, y0], [x0 + 0.01, y0 + 0.01], [x0, y0 + 0.01], [x0, y0]]
         features.append(
-            {"type": "Feature", "properties": {"lsoa_code": code}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+            {
+                "type": "Feature",
+                "properties": {"lsoa_code": code},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
         )
     return {"type": "FeatureCollection", "features": features}
 
@@ -667,20 +833,28 @@ def _simulate_appointments(spec: SchemeSpec, clients, pool, rng):
     people["treated"] = True
     people["peak"] = rng.gamma(2.0, 0.45, size=len(people))
     if pool is not None:
-        other = pool[["patient_id", "index_date", "age", "imd_decile", "peak"]].assign(treated=False)
+        other = pool[["patient_id", "index_date", "age", "imd_decile", "peak"]].assign(
+            treated=False
+        )
         people = pd.concat([people, other], ignore_index=True)
     n = len(people)
-    base_rate = rng.gamma(3.0, 0.13, size=n) * np.exp(0.006 * (people["age"].to_numpy() - 50) - 0.03 * (people["imd_decile"].to_numpy() - 5))
+    base_rate = rng.gamma(3.0, 0.13, size=n) * np.exp(
+        0.006 * (people["age"].to_numpy() - 50) - 0.03 * (people["imd_decile"].to_numpy() - 5)
+    )
     base_rate = base_rate * np.where(people["treated"], 1.25, 1.0)
     months = np.arange(-WINDOW_MONTHS, WINDOW_MONTHS + 1)
     months = months[months != 0]
     # transient rise peaking just before the index month, decaying after it (regression to the mean)
     shape = np.where(months < 0, np.exp((months + 1) / 1.5), np.exp(-(months - 1) / 1.5))
     rate = base_rate[:, None] * (1 + people["peak"].to_numpy()[:, None] * shape[None, :])
-    effect = np.where(months > 0, np.where(months <= 3, 1 - (1 - spec.gp_rate_ratio) / 2, spec.gp_rate_ratio), 1.0)
+    effect = np.where(
+        months > 0, np.where(months <= 3, 1 - (1 - spec.gp_rate_ratio) / 2, spec.gp_rate_ratio), 1.0
+    )
     treated = people["treated"].to_numpy()
     rate_treated = rate * np.where(treated[:, None], effect[None, :], 1.0)
-    month_start = people["index_date"].to_numpy().astype("datetime64[M]")[:, None] + months[None, :].astype("timedelta64[M]")
+    month_start = people["index_date"].to_numpy().astype("datetime64[M]")[:, None] + months[
+        None, :
+    ].astype("timedelta64[M]")
     in_extract = month_start <= np.datetime64(EXTRACT_DATE, "M")
     counts = rng.poisson(rate_treated) * in_extract
     # truth: average effect on clients per observed post-referral person-month
@@ -690,7 +864,10 @@ def _simulate_appointments(spec: SchemeSpec, clients, pool, rng):
         "rate_ratio_months_1_to_3": round(1 - (1 - spec.gp_rate_ratio) / 2, 4),
         "rate_ratio_months_4_to_12": spec.gp_rate_ratio,
         "gp_att_per_person_month": round(att, 5),
-        "outcome": "attended clinical appointments (all clinical staff, link-worker slots excluded) per person-month",
+        "outcome": (
+            "attended clinical appointments (all clinical staff, link-worker slots excluded) "
+            "per person-month"
+        ),
         "window_months": WINDOW_MONTHS,
     }
     person_idx, month_idx = np.nonzero(counts)
@@ -706,9 +883,22 @@ def _simulate_appointments(spec: SchemeSpec, clients, pool, rng):
             "patient_id": people["patient_id"].to_numpy()[person_idx],
             "appointment_date": dates,
             "staff_role": role,
-            "mode": rng.choice(["face_to_face", "telephone", "video", "online", "home_visit"], size=m, p=[0.62, 0.3, 0.03, 0.03, 0.02]),
+            "mode": rng.choice(
+                ["face_to_face", "telephone", "video", "online", "home_visit"],
+                size=m,
+                p=[0.62, 0.3, 0.03, 0.03, 0.02],
+            ),
             "status": "attended",
-            "slot_category": rng.choice(["General Consultation Routine", "General Consultation Acute", "Clinical Triage", "Planned Clinics"], size=m, p=[0.45, 0.3, 0.15, 0.1]),
+            "slot_category": rng.choice(
+                [
+                    "General Consultation Routine",
+                    "General Consultation Acute",
+                    "Clinical Triage",
+                    "Planned Clinics",
+                ],
+                size=m,
+                p=[0.45, 0.3, 0.15, 0.1],
+            ),
         }
     )
     # Did-not-attend and cancelled bookings, admin slots and link-worker slots: not outcomes.
@@ -720,7 +910,9 @@ def _simulate_appointments(spec: SchemeSpec, clients, pool, rng):
     admin["staff_role"] = "admin"
     admin["slot_category"] = "Non-contractual chargeable work"
     lw_owner, lw_k = _expand(rng.integers(1, 4, size=len(clients)))
-    lw_dates = clients["referral_date"].to_numpy()[lw_owner] + (7 + 21 * lw_k + rng.integers(0, 7, size=len(lw_k))).astype("timedelta64[D]")
+    lw_dates = clients["referral_date"].to_numpy()[lw_owner] + (
+        7 + 21 * lw_k + rng.integers(0, 7, size=len(lw_k))
+    ).astype("timedelta64[D]")
     link_worker = pd.DataFrame(
         {
             "patient_id": clients["client_id"].to_numpy()[lw_owner],
@@ -734,5 +926,7 @@ def _simulate_appointments(spec: SchemeSpec, clients, pool, rng):
     appointments = pd.concat([appointments, noise, admin, link_worker], ignore_index=True)
     appointments["appointment_date"] = pd.to_datetime(appointments["appointment_date"])
     appointments = appointments[appointments["appointment_date"] <= EXTRACT_DATE]
-    appointments = appointments.sort_values(["appointment_date", "patient_id", "staff_role"], kind="stable")
+    appointments = appointments.sort_values(
+        ["appointment_date", "patient_id", "staff_role"], kind="stable"
+    )
     return appointments.reset_index(drop=True), truth

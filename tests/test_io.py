@@ -10,7 +10,9 @@ import pytest
 
 from spimpact.io import DataValidationError, load_scheme
 
-CLIENTS = """client_id,referral_date,referral_source,age,sex,ethnic_category,imd_decile,discharge_date,discharge_reason
+CLIENTS = """\
+client_id,referral_date,referral_source,age,sex,ethnic_category,imd_decile,discharge_date,\
+discharge_reason
 c001,2024-01-10,gp,45,female,A,3,2024-06-01,completed
 c002,2024-02-11,self,67,male,H,7,,
 c003,2024-03-12,vcse,29,2,N,1,2024-05-01,disengaged
@@ -40,7 +42,9 @@ def assert_reconciled(scheme):
     rec = scheme.reconciliation
     assert (rec["n_read"] == rec["n_used"] + rec["n_excluded"]).all()
     for row in rec.itertuples():
-        excluded_rows = scheme.exclusions.loc[scheme.exclusions["table"] == row.table, "row"].nunique()
+        excluded_rows = scheme.exclusions.loc[
+            scheme.exclusions["table"] == row.table, "row"
+        ].nunique()
         assert excluded_rows == row.n_excluded
 
 
@@ -75,7 +79,9 @@ def test_header_only_optional_table_loads_empty(tmp_path):
 
 
 def test_missing_required_column_names_file_column_and_expectation(tmp_path):
-    write_scheme(tmp_path, clients=CLIENTS.replace("referral_date,", "").replace(",2024-0", ",X2024-0"))
+    write_scheme(
+        tmp_path, clients=CLIENTS.replace("referral_date,", "").replace(",2024-0", ",X2024-0")
+    )
     with pytest.raises(DataValidationError) as error:
         load_scheme(tmp_path)
     message = str(error.value)
@@ -103,15 +109,35 @@ def test_missing_required_table(tmp_path):
 @pytest.mark.parametrize(
     ("old", "new", "column", "reason"),
     [
-        ("c002,2024-02-11,self,67", "c002,2024-02-11,self,sixty", "age", "whole number from 16 to 110"),
-        ("c002,2024-02-11,self,67", "c002,2024-02-11,self,67.5", "age", "whole number from 16 to 110"),
-        ("c002,2024-02-11,self,67", "c002,2024-02-11,self,130", "age", "whole number from 16 to 110"),
+        (
+            "c002,2024-02-11,self,67",
+            "c002,2024-02-11,self,sixty",
+            "age",
+            "whole number from 16 to 110",
+        ),
+        (
+            "c002,2024-02-11,self,67",
+            "c002,2024-02-11,self,67.5",
+            "age",
+            "whole number from 16 to 110",
+        ),
+        (
+            "c002,2024-02-11,self,67",
+            "c002,2024-02-11,self,130",
+            "age",
+            "whole number from 16 to 110",
+        ),
         ("67,male,H,7", "67,male,H,11", "imd_decile", "from 1 to 10"),
         ("c002,2024-02-11", "c002,2024-02-30", "referral_date", "impossible or malformed date"),
         ("c002,2024-02-11", "c002,11/02/2024", "referral_date", "impossible or malformed date"),
         ("67,male,H", "67,male,Q", "ethnic_category", "one of A, B"),
         ("c002,2024-02-11,self", "c002,2024-02-11,friend", "referral_source", "one of gp"),
-        ("c002,2024-02-11,self,67,male,H,7,,", "c002,,self,67,male,H,7,,", "referral_date", "required value missing"),
+        (
+            "c002,2024-02-11,self,67,male,H,7,,",
+            "c002,,self,67,male,H,7,,",
+            "referral_date",
+            "required value missing",
+        ),
     ],
 )
 def test_row_level_problem_excludes_the_row_with_its_reason(tmp_path, old, new, column, reason):
@@ -127,7 +153,9 @@ def test_row_level_problem_excludes_the_row_with_its_reason(tmp_path, old, new, 
 
 
 def test_out_of_range_item_is_excluded_not_clipped(tmp_path):
-    scheme = load_scheme(write_scheme(tmp_path, measures=MEASURES.replace("2024-02-20,2,2,2", "2024-02-20,7,2,2")))
+    scheme = load_scheme(
+        write_scheme(tmp_path, measures=MEASURES.replace("2024-02-20,2,2,2", "2024-02-20,7,2,2"))
+    )
     excluded = reasons(scheme, "measures")
     assert excluded.iloc[0][["row", "column", "value"]].tolist() == [4, "item_1", "7"]
     assert len(scheme.measures) == 3
@@ -135,41 +163,68 @@ def test_out_of_range_item_is_excluded_not_clipped(tmp_path):
 
 
 def test_follow_up_before_baseline(tmp_path):
-    scheme = load_scheme(write_scheme(tmp_path, measures=MEASURES.replace("c001,swemwbs,1,2024-04-20", "c001,swemwbs,1,2024-01-02")))
-    assert reasons(scheme, "measures")["reason"].tolist() == ["follow-up dated before the baseline of the same measure"]
+    scheme = load_scheme(
+        write_scheme(
+            tmp_path,
+            measures=MEASURES.replace("c001,swemwbs,1,2024-04-20", "c001,swemwbs,1,2024-01-02"),
+        )
+    )
+    assert reasons(scheme, "measures")["reason"].tolist() == [
+        "follow-up dated before the baseline of the same measure"
+    ]
 
 
 def test_duplicates_keep_the_first(tmp_path):
     clients = CLIENTS + "c001,2024-05-10,gp,45,female,A,3,,\n"
     scheme = load_scheme(write_scheme(tmp_path, clients=clients))
     excluded = reasons(scheme, "clients")
-    assert excluded[["row", "reason"]].values.tolist() == [[5, "duplicate client_id (first seen at row 2)"]]
+    assert excluded[["row", "reason"]].values.tolist() == [
+        [5, "duplicate client_id (first seen at row 2)"]
+    ]
     assert len(scheme.clients) == 3
 
 
 def test_orphan_records(tmp_path):
     scheme = load_scheme(
-        write_scheme(tmp_path, contacts="client_id,contact_date,contact_type\nc001,2024-01-15,initial_assessment\nc999,2024-01-15,follow_up\n")
+        write_scheme(
+            tmp_path,
+            contacts="client_id,contact_date,contact_type\nc001,2024-01-15,initial_assessment\nc999,2024-01-15,follow_up\n",
+        )
     )
-    assert reasons(scheme, "contacts")[["row", "reason"]].values.tolist() == [[3, "record for an unknown client (not in clients)"]]
+    assert reasons(scheme, "contacts")[["row", "reason"]].values.tolist() == [
+        [3, "record for an unknown client (not in clients)"]
+    ]
     assert_reconciled(scheme)
 
 
 def test_contact_before_referral(tmp_path):
-    scheme = load_scheme(write_scheme(tmp_path, contacts="client_id,contact_date,contact_type\nc001,2023-12-15,initial_assessment\n"))
+    scheme = load_scheme(
+        write_scheme(
+            tmp_path,
+            contacts="client_id,contact_date,contact_type\nc001,2023-12-15,initial_assessment\n",
+        )
+    )
     assert reasons(scheme, "contacts")["reason"].tolist() == ["contact before the referral date"]
 
 
 def test_no_consent_is_excluded_and_said(tmp_path):
     clients = CLIENTS.replace("discharge_reason\n", "discharge_reason,consent_data_use\n")
-    clients = clients.replace("completed\n", "completed,yes\n", 1).replace(",,\n", ",,,no\n").replace("disengaged\n", "disengaged,Y\n")
+    clients = (
+        clients.replace("completed\n", "completed,yes\n", 1)
+        .replace(",,\n", ",,,no\n")
+        .replace("disengaged\n", "disengaged,Y\n")
+    )
     scheme = load_scheme(write_scheme(tmp_path, clients=clients))
-    assert reasons(scheme, "clients")["reason"].tolist() == ["no consent to use the record for evaluation"]
+    assert reasons(scheme, "clients")["reason"].tolist() == [
+        "no consent to use the record for evaluation"
+    ]
 
 
 def test_utf8_bom_and_excel_style_csv(tmp_path):
     """Excel's 'CSV UTF-8': a byte-order mark, CRLF line ends, quoted fields, padded headers."""
-    excel = "\ufeff" + CLIENTS.replace("client_id,", '"Client_ID" ,').replace("\n", "\r\n").replace("c001,", '"c001",')
+    excel = "\ufeff" + CLIENTS.replace("client_id,", '"Client_ID" ,').replace("\n", "\r\n").replace(
+        "c001,", '"c001",'
+    )
     write_scheme(tmp_path)
     (tmp_path / "clients.csv").write_bytes(excel.encode("utf-8"))
     scheme = load_scheme(tmp_path)
@@ -191,7 +246,9 @@ def test_quoted_newline_keeps_line_numbers(tmp_path):
         "f2,c001,2024-05-02,formal,maybe,x\n"
     )
     scheme = load_scheme(write_scheme(tmp_path, feedback=feedback))
-    assert reasons(scheme, "feedback")[["row", "column"]].values.tolist() == [[4, "consent_to_quote"]]
+    assert reasons(scheme, "feedback")[["row", "column"]].values.tolist() == [
+        [4, "consent_to_quote"]
+    ]
 
 
 def test_ragged_row(tmp_path):
@@ -203,10 +260,16 @@ def test_ragged_row(tmp_path):
 
 def test_nhs_numbers_are_validated_and_pseudonymised(tmp_path):
     clients = CLIENTS.replace("client_id,", "nhs_number,")
-    clients = clients.replace("c001,", "943 476 5919,").replace("c002,", "9434765918,").replace("c003,", "9000000009,")
+    clients = (
+        clients.replace("c001,", "943 476 5919,")
+        .replace("c002,", "9434765918,")
+        .replace("c003,", "9000000009,")
+    )
     measures = MEASURES.replace("client_id,", "nhs_number,").replace("c001,", "9434765919,")
     measures = measures.replace("c002,", "9434765918,").replace("c003,", "9000000009,")
-    scheme = load_scheme(write_scheme(tmp_path, clients=clients, measures=measures), pseudonym_key="k")
+    scheme = load_scheme(
+        write_scheme(tmp_path, clients=clients, measures=measures), pseudonym_key="k"
+    )
     excluded = reasons(scheme, "clients")
     assert excluded[["row", "column", "value"]].values.tolist() == [[3, "nhs_number", "(withheld)"]]
     ids = scheme.clients["client_id"].tolist()
@@ -220,14 +283,20 @@ def test_nhs_numbers_are_validated_and_pseudonymised(tmp_path):
 
 def test_nhs_numbers_without_key_is_fatal(tmp_path, monkeypatch):
     monkeypatch.delenv("SPIMPACT_PSEUDONYM_KEY", raising=False)
-    write_scheme(tmp_path, clients=CLIENTS.replace("client_id,", "nhs_number,").replace("c001,", "9434765919,"))
+    write_scheme(
+        tmp_path,
+        clients=CLIENTS.replace("client_id,", "nhs_number,").replace("c001,", "9434765919,"),
+    )
     with pytest.raises(DataValidationError, match="no key was given"):
         load_scheme(tmp_path)
 
 
 def test_unknown_columns_are_not_read(tmp_path):
     clients = CLIENTS.replace("discharge_reason\n", "discharge_reason,surname\n")
-    clients = "\n".join(line + (",Smith" if i else "") for i, line in enumerate(clients.splitlines())) + "\n"
+    clients = (
+        "\n".join(line + (",Smith" if i else "") for i, line in enumerate(clients.splitlines()))
+        + "\n"
+    )
     scheme = load_scheme(write_scheme(tmp_path, clients=clients))
     assert "surname" not in scheme.clients
     assert scheme.ignored_columns.values.tolist() == [["clients", "surname"]]
@@ -240,7 +309,11 @@ def test_parquet_tables(tmp_path):
     frame.to_parquet(tmp_path / "clients.parquet")
     (tmp_path / "clients.csv").unlink()
     scheme = load_scheme(tmp_path)
-    assert scheme.clients["referral_date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-10", "2024-02-11", "2024-03-12"]
+    assert scheme.clients["referral_date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-01-10",
+        "2024-02-11",
+        "2024-03-12",
+    ]
 
 
 def test_example_data_reconciles(example_data):
@@ -271,7 +344,9 @@ def test_corrupted_example_lists_every_problem(example_data, tmp_path):
 
 
 def test_one_missing_swemwbs_item_only_when_opted_in(tmp_path):
-    measures = MEASURES.replace("c002,swemwbs,0,2024-02-20,2,2,2,3,2,2,3", "c002,swemwbs,0,2024-02-20,2,2,,3,2,2,3")
+    measures = MEASURES.replace(
+        "c002,swemwbs,0,2024-02-20,2,2,2,3,2,2,3", "c002,swemwbs,0,2024-02-20,2,2,,3,2,2,3"
+    )
     folder = write_scheme(tmp_path, measures=measures)
     assert reasons(load_scheme(folder), "measures")["row"].tolist() == [4]
     opted_in = load_scheme(folder, swemwbs_max_missing_items=1)

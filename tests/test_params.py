@@ -7,7 +7,9 @@ from spimpact.params import ParamsError, load_params
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("path", sorted((PROJECT_DIR / "params").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((PROJECT_DIR / "params").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_example_params_validate(path):
     params = load_params(path)
     assert params.scheme_id == path.stem
@@ -16,8 +18,12 @@ def test_example_params_validate(path):
 
 def test_misspelt_key_is_rejected_with_file_and_key(tmp_path):
     path = tmp_path / "x.yaml"
-    path.write_text("scheme_id: x\ntitle: X\ndata_dir: d\nmeasures:\n  primry: swemwbs\n", encoding="utf-8")
-    with pytest.raises(ParamsError, match=r"x.yaml: key 'measures.primry': Extra inputs are not permitted"):
+    path.write_text(
+        "scheme_id: x\ntitle: X\ndata_dir: d\nmeasures:\n  primry: swemwbs\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        ParamsError, match=r"x.yaml: key 'measures.primry': Extra inputs are not permitted"
+    ):
         load_params(path)
 
 

@@ -14,7 +14,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 def _driver(tmp_path):
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         if os.environ.get("CI"):
-            pytest.fail("Debian's chromium and chromium-driver must be installed in CI (make browser-deps)")
+            pytest.fail(
+                "Debian's chromium and chromium-driver must be installed in CI (make browser-deps)"
+            )
         pytest.skip("chromium/chromedriver not installed (make browser-deps installs them as root)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -43,18 +45,25 @@ def test_reports_render_offline_with_no_outside_request(rendered_reports, tmp_pa
             driver.get_log("performance")  # drop what the browser fetched before the page
             driver.get(page.as_uri())
             images = driver.execute_script(
-                "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.src.slice(0, 22)])"
+                "return Array.from(document.images)"
+                ".map(i => [i.complete, i.naturalWidth, i.src.slice(0, 22)])"
             )
             tables = driver.execute_script("return document.querySelectorAll('table').length")
             assert images, name
-            assert all(done and width > 0 and src.startswith("data:image/") for done, width, src in images), name
+            assert all(
+                done and width > 0 and src.startswith("data:image/") for done, width, src in images
+            ), name
             assert tables >= min_tables, name
             requested = [
                 json.loads(entry["message"])["message"]["params"]["request"]["url"]
                 for entry in driver.get_log("performance")
                 if '"Network.requestWillBeSent"' in entry["message"]
             ]
-            outside = [url for url in requested if not url.startswith(("file:", "data:", "about:", "chrome:", "chrome-untrusted:"))]
+            outside = [
+                url
+                for url in requested
+                if not url.startswith(("file:", "data:", "about:", "chrome:", "chrome-untrusted:"))
+            ]
             assert outside == [], name
             driver.save_screenshot(str(tmp_path / f"{name}.png"))
     finally:

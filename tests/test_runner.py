@@ -19,10 +19,18 @@ QUIET = {"progress": lambda _: None}
 
 def test_every_example_report_renders(rendered_reports, example_params):
     outputs, outcomes = rendered_reports
-    assert [o.status for o in outcomes] == ["ok"] * len(example_params), [(o.scheme_id, o.reason) for o in outcomes]
+    assert [o.status for o in outcomes] == ["ok"] * len(example_params), [
+        (o.scheme_id, o.reason) for o in outcomes
+    ]
     for outcome in outcomes:
         folder = outputs / outcome.scheme_id
-        for name in ("report.html", "report.ipynb", "provenance.json", "status.json", "tables/headline.csv"):
+        for name in (
+            "report.html",
+            "report.ipynb",
+            "provenance.json",
+            "status.json",
+            "tables/headline.csv",
+        ):
             assert (folder / name).exists(), name
         html = (folder / "report.html").read_text(encoding="utf-8")
         assert "could not be produced" not in html, outcome.scheme_id
@@ -68,10 +76,16 @@ def test_same_inputs_give_byte_identical_outputs(rendered_reports, example_param
     second = tmp_path / "again"
     valley = [p for p in example_params if p.stem == "valley"]
     run_reports(valley, output_root=second, summary=False, force=True, **QUIET)
-    files = sorted(p.relative_to(first / "valley") for p in (first / "valley").rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(second / "valley") for p in (second / "valley").rglob("*") if p.is_file())
+    files = sorted(
+        p.relative_to(first / "valley") for p in (first / "valley").rglob("*") if p.is_file()
+    )
+    assert files == sorted(
+        p.relative_to(second / "valley") for p in (second / "valley").rglob("*") if p.is_file()
+    )
     for name in files:
-        assert (first / "valley" / name).read_bytes() == (second / "valley" / name).read_bytes(), name
+        assert (first / "valley" / name).read_bytes() == (second / "valley" / name).read_bytes(), (
+            name
+        )
 
 
 def test_a_failing_scheme_does_not_stop_the_others(example_params, tmp_path):
@@ -82,7 +96,9 @@ def test_a_failing_scheme_does_not_stop_the_others(example_params, tmp_path):
     broken.write_text(yaml.safe_dump(raw))
     misspelt = tmp_path / "misspelt.yaml"
     misspelt.write_text(valley.read_text().replace("seed:", "sede:"))
-    outcomes = run_reports([broken, valley, misspelt], jobs=2, output_root=tmp_path / "out", **QUIET)
+    outcomes = run_reports(
+        [broken, valley, misspelt], jobs=2, output_root=tmp_path / "out", **QUIET
+    )
     status = {o.scheme_id: (o.status, o.reason) for o in outcomes}
     assert status["valley"] == ("ok", None)
     assert status["broken"][0] == "failed" and "no such scheme folder" in status["broken"][1]
@@ -100,12 +116,20 @@ def test_cli_validate_reports_rows_without_traceback(example_data, tmp_path):
     text = (folder / "contacts.csv").read_text().splitlines()
     text[3] = text[3].replace(text[3].split(",")[1], "2024-02-31")
     (folder / "contacts.csv").write_text("\n".join(text) + "\n")
-    result = subprocess.run([sys.executable, "-m", "spimpact.cli", "validate", str(folder)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "spimpact.cli", "validate", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0
     assert "contacts.csv row 4, column 'contact_date': value '2024-02-31'" in result.stdout
     assert "0–10 scale" in result.stdout
     (folder / "measures.csv").write_text("")
-    result = subprocess.run([sys.executable, "-m", "spimpact.cli", "validate", str(folder)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "spimpact.cli", "validate", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert "measures.csv: the file is empty" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -113,7 +137,9 @@ def test_cli_validate_reports_rows_without_traceback(example_data, tmp_path):
 
 @pytest.mark.parametrize("command", [[], ["example-data"], ["validate"], ["run"], ["summary"]])
 def test_cli_help(command):
-    result = subprocess.run([sys.executable, "-m", "spimpact.cli", *command, "--help"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "spimpact.cli", *command, "--help"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and "usage: spimpact" in result.stdout
 
 

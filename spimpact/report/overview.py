@@ -39,7 +39,11 @@ def count_table(values: pd.Series, label: str, rule: DisclosureRule) -> pd.DataF
     safe["percent"] = disclose_percentage(frame["n"], np.full(len(frame), total), rule).to_numpy()
     safe.loc[safe["n"].isna(), "percent"] = pd.NA
     total_row = pd.DataFrame(
-        {label: ["Total"], "n": disclose_count([total], rule).to_numpy(), "percent": [100.0 if total >= rule.min_n_summary else pd.NA]}
+        {
+            label: ["Total"],
+            "n": disclose_count([total], rule).to_numpy(),
+            "percent": [100.0 if total >= rule.min_n_summary else pd.NA],
+        }
     )
     return pd.concat([safe, total_row], ignore_index=True)
 
@@ -49,14 +53,24 @@ def overview_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
     rule = params.disclosure.rule()
     clients = scheme.clients
     if clients.empty:
-        raise InsufficientData("No usable client records were found, so there is nothing to describe.")
+        raise InsufficientData(
+            "No usable client records were found, so there is nothing to describe."
+        )
     first, last = clients["referral_date"].min(), clients["referral_date"].max()
     n_clients = disclose_count([len(clients)], rule).iloc[0]
     n_text = "fewer than 8" if pd.isna(n_clients) else f"about {int(n_clients):,}"
     tables = [
-        Table("referral_sources", "Referrals by source", count_table(clients["referral_source"], "Referral source", rule)),
+        Table(
+            "referral_sources",
+            "Referrals by source",
+            count_table(clients["referral_source"], "Referral source", rule),
+        ),
         *(
-            Table(f"demographics_{column}", f"Referrals by {label.split(' (')[0].lower()}", count_table(clients[column], label, rule))
+            Table(
+                f"demographics_{column}",
+                f"Referrals by {label.split(' (')[0].lower()}",
+                count_table(clients[column], label, rule),
+            )
             for column, label in DEMOGRAPHIC_COLUMNS.items()
             if column in clients
         ),
@@ -69,7 +83,12 @@ def overview_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
         "not shown, so that no individual can be identified; totals are rounded from exact "
         "values and need not equal the sum of the rounded rows.",
     )
-    return Section(title="Scheme overview", text=text, tables=tuple(tables), figures=(_sources_figure(tables[0].frame),))
+    return Section(
+        title="Scheme overview",
+        text=text,
+        tables=tuple(tables),
+        figures=(_sources_figure(tables[0].frame),),
+    )
 
 
 def _sources_figure(sources: pd.DataFrame):
@@ -86,11 +105,17 @@ def _sources_figure(sources: pd.DataFrame):
 def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
     """Rows read, used and excluded; why; and completeness of every contract field."""
     rule = params.disclosure.rule()
-    reconciliation = disclose_table(scheme.reconciliation, ["n_read", "n_used", "n_excluded"], rule=rule)
+    reconciliation = disclose_table(
+        scheme.reconciliation, ["n_read", "n_used", "n_excluded"], rule=rule
+    )
     reasons = (
         scheme.exclusions.drop_duplicates(["table", "row"])
         # the first reason of each row, without the offending value (values stay internal)
-        .assign(reason=lambda f: f["reason"].str.split(";").str[0].str.replace(r" = [^ ;]+", "", regex=True))
+        .assign(
+            reason=lambda f: (
+                f["reason"].str.split(";").str[0].str.replace(r" = [^ ;]+", "", regex=True)
+            )
+        )
         .groupby(["table", "column", "reason"], as_index=False)
         .size()
         .rename(columns={"size": "n_rows"})
@@ -98,9 +123,17 @@ def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section
     reasons = disclose_table(reasons, ["n_rows"], rule=rule)
     completeness = _completeness(scheme)
     tables = [
-        Table("reconciliation", "Every row read is either used or excluded with a reason", reconciliation),
+        Table(
+            "reconciliation",
+            "Every row read is either used or excluded with a reason",
+            reconciliation,
+        ),
         Table("exclusion_reasons", "Why rows were excluded (first reason per row)", reasons),
-        Table("completeness", "Completeness of each field in the data contract (% of used rows with a value)", completeness),
+        Table(
+            "completeness",
+            "Completeness of each field in the data contract (% of used rows with a value)",
+            completeness,
+        ),
     ]
     text = [
         "Rows that broke the data contract (docs/data-contract.md) were excluded and are "
@@ -108,11 +141,15 @@ def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section
         "scheme's analyst from `spimpact validate` and is never published.",
     ]
     if not scheme.ignored_columns.empty:
-        ignored = ", ".join(sorted(f"{t}.{c}" for t, c in scheme.ignored_columns.itertuples(index=False)))
+        ignored = ", ".join(
+            sorted(f"{t}.{c}" for t, c in scheme.ignored_columns.itertuples(index=False))
+        )
         text.append(f"Columns outside the data contract were not read: {ignored}.")
     missing = [name for name in TABLES if scheme.table(name) is None]
     if missing:
-        text.append(f"Tables not supplied: {', '.join(missing)}; the analyses that need them say so below.")
+        text.append(
+            f"Tables not supplied: {', '.join(missing)}; the analyses that need them say so below."
+        )
     return Section(title="Data quality", text=tuple(text), tables=tuple(tables))
 
 
@@ -126,8 +163,17 @@ def _completeness(scheme: SchemeData) -> pd.DataFrame:
             if column.name in ("nhs_number", "date_of_birth") or column.name.startswith("item_"):
                 continue
             share = frame[column.name].notna().mean() * 100 if column.name in frame else 0.0
-            rows.append((name, column.name, "required" if column.required else "optional", round(share, 1)))
+            rows.append(
+                (name, column.name, "required" if column.required else "optional", round(share, 1))
+            )
     return pd.DataFrame(rows, columns=["table", "column", "status", "percent_complete"])
+
+
+def _complete_period_counts(dates: pd.Series, period: str) -> pd.Series:
+    """Referrals per period, zeros included, without the usually part-covered first and last."""
+    counts = dates.dt.to_period(period).value_counts().sort_index()
+    full = pd.period_range(counts.index.min(), counts.index.max(), freq=period)
+    return counts.reindex(full, fill_value=0).iloc[1:-1]
 
 
 def referrals_spc_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
@@ -139,12 +185,8 @@ def referrals_spc_section(scheme: SchemeData, *, params: SchemeParams) -> Sectio
     """
     rule = params.disclosure.rule()
     dates = scheme.clients["referral_date"].dropna()
-    for period, label in (("M", "month"), ("Q", "quarter")):
-        counts = dates.dt.to_period(period).value_counts().sort_index()
-        full = pd.period_range(counts.index.min(), counts.index.max(), freq=period)
-        counts = counts.reindex(full, fill_value=0)
-        # the first and last periods are usually part-covered: leave them out of the chart
-        counts = counts.iloc[1:-1]
+    for period, label in (("M", "month"), ("Q", "quarter")):  # noqa: B007 - used after the loop
+        counts = _complete_period_counts(dates, period)
         if len(counts) >= 12 and not ((counts >= 1) & (counts <= rule.threshold)).any():
             break
     else:

@@ -76,7 +76,12 @@ def git_commit() -> str | None:
     """The project's git commit, or None outside a git checkout."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -112,4 +117,6 @@ def rebuild_key(provenance: dict) -> dict:
 
 def write_json(path: Path, content: dict) -> None:
     """Write JSON with sorted keys so identical content gives identical bytes."""
-    path.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(content, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+    )

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 import pandas as pd
 
 from spimpact.io import SchemeData, load_scheme
@@ -86,7 +85,10 @@ def _wellbeing_at_referral(report: SchemeReport) -> Section:
     from spimpact.scoring.report import wellbeing_at_referral_section
 
     return wellbeing_at_referral_section(
-        report.scores, report.scheme.clients, non_standard=report.scheme.non_standard, params=report.params
+        report.scores,
+        report.scheme.clients,
+        non_standard=report.scheme.non_standard,
+        params=report.params,
     )
 
 
@@ -135,12 +137,12 @@ def _about(report: SchemeReport) -> Section:
     versions = pd.DataFrame(sorted(provenance["versions"].items()), columns=["software", "version"])
     text = (
         f"Produced by spimpact {provenance['versions']['spimpact']} from params file "
-        f"`{provenance['params_file']}` (SHA-256 `{provenance['params_sha256'][:16]}…`), random seed "
-        f"{report.params.seed}, confidence level {report.params.conf_level:.0%}. The same data, params "
-        "and software give the same numbers; `provenance.json` beside this report lists every input's "
-        "SHA-256 hash.",
-        f"Disclosure control: counts of 1 to {rule.threshold} are not shown, other counts are rounded to "
-        f"the nearest {rule.rounding}, and means, medians and percentages need at least "
+        f"`{provenance['params_file']}` (SHA-256 `{provenance['params_sha256'][:16]}…`), "
+        f"random seed {report.params.seed}, confidence level {report.params.conf_level:.0%}. "
+        "The same data, params and software give the same numbers; `provenance.json` beside "
+        "this report lists every input's SHA-256 hash.",
+        f"Disclosure control: counts of 1 to {rule.threshold} are not shown, other counts are "
+        f"rounded to the nearest {rule.rounding}, and means, medians and percentages need at least "
         f"{rule.min_n_summary} people behind them.",
     )
     return Section(
@@ -222,17 +224,22 @@ class SchemeReport:
         )
         scored = score_measures(scheme.measures, clients=scheme.clients, params=params.measures)
         configure_figures()
-        np.random.seed(params.seed % 2**32)
         return cls(
-            params=params, params_path=Path(params_path), scheme=scheme, scored=scored, output_dir=Path(output_dir)
+            params=params,
+            params_path=Path(params_path),
+            scheme=scheme,
+            scored=scored,
+            output_dir=Path(output_dir),
         )
 
     @property
     def scores(self) -> pd.DataFrame:
+        """Every scored measure, long (``spimpact.scoring.score_measures``)."""
         return self.scored.scores
 
     @property
     def tables_dir(self) -> Path:
+        """Where each section's tables are written as CSV."""
         return self.output_dir / "tables"
 
     def show_title(self) -> None:
@@ -254,7 +261,9 @@ class SchemeReport:
 
     def headlines(self) -> pd.DataFrame:
         """Headline rows of every built section, for the ICB summary."""
-        frames = [s.headline for s in self._built.values() if s.headline is not None and len(s.headline)]
+        frames = [
+            s.headline for s in self._built.values() if s.headline is not None and len(s.headline)
+        ]
         if not frames:
             return pd.DataFrame(columns=["scheme_id", *HEADLINE_COLUMNS])
         out = pd.concat(frames, ignore_index=True)
