@@ -1,0 +1,71 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from spimpact.io import load_scheme
+from spimpact.params import SchemeParams
+from spimpact.report.disclosure import DEFAULT_RULE
+from spimpact.report.overview import (
+    count_table,
+    data_quality_section,
+    overview_section,
+    referrals_spc_section,
+)
+from spimpact.report.section import InsufficientData
+
+
+def test_count_table_suppresses_small_cells_and_the_cell_that_would_reveal_them():
+    values = pd.Series(["a"] * 3 + ["b"] * 40 + ["c"] * 52)
+    table = count_table(values, "group", DEFAULT_RULE).set_index("group")
+    assert pd.isna(table.loc["a", "n"])  # primary: 3 is in 1-7
+    assert pd.isna(table.loc["b", "n"])  # secondary: total minus c would reveal a
+    assert table.loc["c", "n"] == 50 and table.loc["Total", "n"] == 95
+    assert pd.isna(table.loc["a", "percent"]) and pd.isna(table.loc["b", "percent"])
+    assert table.loc["c", "percent"] == 53  # 50 / 95 from rounded counts, whole percent
+
+
+def test_count_table_total_is_rounded_from_exact_counts():
+    values = pd.Series(["a"] * 12 + ["b"] * 12)
+    table = count_table(values, "group", DEFAULT_RULE).set_index("group")
+    assert table.loc[["a", "b"], "n"].tolist() == [10, 10]
+    assert table.loc["Total", "n"] == 25  # 24 rounded, not 10 + 10
+
+
+@pytest.fixture(scope="module")
+def valley(example_data):
+    return load_scheme(example_data / "valley"), SchemeParams(
+        scheme_id="valley", title="Valley", data_dir=example_data / "valley"
+    )
+
+
+def test_overview_tables_never_show_counts_of_one_to_seven(valley):
+    scheme, params = valley
+    section = overview_section(scheme, params=params)
+    for table in section.tables:
+        counts = table.frame["n"].dropna().astype(int)
+        assert not counts.between(1, 7).any(), table.name
+        assert (counts % 5 == 0).all(), table.name
+
+
+def test_data_quality_counts_every_exclusion_reason(valley):
+    scheme, params = valley
+    section = data_quality_section(scheme, params=params)
+    reconciliation = next(t for t in section.tables if t.name == "reconciliation").frame
+    assert reconciliation.set_index("table").loc["measures", "n_excluded"] == 70  # 71 rounded
+    reasons = next(t for t in section.tables if t.name == "exclusion_reasons").frame
+    assert reasons["reason"].str.contains("outside the swemwbs coding").all()
+    assert not reasons["reason"].str.contains(r"= \d", regex=True).any()  # values stay internal
+
+
+def test_small_scheme_referrals_chart_degrades_to_a_sentence(valley):
+    scheme, params = valley
+    with pytest.raises(InsufficientData, match="too few to chart"):
+        referrals_spc_section(scheme, params=params)
+
+
+def test_referrals_chart_uses_rounded_monthly_counts(example_data):
+    scheme = load_scheme(example_data / "hillcrest")
+    params = SchemeParams(scheme_id="hillcrest", title="H", data_dir=example_data / "hillcrest")
+    section = referrals_spc_section(scheme, params=params)
+    values = section.tables[0].frame["referrals_rounded"].to_numpy()
+    assert len(values) >= 12 and np.all(values % 5 == 0) and np.all(values >= 10)
