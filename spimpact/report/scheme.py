@@ -8,7 +8,8 @@ degrades to a plain sentence (``build_section``) instead of stopping the report.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib
@@ -177,6 +178,19 @@ SECTIONS: dict[str, tuple[str, SectionBuilder]] = {
 }
 
 
+def _with_warning_notes(section: Section, caught) -> Section:
+    """Turn library warnings raised while building a section into one plain note."""
+    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    if not messages:
+        return section
+    note = (
+        "Technical note: the software raised warnings while computing this section "
+        f"({'; '.join(messages)[:600]}). The results above stand, but an analyst should "
+        "check them before relying on them."
+    )
+    return replace(section, notes=(*section.notes, note))
+
+
 def configure_figures() -> None:
     """Figure settings that keep rendered reports byte-identical between runs.
 
@@ -252,7 +266,10 @@ class SchemeReport:
         """Build section ``name`` once; later calls return the same object."""
         if name not in self._built:
             title, builder = SECTIONS[name]
-            self._built[name] = build_section(title, lambda: builder(self))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                section = build_section(title, lambda: builder(self))
+            self._built[name] = _with_warning_notes(section, caught)
         return self._built[name]
 
     def show(self, name: str) -> None:
