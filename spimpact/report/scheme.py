@@ -7,8 +7,8 @@ degrades to a plain sentence (``build_section``) instead of stopping the report.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
