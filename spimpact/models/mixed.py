@@ -335,10 +335,10 @@ def fit_mixed(
     Examples
     --------
     >>> rng = np.random.default_rng(1)
-    >>> ids = np.repeat(np.arange(200), 3)
-    >>> frame = pd.DataFrame({"client_id": ids, "timepoint": np.tile([0, 1, 2], 200)})
-    >>> frame["score"] = (2 * frame.timepoint + rng.normal(size=200)[ids]
-    ...                   + rng.normal(size=600))
+    >>> ids = np.repeat(np.arange(2000), 3)
+    >>> frame = pd.DataFrame({"client_id": ids, "timepoint": np.tile([0, 1, 2], 2000)})
+    >>> frame["score"] = (2 * frame.timepoint + rng.normal(size=2000)[ids]
+    ...                   + rng.normal(size=6000))
     >>> res = fit_mixed("score ~ C(timepoint)", frame, group="client_id")
     >>> res.contrasts("timepoint").estimate.round(1).tolist()
     [2.0, 4.0]
