@@ -627,6 +627,13 @@ def _matched(panel, history, people, params, diagnostics) -> AttendanceResult:
     )
     diagnostics.extend(matching.diagnostics)
     matched = matching.matched[["patient_id", "treated", "subclass", "weights"]]
+    if not np.allclose(matched["weights"], 1.0):
+        # The panel estimators take no weights; with unequal numbers of controls per
+        # client the comparison group is then not exactly the matched-set average.
+        diagnostics.append(
+            "Some clients received fewer comparison patients than others; the estimates "
+            "weight every matched person equally rather than by matched set."
+        )
     analysed = _with_treated_post(panel.merge(matched[["patient_id", "subclass"]], on="patient_id"))
     n_clients = int(matched["treated"].sum())
     n_comparison = int(len(matched) - n_clients)
