@@ -585,7 +585,7 @@ def _retention_sentence(n_people, n_completers, retained, follow_label, label, r
         return ""
     share = "" if pd.isna(retained) else f" ({retained:g}%)"
     return (
-        f"Of about {n_base} people with a baseline {label} score, about {n_done}{share} "
+        f"Of about {n_base} people with a baseline {label}, about {n_done}{share} "
         f"returned the {follow_label} questionnaire."
     )
 
