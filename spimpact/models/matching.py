@@ -35,7 +35,8 @@ class MatchResult:
     data
         The input rows (original index) with added columns ``distance`` (propensity
         score), ``weights`` (MatchIt matching weights; 0 for unmatched units) and
-        ``subclass`` (matched set number, ``<NA>`` when unmatched).
+        ``subclass`` (matched set number, ``<NA>`` when unmatched; with replacement a
+        reused control shows its first set, and ``pairs`` lists every pairing).
     pairs
         One row per treated-control pair: ``subclass``, ``treated_index``,
         ``control_index`` (index labels of ``data``), ``distance_gap``.
