@@ -52,7 +52,8 @@ METHOD = (
 )
 
 
-@dataclass(frozen=True)
+# eq=False: the fields hold arrays and frames, which have no single truth value.
+@dataclass(frozen=True, eq=False)
 class WellbeingResult:
     """Change in one wellbeing score (read-only; not yet disclosure-controlled).
 

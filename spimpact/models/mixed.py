@@ -30,7 +30,8 @@ MIN_GROUPS = 5
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
-@dataclass(frozen=True)
+# eq=False: the fields hold arrays and frames, which have no single truth value.
+@dataclass(frozen=True, eq=False)
 class MixedResult:
     """A fitted linear mixed model (read-only).
 

@@ -419,3 +419,20 @@ def test_contrasts_within_levels_of_another_factor(orthodont):
     assert_allclose(contrasts.estimate, raw.to_numpy().ravel(), rtol=1e-10)
     with pytest.raises(ValueError, match="must be a categorical"):
         fit_mixed("distance ~ Sex + age", orthodont, group="Subject").contrasts("Sex", by="age")
+
+
+def test_non_convergence_becomes_a_plain_diagnostic(sleepstudy, monkeypatch):
+    """Starve every optimiser of iterations: the result says so in words."""
+    real_minimize = mixed_profiled.optimize.minimize
+
+    def starved(fun, x0, method=None, bounds=None, options=None):
+        limits = {"maxiter": 2, "maxfev": 4} if method == "Nelder-Mead" else {"maxiter": 2}
+        return real_minimize(fun, x0, method=method, bounds=bounds, options=limits)
+
+    monkeypatch.setattr(mixed_profiled.optimize, "minimize", starved)
+    result = fit_mixed("Reaction ~ Days", sleepstudy, group="Subject", re_formula="~Days")
+    assert not result.converged
+    assert any(
+        "did not converge after trying the L-BFGS-B, Nelder-Mead, Powell optimisers" in text
+        for text in result.diagnostics
+    )
