@@ -461,6 +461,15 @@ def wellbeing_section(scores: pd.DataFrame, clients: pd.DataFrame, *, params: Sc
         )
         if figure is not None
     )
+    ordinal = [
+        SCORES[name].label
+        for name in sorted(set(scores["score"]))
+        if name in SCORES and SCORES[name].ordinal
+    ]
+    skipped += [
+        f"{label} is a single ordinal question, so its change is not modelled as a "
+        "continuous score here." for label in ordinal
+    ]  # fmt: skip
     notes = tuple(skipped) + tuple(
         f"{result.label}: {text}" for result in results for text in result.diagnostics
     )
