@@ -212,25 +212,29 @@ def _with_other_methods(headlines: pd.DataFrame, row, conf_level: float) -> str:
 
 
 def _bias_sentences(described: pd.DataFrame) -> list[str]:
+    """What could bias the described results, said separately for compared and uncompared ones."""
     methods = described["method"].fillna("").astype(str)
     controlled = methods.map(lambda m: bool(_CONTROLLED.search(m)) and not _UNCONTROLLED.search(m))
-    if controlled.all():
-        sentence = (
-            "Where people were compared with a similar group who were not referred, "
-            "differences that were not measured can still bias the result."
+    changes = described.apply(is_change, axis=1)
+    parts = []
+    if (controlled & changes).any():
+        parts.append(
+            "Results compared with a similar group of people who were not referred can still "
+            "be biased by differences between the groups that were not measured."
         )
-    else:
-        sentence = (
-            "There was no comparison group, so part of any change may be people recovering "
-            "from a low point that prompted their referral (regression to the mean) rather "
-            "than the effect of the scheme."
+    if (~controlled & changes).any():
+        parts.append(
+            ("Other results have" if parts else "There was")
+            + " no comparison group, so part of any change may be people recovering from a low "
+            "point that prompted their referral (regression to the mean) rather than the effect "
+            "of the scheme."
         )
     if (described["outcome_level"] == "person").any():
-        sentence += (
-            " Wellbeing was only known for people who completed a follow-up questionnaire, "
+        parts.append(
+            "Wellbeing was only known for people who completed a follow-up questionnaire, "
             "who may have been doing better than those who did not."
         )
-    return [sentence]
+    return [" ".join(parts)] if parts else []
 
 
 def _number(value: float) -> str:

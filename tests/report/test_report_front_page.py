@@ -184,3 +184,19 @@ def test_collect_headlines_rejects_missing_columns():
     bad = Section(title="x", headline=pd.DataFrame({"outcome": ["a"], "estimate": [1.0]}))
     with pytest.raises(ValueError, match="missing columns"):
         collect_headlines([bad])
+
+
+def test_mixed_designs_name_each_bias_for_its_own_results():
+    """Wellbeing has no comparison group while GP attendance has one: both caveats, each apt."""
+    gp = headline(
+        "system", "Change in GP appointments per 1,000 clients per year", "gp_rate", -850, -961,
+        -739, 7905, "Difference-in-differences, 1:1 propensity-matched comparison group",
+    )  # fmt: skip
+    sections = [
+        Section(title="w", headline=wellbeing(2.1, 1.2, 3.0)),
+        Section(title="g", headline=gp),
+    ]
+    text = " ".join(front_page_section(sections, params=PARAMS).text)
+    assert "There was no comparison group" not in text
+    assert "not measured" in text
+    assert "Other results have no comparison group" in text and "regression to the mean" in text
