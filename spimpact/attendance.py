@@ -388,8 +388,10 @@ def analyse_attendance(scheme, *, params) -> AttendanceResult:
     Matched design (the default when a comparison pool is supplied and
     ``params.comparison.enabled``): clients and pool patients are matched 1:k on a
     logistic propensity score (MatchIt conventions, :func:`match_nearest`) of the
-    params covariates, including the pre-referral attendance trajectory (mean
-    appointments per month in months -12 to -7, -6 to -4 and -3 to -1), exactly on
+    params covariates, including prior attendance (mean appointments per month in the
+    two halves of the year before the analysis window, months -24 to -19 and -18 to -13
+    for a 12-month window: never the compared months themselves, which would build
+    regression to the mean into the comparison group, Daw & Hatfield 2018), exactly on
     the params ``exact`` columns. Effects are then estimated on the matched
     person x month panel: 2x2 difference-in-differences by OLS with standard errors
     clustered by person (the primary estimate), a Poisson model with person and
@@ -715,7 +717,13 @@ def _matched(panel, history, people, params, diagnostics) -> AttendanceResult:
 
 
 def _fit_staggered(relative, window, params, diagnostics) -> pd.DataFrame:
-    """Callaway & Sant'Anna on people observed for the whole window, or a NaN row."""
+    """Callaway & Sant'Anna on people observed for the whole window, or a NaN row.
+
+    Clients are aligned at their own referral month and compared with never-referred
+    matched patients aligned at their index month. The months of pre-referral rise
+    (``params.comparison.anticipation_months``) are treated as anticipation, so the
+    baseline is the month before them rather than the referral peak.
+    """
     months = relative.groupby("patient_id")["period"].nunique()
     complete = months.index[months == 2 * window]
     n_complete = relative.loc[
@@ -734,6 +742,7 @@ def _fit_staggered(relative, window, params, diagnostics) -> pd.DataFrame:
             unit="patient_id",
             time="period",
             first_treated="first_period",
+            anticipation=params.comparison.anticipation_months,
             conf_level=params.conf_level,
         ).aggregate("simple")
         row = fit.tidy()
@@ -741,6 +750,19 @@ def _fit_staggered(relative, window, params, diagnostics) -> pd.DataFrame:
     row["term"] = "staggered"
     row["scale"] = "appointments per person-month"
     return row
+
+
+def _safe_count(n: int, params) -> float:
+    """A count as published: rounded, or NaN when it is 1 to the threshold."""
+    return float(disclose_count([n], params.disclosure.rule()).astype("Float64").iloc[0])
+
+
+def _count_words(n: int, params) -> str:
+    """A count for a sentence, disclosure-controlled."""
+    safe = _safe_count(n, params)
+    return (
+        f"fewer than {params.disclosure.threshold + 1}" if np.isnan(safe) else f"about {safe:,.0f}"
+    )
 
 
 def _row(tidy: pd.DataFrame, term: str, name: str, scale: str) -> pd.DataFrame:
@@ -760,7 +782,10 @@ METHOD_LABELS = {
     "did": "Difference-in-differences against the matched comparison group (primary)",
     "did_gp": "Difference-in-differences, GP appointments only",
     "twfe": "Two-way fixed effects (person and calendar month)",
-    "staggered": "Callaway & Sant'Anna (2021), months since index, month -1 baseline",
+    "staggered": (
+        "Callaway & Sant'Anna (2021), months since index, baseline before the "
+        "pre-referral rise (anticipation months from params)"
+    ),
     "before_after_clients": "Clients before and after referral (no comparison)",
     "before_after_comparison": "Comparison patients before and after their index date",
 }
@@ -1025,11 +1050,14 @@ def _matched_text(result: AttendanceResult, params) -> list[str]:
             else "could not be computed (too few clients observed for the whole window)"
         )
         + ". They can differ because the two-way "
-        "fixed-effects regression mixes clients referred at different times and can "
-        "weight some comparisons oddly when the effect changes with time since referral, "
-        "while Callaway & Sant'Anna compares each month after referral with the single "
-        "month before it, the month when attendance usually peaks, and uses only clients "
-        "observed for the whole window.",
+        "fixed-effects regression mixes clients referred at different times and uses "
+        "clients already referred as comparisons for those referred later, which can bias "
+        "it when the effect changes with time since referral; Callaway & Sant'Anna "
+        "compares each month after referral with a single baseline month "
+        f"{params.comparison.anticipation_months + 1} months before referral (before the "
+        "usual pre-referral rise), only against never-referred patients, and uses only "
+        "people observed for the whole window. The primary estimate averages the whole "
+        "year before referral instead.",
         f"Cost consequence: at £{unit_cost:,.0f} per GP appointment "
         f"({cost.source}; {cost.price_year} prices), the change in GP appointments "
         f"({_format(gp_change)} per 1,000 clients per year, {_ci(gp_low, gp_high)}) "
@@ -1037,7 +1065,8 @@ def _matched_text(result: AttendanceResult, params) -> list[str]:
         f"time freed ({level} CI £{_format(-gp_high * unit_cost)} to "
         f"£{_format(-gp_low * unit_cost)}; negative means more GP time used). This is a "
         "cost consequence, not a cash saving: freed appointments are used by other patients.",
-        f"With {_format(result.n_clients)} matched clients this analysis can detect (80% "
+        f"With about {_format(_safe_count(result.n_clients, params))} matched clients this "
+        "analysis can detect (80% "
         f"power, {1 - result.conf_level:.0%} two-sided test) a change of about "
         f"{_format(mde)} appointments per 1,000 clients per year, "
         f"{_format(100 * mde / pre_rate, 0) if pre_rate > 0 else 'an unknown share'}% of "
@@ -1048,8 +1077,8 @@ def _matched_text(result: AttendanceResult, params) -> list[str]:
         + f". After matching the largest standardised difference is {max_smd:.2f}"
         + (" (good balance)." if max_smd <= 0.1 else " (above 0.1: some imbalance remains).")
         + (
-            f" {result.n_clients_unmatched} clients could not be matched or lacked "
-            "appointment data before and after referral and are not in the estimate."
+            f" {_count_words(result.n_clients_unmatched, params)} clients could not be matched "
+            "or lacked appointment data before and after referral and are not in the estimate."
             if result.n_clients_unmatched
             else ""
         ),

@@ -73,6 +73,9 @@ class ComparisonParams(_Strict):
     exact: list[str] = ["sex"]
     covariates: list[str] = ["age", "imd_decile", "ethnic_group", "pre_attendance"]
     window_months: int = Field(default=12, ge=3, le=36)
+    # Months before referral in which attendance already rises towards the referral peak;
+    # the staggered estimator takes its baseline before them (R did's `anticipation`).
+    anticipation_months: int = Field(default=3, ge=0, le=11)
 
 
 class DisclosureParams(_Strict):

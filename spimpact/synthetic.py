@@ -842,11 +842,15 @@ def _simulate_appointments(spec: SchemeSpec, clients, pool, rng):
         0.006 * (people["age"].to_numpy() - 50) - 0.03 * (people["imd_decile"].to_numpy() - 5)
     )
     base_rate = base_rate * np.where(people["treated"], 1.25, 1.0)
-    months = np.arange(-WINDOW_MONTHS, WINDOW_MONTHS + 1)
-    months = months[months != 0]
-    # transient rise peaking just before the index month, decaying after it (regression to the mean)
-    shape = np.where(months < 0, np.exp((months + 1) / 1.5), np.exp(-(months - 1) / 1.5))
+    # two years of history before the index month: the earlier year is what matching on
+    # prior attendance may use without touching the months the comparison itself uses
+    # month 0 is the month of referral (or index date); analyses compare months -12..-1
+    # with months 0..11
+    months = np.arange(-2 * WINDOW_MONTHS, WINDOW_MONTHS)
+    # transient rise peaking in the index month, decaying after it (regression to the mean)
+    shape = np.exp(-np.abs(months) / 1.5)
     rate = base_rate[:, None] * (1 + people["peak"].to_numpy()[:, None] * shape[None, :])
+    # the scheme's effect starts the month after referral: partial for 3 months, then full
     effect = np.where(
         months > 0, np.where(months <= 3, 1 - (1 - spec.gp_rate_ratio) / 2, spec.gp_rate_ratio), 1.0
     )
@@ -857,12 +861,13 @@ def _simulate_appointments(spec: SchemeSpec, clients, pool, rng):
     ].astype("timedelta64[M]")
     in_extract = month_start <= np.datetime64(EXTRACT_DATE, "M")
     counts = rng.poisson(rate_treated) * in_extract
-    # truth: average effect on clients per observed post-referral person-month
-    post = (months > 0)[None, :] & in_extract & treated[:, None]
+    # truth: average effect on clients per observed person-month in months 0..11
+    # (month 0, the month of referral, has no effect yet)
+    post = (months >= 0)[None, :] & in_extract & treated[:, None]
     att = float(((rate_treated - rate)[post]).mean())
     truth = {
         "rate_ratio_months_1_to_3": round(1 - (1 - spec.gp_rate_ratio) / 2, 4),
-        "rate_ratio_months_4_to_12": spec.gp_rate_ratio,
+        "rate_ratio_months_4_to_11": spec.gp_rate_ratio,
         "gp_att_per_person_month": round(att, 5),
         "outcome": (
             "attended clinical appointments (all clinical staff, link-worker slots excluded) "

@@ -324,6 +324,7 @@ def fit_staggered_did(
     first_treated: str,
     control: str = "never_treated",
     covariates: Sequence[str] | None = None,
+    anticipation: int = 0,
     conf_level: float = 0.95,
 ) -> StaggeredDidResult:
     """Group-time average treatment effects under staggered adoption.
@@ -344,6 +345,13 @@ def fit_staggered_did(
     covariates
         Numeric columns for conditional parallel trends, taken at each comparison's
         base period. ``None`` (default) assumes unconditional parallel trends.
+    anticipation
+        Number of periods before ``first_treated`` in which outcomes may already move
+        (R ``did``'s ``anticipation``): post-treatment ATT(g, t) then compare t with
+        ``g - anticipation - 1``, pre-treatment cells stop at ``g - anticipation - 1``,
+        and not-yet-treated comparisons must stay untreated until ``t + anticipation``.
+        ATT(g, t) for the anticipation periods themselves are reported but enter
+        neither the pre-test nor the aggregates of post-treatment effects.
     conf_level
         Confidence level for intervals.
 
@@ -357,7 +365,7 @@ def fit_staggered_did(
     -----
     Callaway & Sant'Anna (2021), J Econometrics 225(2):200-230, with R ``did``'s
     conventions: "varying" base period (pre-treatment ATT(g, t) compare t with
-    t - 1; post-treatment ones compare t with g - 1), no anticipation, analytic
+    t - 1; post-treatment ones compare t with g - 1 - anticipation), analytic
     standard errors ``sqrt(mean(psi^2) / n)`` from the influence functions,
     clustered at the unit level. Without covariates the outcome-regression, IPW
     and doubly robust estimators coincide and each ATT(g, t) is a difference of
@@ -382,6 +390,8 @@ def fit_staggered_did(
     """
     if control not in CONTROL_GROUPS:
         raise ValueError(f"control must be one of {CONTROL_GROUPS}, got {control!r}")
+    if int(anticipation) != anticipation or anticipation < 0:
+        raise ValueError(f"anticipation must be a whole number of periods >= 0, got {anticipation}")
     covariates = list(covariates or [])
     require_columns(
         data, [outcome, unit, time, first_treated, *covariates], role="fit_staggered_did"
@@ -445,18 +455,19 @@ def fit_staggered_did(
     rows = []
     influence = []
     for g in cohorts:
-        before = np.flatnonzero(periods < g)
+        before = np.flatnonzero(periods < g - anticipation)
         if before.size == 0:
+            diagnostics.append(f"cohort {g:g} skipped: no period before its anticipation window.")
             continue
         g_base = before[-1]
         for ti in range(1, len(periods)):
             t = periods[ti]
-            base = g_base if t >= g else ti - 1
+            base = g_base if t >= g - anticipation else ti - 1
             is_treated = unit_groups == g
             if control == "never_treated":
                 is_control = unit_groups == 0
             else:
-                latest = max(t, periods[base])
+                latest = max(t, periods[base]) + anticipation
                 is_control = (unit_groups == 0) | ((unit_groups > latest) & (unit_groups != g))
             n_treated, n_control = int(is_treated.sum()), int(is_control.sum())
             if n_control == 0:
@@ -485,7 +496,7 @@ def fit_staggered_did(
     )
     group_time[["group", "time"]] = group_time[["group", "time"]].astype(int)
     influence_matrix = np.column_stack(influence)
-    statistic, df, p_value = _pretest(group_time, influence_matrix, n)
+    statistic, df, p_value = _pretest(group_time, influence_matrix, n, anticipation)
     return StaggeredDidResult(
         group_time=group_time,
         control=control,
@@ -558,9 +569,14 @@ def _logit(x: np.ndarray, d: np.ndarray, max_iterations: int = 100) -> tuple[np.
     return gamma, False
 
 
-def _pretest(group_time: pd.DataFrame, influence: np.ndarray, n: int) -> tuple[float, int, float]:
-    """Wald test that all pre-treatment ATT(g, t) are zero (R ``did``'s pre-test)."""
-    pre = np.flatnonzero((group_time["group"] > group_time["time"]).to_numpy())
+def _pretest(
+    group_time: pd.DataFrame, influence: np.ndarray, n: int, anticipation: int = 0
+) -> tuple[float, int, float]:
+    """Wald test that all pre-treatment ATT(g, t) are zero (R ``did``'s pre-test).
+
+    Periods inside the anticipation window are not pre-treatment periods.
+    """
+    pre = np.flatnonzero((group_time["group"] - anticipation > group_time["time"]).to_numpy())
     if pre.size == 0:
         return float("nan"), 0, float("nan")
     v = influence[:, pre].T @ influence[:, pre] / n / n

@@ -21,6 +21,7 @@ control (NHS Digital 2018 method).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -266,3 +267,38 @@ def disclose_summary(value, n, rule: DisclosureRule = DEFAULT_RULE):
 def format_for_publication(frame: pd.DataFrame) -> pd.DataFrame:
     """Render suppressed or withheld cells as ``*`` for CSV and HTML output."""
     return frame.astype(object).where(frame.notna(), SUPPRESSED)
+
+
+_COUNT_NOUN = re.compile(
+    r"^(?:\s+of\s+\d[\d,]*)?(?:[^.;:()\d]{0,30}?)\b(?:units?|unit\(s\)|clients?|people|persons?|patients?|rows?|"
+    r"row\(s\)|records?|referrals?|events?|individuals?)\b"
+)
+_INTEGER = re.compile(r"(?<!than )(?<![\w.\-–£/])(?:\d{1,3}(?:,\d{3})+|\d+)(?![\w.%/–-])")
+
+
+def disclose_counts_in_text(text: str, rule: DisclosureRule = DEFAULT_RULE) -> str:
+    """Apply the count rule to the counts of people or records written in a sentence.
+
+    A whole number followed (within a few words, before any punctuation) by a noun
+    such as "clients", "people", "rows" or "units" is a count: 1 to ``threshold``
+    becomes "fewer than {threshold + 1}", others are rounded. Other numbers (years,
+    months, decimals, percentages, money) are left alone. Used on diagnostics that
+    generic estimators write with exact counts before they reach a report.
+
+    Examples
+    --------
+    >>> disclose_counts_in_text("82 of 7916 treated units found no control; see 2018 paper.")
+    '80 of 7,915 treated units found no control; see 2018 paper.'
+    >>> disclose_counts_in_text("3 clients were left out")
+    'fewer than 8 clients were left out'
+    """
+
+    def replace(match: re.Match) -> str:
+        following = text[match.end() :]
+        if not _COUNT_NOUN.match(following):
+            return match.group(0)
+        value = int(match.group(0).replace(",", ""))
+        safe = disclose_count([value], rule).iloc[0]
+        return f"fewer than {rule.threshold + 1}" if pd.isna(safe) else f"{int(safe):,}"
+
+    return _INTEGER.sub(replace, text)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from spimpact.io import SchemeData, load_scheme
 from spimpact.params import SchemeParams, load_params
+from spimpact.report.disclosure import disclose_counts_in_text
 from spimpact.report.render import show
 from spimpact.report.section import HEADLINE_COLUMNS, Section, Table, build_section
 
@@ -269,7 +270,11 @@ class SchemeReport:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 section = build_section(title, lambda: builder(self))
-            self._built[name] = _with_warning_notes(section, caught)
+            section = _with_warning_notes(section, caught)
+            # diagnostics of generic estimators quote exact counts: control them here
+            rule = self.params.disclosure.rule()
+            notes = tuple(disclose_counts_in_text(note, rule) for note in section.notes)
+            self._built[name] = replace(section, notes=notes)
         return self._built[name]
 
     def show(self, name: str) -> None:

@@ -132,3 +132,27 @@ def test_summary_needs_eight_people():
 def test_suppressed_cells_print_as_star():
     out = format_for_publication(pd.DataFrame({"n": pd.array([pd.NA, 10], dtype="Int64")}))
     assert out["n"].tolist() == ["*", 10]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3 clients were left out", "fewer than 8 clients were left out"),
+        ("82 of 7916 treated units found no control", "80 of 7,915 treated units found no control"),
+        ("2,847 row(s) were dropped", "2,845 row(s) were dropped"),
+        ("0 people", "0 people"),
+        # not counts: years, months, decimals, percentages, money, ranges, already safe text
+        ("Daw & Hatfield 2018 found", "Daw & Hatfield 2018 found"),
+        ("months -24 to -19", "months -24 to -19"),
+        (
+            "1.5 people, 12% of clients, £48 per patient",
+            "1.5 people, 12% of clients, £48 per patient",
+        ),
+        ("bins with 1–7 people", "bins with 1–7 people"),
+        ("fewer than 8 clients", "fewer than 8 clients"),
+    ],
+)
+def test_counts_written_in_sentences_are_controlled(text, expected):
+    from spimpact.report.disclosure import disclose_counts_in_text
+
+    assert disclose_counts_in_text(text) == expected
