@@ -224,7 +224,7 @@ def _order(label: str):
 
 
 def benefit_by_group_section(
-    scheme: SchemeData, scores: pd.DataFrame, *, params: SchemeParams
+    scheme: SchemeData, scores: pd.DataFrame, *, params: SchemeParams, attendance=None
 ) -> Section:
     """Wellbeing change by IMD quintile and ethnic group, each with a joint test.
 
@@ -232,7 +232,8 @@ def benefit_by_group_section(
     score. People counts are rounded to 5 (``disclose_count``); groups with fewer than
     ``MIN_GROUP_FOLLOWED_UP`` people followed up are named but not estimated. When the
     scheme has GP appointment data, the attendance effect per group comes from
-    ``spimpact.attendance.attendance_effect_by_group`` with its Cochran Q test.
+    ``spimpact.attendance.attendance_effect_by_group`` with its Cochran Q test;
+    ``attendance`` may pass an ``analyse_attendance`` result to avoid refitting it.
     """
     rule = params.disclosure.rule()
     score = MAIN_SCORE.get(params.measures.primary)
@@ -312,7 +313,10 @@ def benefit_by_group_section(
         sentence += "".join(f" {d}" for d in result.diagnostics)
         text.append(sentence)
     attendance_text, attendance_tables, attendance_figures = _attendance_by_group(
-        scheme, [g for g in GROUPINGS if g in scheme.clients.columns], params=params
+        scheme,
+        [g for g in GROUPINGS if g in scheme.clients.columns],
+        params=params,
+        result=attendance,
     )
     text += attendance_text
     tables += attendance_tables
@@ -327,7 +331,7 @@ def benefit_by_group_section(
     )
 
 
-def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams):
+def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams, result=None):
     """Text, tables and figures for the GP-attendance effect by group (may be empty)."""
     if scheme.gp_appointments is None or scheme.gp_appointments.empty:
         return (
@@ -339,7 +343,7 @@ def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams)
 
     rule = params.disclosure.rule()
     try:
-        result = analyse_attendance(scheme, params=params)
+        result = analyse_attendance(scheme, params=params) if result is None else result
     except InsufficientData as reason:
         return [f"GP attendance by group cannot be shown: {reason}"], [], []
     text, tables, figures = [], [], []

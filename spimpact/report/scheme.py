@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pandas as pd
 
 from spimpact.io import SchemeData, load_scheme
 from spimpact.params import SchemeParams, load_params
-from spimpact.report.disclosure import disclose_counts_in_text
+from spimpact.report.disclosure import disclose_count, disclose_counts_in_text
 from spimpact.report.render import show
 from spimpact.report.section import HEADLINE_COLUMNS, Section, Table, build_section
 
@@ -109,13 +110,20 @@ def _attrition(report: SchemeReport) -> Section:
 def _attendance(report: SchemeReport) -> Section:
     from spimpact.attendance import attendance_section
 
-    return attendance_section(report.scheme, params=report.params)
+    return attendance_section(report.scheme, params=report.params, result=report.attendance())
 
 
 def _equity(report: SchemeReport) -> Section:
     from spimpact.equity import benefit_by_group_section
+    from spimpact.report.section import InsufficientData
 
-    return benefit_by_group_section(report.scheme, report.scores, params=report.params)
+    try:
+        attendance = report.attendance()
+    except InsufficientData:
+        attendance = None  # the section says why GP attendance by group is not shown
+    return benefit_by_group_section(
+        report.scheme, report.scores, params=report.params, attendance=attendance
+    )
 
 
 def _community(report: SchemeReport) -> Section:
@@ -221,6 +229,7 @@ class SchemeReport:
     scored: object
     output_dir: Path
     _built: dict[str, Section] = field(default_factory=dict, repr=False)
+    _fitted: dict[str, object] = field(default_factory=dict, repr=False)
 
     @classmethod
     def prepare(cls, params_path: str | Path, output_dir: str | Path) -> SchemeReport:
@@ -257,6 +266,14 @@ class SchemeReport:
         """Where each section's tables are written as CSV."""
         return self.output_dir / "tables"
 
+    def attendance(self):
+        """The GP attendance analysis, fitted once for the sections that use it."""
+        from spimpact.attendance import analyse_attendance
+
+        if "attendance" not in self._fitted:
+            self._fitted["attendance"] = analyse_attendance(self.scheme, params=self.params)
+        return self._fitted["attendance"]
+
     def show_title(self) -> None:
         """The report's heading."""
         from IPython.display import Markdown, display
@@ -289,6 +306,10 @@ class SchemeReport:
         if not frames:
             return pd.DataFrame(columns=["scheme_id", *HEADLINE_COLUMNS])
         out = pd.concat(frames, ignore_index=True)
+        n = pd.to_numeric(out["n"], errors="coerce").astype("Float64")
+        out["n"] = disclose_count(
+            n.to_numpy(dtype=float, na_value=np.nan), self.params.disclosure.rule()
+        )
         out.insert(0, "scheme_id", self.params.scheme_id)
         return out[["scheme_id", *HEADLINE_COLUMNS]]
 
