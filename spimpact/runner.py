@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 
+from spimpact.io import DataValidationError
 from spimpact.params import ParamsError, load_params
 from spimpact.report.provenance import (
     NOTEBOOK,
@@ -30,6 +31,10 @@ from spimpact.report.provenance import (
 from spimpact.report.render import notebook_to_html
 
 CELL_TIMEOUT_SECONDS = 1800
+# A failed run's notebook may hold a traceback quoting input values: it is kept for the
+# analyst here, outside the publishable scheme folders (docs/outputs.md).
+INTERNAL_DIR = "_internal"
+REASON_MAX_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,8 @@ def render_scheme(
     out_dir = output_root / scheme_id
     try:
         params = load_params(params_path)
+        if not params.data_dir.is_dir():
+            raise DataValidationError([f"{params.data_dir}: no such scheme folder"])
         provenance = build_provenance(params_path, params.data_dir)
         if not force and _unchanged(out_dir, provenance):
             return RunOutcome(
@@ -133,6 +140,7 @@ def render_scheme(
         write_json(out_dir / "provenance.json", provenance)
         outcome = RunOutcome(scheme_id, title, "ok", None, time.perf_counter() - started, out_dir)
     except Exception as error:  # noqa: BLE001 - one scheme's failure is reported, not raised
+        _keep_failed_notebook_internal(out_dir, output_root / INTERNAL_DIR / scheme_id)
         outcome = RunOutcome(
             scheme_id, title, "failed", _reason(error), time.perf_counter() - started, out_dir
         )
@@ -195,11 +203,30 @@ def _unchanged(out_dir: Path, provenance: dict) -> bool:
     )
 
 
+def _keep_failed_notebook_internal(out_dir: Path, internal_dir: Path) -> None:
+    notebook = out_dir / "report.ipynb"
+    if notebook.exists():
+        internal_dir.mkdir(parents=True, exist_ok=True)
+        shutil.move(notebook, internal_dir / "report.ipynb")
+    for partial in ("report.html", "provenance.json", "tables"):
+        path = out_dir / partial
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def _reason(error: Exception) -> str:
+    """The first line of the error: names files, keys and columns, not row values."""
     ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
-    if ename:
-        return f"{ename}: {evalue}".strip()
-    return f"{type(error).__name__}: {error}".strip()
+    text = f"{ename}: {evalue}" if ename else f"{type(error).__name__}: {error}"
+    lines = text.strip().splitlines() or [type(error).__name__]
+    first = (
+        lines[0] if len(lines[0]) <= REASON_MAX_CHARS else lines[0][: REASON_MAX_CHARS - 1] + "…"
+    )
+    if len(lines) > 1:
+        first += f" (and {len(lines) - 1} more line(s); `spimpact validate` lists every problem)"
+    return first
 
 
 def _failed(scheme_id: str, title: str, reason: str, output_root: Path) -> RunOutcome:

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -96,13 +97,25 @@ def test_a_failing_scheme_does_not_stop_the_others(example_params, tmp_path):
     broken.write_text(yaml.safe_dump(raw))
     misspelt = tmp_path / "misspelt.yaml"
     misspelt.write_text(valley.read_text().replace("seed:", "sede:"))
+    corrupt_data = tmp_path / "corrupt_data"
+    shutil.copytree(Path(yaml.safe_load(valley.read_text())["data_dir"]), corrupt_data)
+    (corrupt_data / "clients.csv").write_text("")
+    corrupt = tmp_path / "corrupt.yaml"
+    raw.update(scheme_id="corrupt", title="Corrupt", data_dir=str(corrupt_data))
+    corrupt.write_text(yaml.safe_dump(raw))
     outcomes = run_reports(
-        [broken, valley, misspelt], jobs=2, output_root=tmp_path / "out", **QUIET
+        [broken, valley, misspelt, corrupt], jobs=2, output_root=tmp_path / "out", **QUIET
     )
     status = {o.scheme_id: (o.status, o.reason) for o in outcomes}
     assert status["valley"] == ("ok", None)
     assert status["broken"][0] == "failed" and "no such scheme folder" in status["broken"][1]
     assert status["misspelt"][0] == "failed" and "sede" in status["misspelt"][1]
+    assert status["corrupt"][0] == "failed"
+    assert status["corrupt"][1].startswith("DataValidationError: clients.csv: the file is empty")
+    # the failed notebook (it may hold a traceback quoting data) is kept outside the
+    # publishable scheme folder
+    assert sorted(p.name for p in (tmp_path / "out" / "corrupt").iterdir()) == ["status.json"]
+    assert (tmp_path / "out" / "_internal" / "corrupt" / "report.ipynb").exists()
     assert exit_code(outcomes) == 1
     saved = json.loads((tmp_path / "out" / "broken" / "status.json").read_text())
     assert saved["status"] == "failed" and "no such scheme folder" in saved["reason"]
