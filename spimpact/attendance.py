@@ -1077,7 +1077,8 @@ def _matched_text(result: AttendanceResult, params) -> list[str]:
         + f". After matching the largest standardised difference is {max_smd:.2f}"
         + (" (good balance)." if max_smd <= 0.1 else " (above 0.1: some imbalance remains).")
         + (
-            f" {_count_words(result.n_clients_unmatched, params)} clients could not be matched "
+            f" {_count_words(result.n_clients_unmatched, params).capitalize()} clients could "
+            "not be matched "
             "or lacked appointment data before and after referral and are not in the estimate."
             if result.n_clients_unmatched
             else ""

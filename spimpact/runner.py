@@ -170,12 +170,14 @@ def _execute(params_path: Path, out_dir: Path, notebook_path: Path) -> None:
 
 
 def _strip_run_metadata(notebook_path: Path) -> None:
-    """Remove timestamps, durations and absolute paths so re-runs are byte-identical."""
+    """Remove timestamps, durations, random ids and absolute paths: re-runs are byte-identical."""
     notebook = nbformat.read(notebook_path, as_version=4)
     notebook.metadata.pop("papermill", None)
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"  # papermill gives it a random id
         if "parameters" in cell.metadata.get(
             "tags", []
         ) or "injected-parameters" in cell.metadata.get("tags", []):
