@@ -178,20 +178,30 @@ def _completeness_checks(clients: pd.DataFrame) -> list[_Check]:
 
 
 def _standard_checks(scheme) -> list[_Check]:
-    """PRSB minimum dataset: support offered and link-worker contacts per client."""
-    client_ids = set(scheme.clients["client_id"])
-    n = len(client_ids)
+    """PRSB minimum dataset: support offered and link-worker contacts per client.
+
+    Not every referral should have them: people who declined have no contacts, and
+    only people who completed their time with the scheme are expected to have been
+    connected to support. Each check counts only the clients it applies to.
+    """
+    clients = scheme.clients
+    reason = clients["discharge_reason"] if "discharge_reason" in clients else None
+    declined = set() if reason is None else set(clients.loc[reason == "declined", "client_id"])
+    completed = set() if reason is None else set(clients.loc[reason == "completed", "client_id"])
+    not_declined = set(clients["client_id"]) - declined
     checks = []
-    for table, label, advice in (
-        ("support_offered", "support offered", "Record each activity or organisation the client "
-         "was connected to (PRSB 'support offered')."),
-        ("contacts", "link-worker contacts", "Record every link-worker contact with its date "
-         "and type."),
+    for table, label, expected, advice in (
+        ("support_offered", "clients who completed, with support offered recorded",
+         completed or not_declined,
+         "Record each activity or organisation the client was connected to (PRSB "
+         "'support offered')."),
+        ("contacts", "clients who did not decline, with link-worker contacts recorded",
+         not_declined, "Record every link-worker contact with its date and type."),
     ):  # fmt: skip
         frame = getattr(scheme, table, None)
-        numerator = 0 if frame is None else len(client_ids & set(frame["client_id"]))
+        numerator = 0 if frame is None else len(expected & set(frame["client_id"]))
         checks.append(
-            _Check("SP Information Standard", f"clients with {label} recorded", numerator, n,
+            _Check("SP Information Standard", label, numerator, len(expected),
                    _COMPLETE_GOOD, _COMPLETE_FAIR, advice)
         )  # fmt: skip
     return checks
