@@ -149,6 +149,19 @@ def render_scheme(
     return outcome
 
 
+def _ipc_kernel_manager():
+    """A kernel manager talking to the kernel over local IPC sockets, not loopback TCP."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IpcKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+    return IpcKernelManager
+
+
 def _execute(params_path: Path, out_dir: Path, notebook_path: Path) -> None:
     import papermill
 
@@ -165,6 +178,7 @@ def _execute(params_path: Path, out_dir: Path, notebook_path: Path) -> None:
         log_output=False,
         execution_timeout=CELL_TIMEOUT_SECONDS,
         report_mode=True,
+        kernel_manager_class=_ipc_kernel_manager(),
     )
     _strip_run_metadata(notebook_path)
 
