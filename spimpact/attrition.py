@@ -34,19 +34,8 @@ from spimpact.report.disclosure import (
     disclose_summary,
 )
 from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
-from spimpact.scoring import SCORES
+from spimpact.scoring import MAIN_SCORE, SCORES
 
-# The score analysed for each primary measure (its headline scale).
-PRIMARY_SCORE = {
-    "swemwbs": "swemwbs_metric",
-    "wemwbs": "wemwbs_total",
-    "ons4": "ons4_life_satisfaction",
-    "who5": "who5_pct",
-    "eq5d5l": "eq5d5l_index",
-    "mycaw": "mycaw_wellbeing",
-    "ucla3": "ucla3_total",
-    "ons_loneliness": "ons_loneliness",
-}
 # Categories with fewer people are pooled into "other or unknown" in the dropout models,
 # so that no logistic or Cox coefficient rests on a handful of people (which would also
 # make it unstable through separation).
@@ -270,12 +259,12 @@ def attrition_section(scheme, scores, *, params: SchemeParams) -> Section:
 def primary_score(params: SchemeParams) -> str:
     """Return the score analysed for the scheme's primary measure."""
     measure = params.measures.primary
-    if measure not in PRIMARY_SCORE:
+    if measure not in MAIN_SCORE:
         raise ValueError(
             f"measures.primary {measure!r} has no primary score; expected one of "
-            f"{sorted(PRIMARY_SCORE)}"
+            f"{sorted(MAIN_SCORE)}"
         )
-    return PRIMARY_SCORE[measure]
+    return MAIN_SCORE[measure]
 
 
 def prepare_attrition_data(

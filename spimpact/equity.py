@@ -25,8 +25,7 @@ from spimpact.models.tidy import make_tidy
 from spimpact.params import SchemeParams
 from spimpact.report.disclosure import disclose_count
 from spimpact.report.section import InsufficientData, Section, Table
-from spimpact.scoring import SCORES
-from spimpact.scoring.report import MAIN_SCORE
+from spimpact.scoring import MAIN_SCORE, SCORES
 
 GROUPINGS = {
     "imd_quintile": "IMD quintile (1 = most deprived)",

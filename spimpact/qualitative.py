@@ -24,7 +24,7 @@ from spimpact.report.disclosure import (
     disclose_table,
 )
 from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
-from spimpact.scoring import SCORES
+from spimpact.scoring import MAIN_SCORE, SCORES
 
 # --- scrubbing ---------------------------------------------------------------------------
 
@@ -235,17 +235,6 @@ SUBGROUP_DIMENSIONS = (
     ("ethnic_group", "Ethnic group"),
     ("imd_quintile", "IMD quintile (1 = most deprived)"),
 )
-# The score that stands for each measure in the joint display.
-PRIMARY_SCORES = {
-    "swemwbs": "swemwbs_metric",
-    "wemwbs": "wemwbs_total",
-    "ons4": "ons4_life_satisfaction",
-    "who5": "who5_pct",
-    "eq5d5l": "eq5d5l_index",
-    "mycaw": "mycaw_wellbeing",
-    "ucla3": "ucla3_total",
-    "ons_loneliness": "ons_loneliness",
-}
 _MAX_QUOTES = 6
 _NO_THEME = "(no theme recorded)"
 
@@ -434,7 +423,7 @@ def _markdown_safe(text: str) -> str:
 
 def _joint_display(long: pd.DataFrame, scores, params):
     primary = params.measures.primary
-    score_name = PRIMARY_SCORES.get(primary)
+    score_name = MAIN_SCORE.get(primary)
     if scores is None or score_name is None or len(scores) == 0:
         return None
     change = _change_scores(scores[scores["score"] == score_name])

@@ -149,19 +149,6 @@ def render_scheme(
     return outcome
 
 
-def _ipc_kernel_manager():
-    """A kernel manager talking to the kernel over local IPC sockets, not loopback TCP."""
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class IpcKernelManager(AsyncKernelManager):
-        @default("transport")
-        def _default_transport(self):
-            return "ipc"
-
-    return IpcKernelManager
-
-
 def _execute(params_path: Path, out_dir: Path, notebook_path: Path) -> None:
     import papermill
 
@@ -178,7 +165,8 @@ def _execute(params_path: Path, out_dir: Path, notebook_path: Path) -> None:
         log_output=False,
         execution_timeout=CELL_TIMEOUT_SECONDS,
         report_mode=True,
-        kernel_manager_class=_ipc_kernel_manager(),
+        # the kernel's own start-up log (e.g. a note on loopback TCP) is not the report's
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     _strip_run_metadata(notebook_path)
 

@@ -201,3 +201,17 @@ SCORES: dict[str, ScoreInfo] = {
         ),
     )
 }
+
+
+# The score that stands for each instrument wherever one number per measure is needed
+# (headline change, attrition, equity, the qualitative joint display).
+MAIN_SCORE: dict[str, str] = {
+    "swemwbs": "swemwbs_metric",
+    "wemwbs": "wemwbs_total",
+    "ons4": "ons4_life_satisfaction",
+    "who5": "who5_pct",
+    "eq5d5l": "eq5d5l_index",
+    "mycaw": "mycaw_wellbeing",
+    "ucla3": "ucla3_total",
+    "ons_loneliness": "ons_loneliness",
+}

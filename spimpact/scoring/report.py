@@ -23,19 +23,8 @@ from spimpact.report.disclosure import (
 from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
 from spimpact.scoring.eq5d import EQ5D_VALUE_SETS
 from spimpact.scoring.instruments import INSTRUMENTS
-from spimpact.scoring.registry import SCORES
+from spimpact.scoring.registry import MAIN_SCORE, SCORES
 
-# The score each instrument is summarised by (its analysis scale).
-MAIN_SCORE = {
-    "swemwbs": "swemwbs_metric",
-    "wemwbs": "wemwbs_total",
-    "ons4": "ons4_life_satisfaction",
-    "who5": "who5_pct",
-    "eq5d5l": "eq5d5l_index",
-    "mycaw": "mycaw_wellbeing",
-    "ucla3": "ucla3_total",
-    "ons_loneliness": "ons_loneliness",
-}
 # Raw scores duplicate the analysis scale shown (SWEMWBS metric, WHO-5 percentage).
 _NOT_SHOWN = ("swemwbs_raw", "who5_raw")
 _POOR_BAND_TEXT = {
