@@ -19,32 +19,23 @@ def _example_data(args) -> int:
 
 
 def _validate(args) -> int:
-    from spimpact.io import DataValidationError, load_scheme, summarise_problems
+    from spimpact.io import (
+        DataValidationError,
+        load_scheme,
+        load_scheme_from_params,
+        summarise_problems,
+    )
     from spimpact.params import ParamsError, load_params
 
-    variants, key, key_env, edition, max_missing = {}, None, "SPIMPACT_PSEUDONYM_KEY", 2019, 0
-    if args.params:
-        try:
-            params = load_params(args.params)
-        except ParamsError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        variants, key_env, edition = (
-            params.measures.variants,
-            params.pseudonym_key_env,
-            params.imd_edition,
-        )
-        max_missing = params.measures.swemwbs_max_missing_items
-        key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
     try:
-        scheme = load_scheme(
-            args.data_dir,
-            variants=variants,
-            pseudonym_key=key,
-            pseudonym_key_env=key_env,
-            imd_edition=edition,
-            swemwbs_max_missing_items=max_missing,
-        )
+        if args.params:
+            params = load_params(args.params).model_copy(update={"data_dir": args.data_dir})
+            scheme = load_scheme_from_params(params)
+        else:
+            scheme = load_scheme(args.data_dir)
+    except ParamsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except DataValidationError as error:
         print(f"{args.data_dir}: cannot be used as it stands:", file=sys.stderr)
         for problem in error.problems:

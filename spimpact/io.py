@@ -28,6 +28,7 @@ __all__ = [
     "SchemeData",
     "is_valid_nhs_number",
     "load_scheme",
+    "load_scheme_from_params",
     "read_table",
 ]
 
@@ -435,6 +436,24 @@ def load_scheme(
         source_files=files,
         ignored_columns=pd.DataFrame(ignored, columns=["table", "column"]),
         **used,
+    )
+
+
+def load_scheme_from_params(params) -> SchemeData:
+    """Load the scheme a ``spimpact.params.SchemeParams`` describes, with its options.
+
+    The data folder, declared scale variants, pseudonymisation key (params or the
+    environment variable it names), IMD edition and SWEMWBS missing-item rule all
+    come from the params.
+    """
+    key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
+    return load_scheme(
+        params.data_dir,
+        variants=params.measures.variants,
+        pseudonym_key=key,
+        pseudonym_key_env=params.pseudonym_key_env,
+        imd_edition=params.imd_edition,
+        swemwbs_max_missing_items=params.measures.swemwbs_max_missing_items,
     )
 
 

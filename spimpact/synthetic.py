@@ -26,40 +26,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spimpact.contract import (
+    ACTIVITY_TYPES,
+    AGE_BANDS,
+    ETHNIC_CATEGORIES,
+    REFERRAL_SOURCES,
+)
+
 EXTRACT_DATE = pd.Timestamp("2025-12-31")
 WINDOW_MONTHS = 12
 
-REFERRAL_SOURCES = (
-    "gp",
-    "practice_staff",
-    "self",
-    "vcse",
-    "secondary_care",
-    "social_care",
-    "other",
-)
-REFERRAL_SOURCE_P = (0.55, 0.17, 0.10, 0.08, 0.05, 0.03, 0.02)
-ETHNIC_CODES = (
-    "A",
-    "B",
-    "C",
-    "D",
-    "E",
-    "F",
-    "G",
-    "H",
-    "J",
-    "K",
-    "L",
-    "M",
-    "N",
-    "P",
-    "R",
-    "S",
-    "Z",
-    "99",
-)
-AGE_BANDS = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75+")
+REFERRAL_SOURCE_P = (0.55, 0.17, 0.10, 0.08, 0.05, 0.03, 0.02)  # in REFERRAL_SOURCES order
 THEMES = (
     "confidence",
     "isolation",
@@ -70,18 +47,6 @@ THEMES = (
     "new_skills",
     "friendship",
     "nature",
-)
-ACTIVITIES = (
-    "arts_culture",
-    "physical_activity",
-    "nature_green",
-    "befriending_social",
-    "advice_welfare_debt",
-    "housing",
-    "employment_learning",
-    "mental_health_support",
-    "volunteering",
-    "other",
 )
 
 
@@ -295,7 +260,7 @@ def _people(n: int, areas: pd.DataFrame, mix: str, rng, *, area_weights=None) ->
             "sex": rng.choice(
                 ["female", "male", "other", "unknown"], size=n, p=[0.6, 0.385, 0.005, 0.01]
             ),
-            "ethnic_category": rng.choice(ETHNIC_CODES, size=n, p=_ethnic_probabilities(mix)),
+            "ethnic_category": rng.choice(ETHNIC_CATEGORIES, size=n, p=_ethnic_probabilities(mix)),
             "lsoa_code": areas["lsoa_code"].to_numpy()[area],
             "imd_decile": areas["imd_decile"].to_numpy()[area],
             "practice_code": areas["practice_code"].to_numpy()[area],
@@ -672,7 +637,7 @@ def _simulate_support(clients, rng) -> pd.DataFrame:
         {
             "client_id": clients["client_id"].to_numpy()[owner],
             "date": dates,
-            "activity_type": rng.choice(ACTIVITIES, size=len(owner)),
+            "activity_type": rng.choice(ACTIVITY_TYPES, size=len(owner)),
             "organisation_id": [f"ORG-{k:03d}" for k in rng.integers(1, 41, size=len(owner))],
         }
     )

@@ -16,7 +16,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from spimpact.io import SchemeData, load_scheme
+from spimpact.io import SchemeData, load_scheme_from_params
 from spimpact.params import SchemeParams, load_params
 from spimpact.report.disclosure import disclose_count, disclose_counts_in_text
 from spimpact.report.render import show
@@ -237,15 +237,7 @@ class SchemeReport:
         from spimpact.scoring import score_measures
 
         params = load_params(params_path)
-        key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
-        scheme = load_scheme(
-            params.data_dir,
-            variants=params.measures.variants,
-            pseudonym_key=key,
-            pseudonym_key_env=params.pseudonym_key_env,
-            imd_edition=params.imd_edition,
-            swemwbs_max_missing_items=params.measures.swemwbs_max_missing_items,
-        )
+        scheme = load_scheme_from_params(params)
         scored = score_measures(scheme.measures, clients=scheme.clients, params=params.measures)
         configure_figures()
         return cls(

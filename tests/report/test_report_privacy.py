@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spimpact.io import SchemeData, load_scheme
+from spimpact.io import SchemeData, load_scheme_from_params
 from spimpact.params import load_params
 from spimpact.report.privacy import scan_outputs
 
@@ -112,18 +112,10 @@ def test_missing_folder_raises(tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.xdist_group("e2e")
 def test_rendered_example_reports_pass_the_privacy_scan(rendered_reports, example_params):
     outputs, outcomes = rendered_reports
     for path, outcome in zip(example_params, outcomes, strict=True):
         params = load_params(path)
-        key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
-        scheme = load_scheme(
-            params.data_dir,
-            variants=params.measures.variants,
-            pseudonym_key=key,
-            pseudonym_key_env=params.pseudonym_key_env,
-            imd_edition=params.imd_edition,
-        )
+        scheme = load_scheme_from_params(params)
         scan = scan_outputs(outputs / outcome.scheme_id, scheme, rule=params.disclosure.rule())
         assert scan.clean, scan.summary()
