@@ -297,17 +297,7 @@ def prepare_attrition_data(
     frame["change"] = frame[f"follow_up_{follow_ups[0]}"] - frame["baseline"]
     people = clients.assign(client_id=clients["client_id"].astype(str)).set_index("client_id")
     people = people.reindex(frame["client_id"])
-    candidates = []
-    if "age" in people.columns and people["age"].notna().all():
-        frame["age"] = people["age"].to_numpy(dtype=float)
-        candidates.append("age")
-    elif "age_band" in people.columns:
-        frame["age_band"] = _pooled_categories(people["age_band"])
-        candidates.append("age_band")
-    for column in ("sex", "imd_quintile", "ethnic_group"):
-        if column in people.columns:
-            frame[column] = _pooled_categories(people[column])
-            candidates.append(column)
+    candidates = _add_characteristics(frame, people)
     completed = frame[f"follow_up_{follow_ups[0]}"].notna()
     events = int(min(completed.sum(), (~completed).sum()))
     separated = _separated(frame, candidates, completed.astype(int))
@@ -363,6 +353,25 @@ def _separated(frame: pd.DataFrame, candidates, outcome: pd.Series) -> list[str]
 
 def _term(frame: pd.DataFrame, column: str) -> str:
     return column if pd.api.types.is_numeric_dtype(frame[column]) else f"C({column})"
+
+
+def _add_characteristics(target: pd.DataFrame, source: pd.DataFrame) -> list[str]:
+    """Copy age (or age band) and pooled sex, IMD and ethnic group from ``source`` rows.
+
+    ``target`` and ``source`` are aligned row by row; returns the columns added.
+    """
+    added = []
+    if "age" in source.columns and source["age"].notna().all():
+        target["age"] = source["age"].to_numpy(dtype=float)
+        added.append("age")
+    elif "age_band" in source.columns:
+        target["age_band"] = _pooled_categories(source["age_band"])
+        added.append("age_band")
+    for column in ("sex", "imd_quintile", "ethnic_group"):
+        if column in source.columns:
+            target[column] = _pooled_categories(source[column])
+            added.append(column)
+    return added
 
 
 def _pooled_categories(values: pd.Series) -> np.ndarray:
@@ -826,17 +835,7 @@ def _dropout_predictors(timeline: pd.DataFrame, *, conf_level: float):
     complete a baseline questionnaire, so the model uses what is known for everyone.
     """
     people = timeline[["client_id", "days", "disengaged"]].copy()
-    candidates = []
-    if "age" in timeline.columns and timeline["age"].notna().all():
-        people["age"] = timeline["age"].to_numpy(dtype=float)
-        candidates.append("age")
-    elif "age_band" in timeline.columns:
-        people["age_band"] = _pooled_categories(timeline["age_band"])
-        candidates.append("age_band")
-    for column in ("sex", "imd_quintile", "ethnic_group"):
-        if column in timeline.columns:
-            people[column] = _pooled_categories(timeline[column])
-            candidates.append(column)
+    candidates = _add_characteristics(people, timeline)
     columns = ["term", "hazard_ratio", "conf_low", "conf_high", "p_value"]
     events = int(people["disengaged"].sum())
     # a category in which nobody (or everybody) disengaged has an infinite hazard ratio
