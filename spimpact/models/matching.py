@@ -559,7 +559,10 @@ def _balance_one(values, treated, weights, sd_weights=None):
     order = np.argsort(values, kind="stable")
     x_sorted = values[order]
     cumulative = np.abs(np.cumsum(signed[order]))
-    at_value = np.append(np.diff(x_sorted) != 0, True)
+    # Values equal to rounding error are one evaluation point: fitted propensity scores
+    # of identical covariate rows can differ in the last bit with the BLAS kernel used.
+    tolerance = 64 * np.finfo(float).eps * np.maximum(np.abs(x_sorted[1:]), 1e-300)
+    at_value = np.append(np.diff(x_sorted) > tolerance, True)
     ecdf = cumulative[at_value]
     return {
         "mean_treated": mean_t,
