@@ -18,7 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from spimpact.report.provenance import PROJECT_DIR  # noqa: E402
+from spimpact.paths import PROJECT_DIR  # noqa: E402
 from spimpact.report.scheme import SECTIONS, SchemeReport  # noqa: E402
 from spimpact.runner import find_params, run_reports  # noqa: E402
 

@@ -1,3 +1,5 @@
 """spimpact: reproducible impact evaluation of social prescribing schemes."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("spimpact")

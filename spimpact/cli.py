@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spimpact.report.provenance import PROJECT_DIR
+from spimpact.paths import EXAMPLE_DATA_DIR, OUTPUTS_DIR
 
 
 def _example_data(args) -> int:
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument(
         "--out",
         type=Path,
-        default=PROJECT_DIR / "data" / "example",
+        default=EXAMPLE_DATA_DIR,
         help="folder to write (default: data/example)",
     )
     example.add_argument(
@@ -151,9 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, default=1, help="schemes rendered in parallel (default: 1)"
     )
     run.add_argument("--force", action="store_true", help="re-run every scheme even if unchanged")
-    run.add_argument(
-        "--output-dir", type=Path, default=PROJECT_DIR / "outputs", help="default: outputs/"
-    )
+    run.add_argument("--output-dir", type=Path, default=OUTPUTS_DIR, help="default: outputs/")
     run.set_defaults(handler=_run)
 
     summary = commands.add_parser(
@@ -161,9 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild the ICB summary page from rendered reports",
         description="Rebuild outputs/index.html from the scheme folders in the output directory.",
     )
-    summary.add_argument(
-        "--output-dir", type=Path, default=PROJECT_DIR / "outputs", help="default: outputs/"
-    )
+    summary.add_argument("--output-dir", type=Path, default=OUTPUTS_DIR, help="default: outputs/")
     summary.set_defaults(handler=_summary)
     return parser
 

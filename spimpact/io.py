@@ -22,6 +22,8 @@ import pandas as pd
 from spimpact import contract
 from spimpact.contract import TABLES, Column, TableSpec
 from spimpact.identifiers import is_valid_nhs_number, normalise_nhs_number, pseudonymise
+from spimpact.scoring.validate import EXCLUSION_COLUMNS as ITEM_EXCLUSION_COLUMNS
+from spimpact.scoring.validate import ItemCheck, validate_items
 
 __all__ = [
     "DataValidationError",
@@ -70,6 +72,12 @@ class SchemeData:
     def table(self, name: str) -> pd.DataFrame | None:
         """The validated table ``name`` (None when the scheme does not have it)."""
         return getattr(self, name)
+
+    @property
+    def measure_items(self) -> ItemCheck:
+        """The measures as their items were checked on load, ready to score as they are."""
+        no_exclusions = pd.DataFrame(columns=list(ITEM_EXCLUSION_COLUMNS))
+        return ItemCheck(self.measures, no_exclusions, self.non_standard)
 
 
 def find_table_file(data_dir: Path, name: str) -> Path | None:
@@ -512,8 +520,6 @@ def _check_clients(clients: pd.DataFrame, out: _Collector, imd_edition: int) -> 
 
 
 def _check_measure_items(measures: pd.DataFrame, out: _Collector, variants, max_missing_items):
-    from spimpact.scoring import validate_items
-
     items = validate_items(
         measures, variants=dict(variants or {}), max_missing_items=max_missing_items
     )

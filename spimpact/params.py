@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-
-from spimpact.report.disclosure import DisclosureRule
 
 EQ5D_VALUE_SETS = (
     "dsu_5l_to_3l",
@@ -16,6 +15,50 @@ EQ5D_VALUE_SETS = (
     "uk_rowen2026",
     "vanhout_crosswalk",
 )
+
+
+@dataclass(frozen=True)
+class DisclosureRule:
+    """Thresholds of the disclosure-control rule (set per scheme in params).
+
+    Used by :mod:`spimpact.publish.disclosure`; kept here, beside the params that set
+    it, so that configuration never imports the publishing layer.
+
+    Attributes
+    ----------
+    threshold
+        Counts from 1 to ``threshold`` are suppressed.
+    rounding
+        Other counts are rounded to the nearest multiple of ``rounding``.
+    min_n_summary
+        Fewest people behind a published mean, median or percentage.
+    one_decimal_denominator
+        Smallest rounded denominator for a percentage with one decimal place.
+    """
+
+    threshold: int = 7
+    rounding: int = 5
+    min_n_summary: int = 8
+    one_decimal_denominator: int = 4000
+
+    def __post_init__(self):
+        if self.threshold < 0 or self.rounding < 1 or self.min_n_summary < 1:
+            raise ValueError(f"invalid disclosure rule {self}")
+
+    @classmethod
+    def named(cls, name: str) -> DisclosureRule:
+        """Return a rule by name: ``nhsd_2018`` (the default) or ``legacy_1to5_secondary``.
+
+        ``legacy_1to5_secondary`` suppresses 1-5 without rounding; use it with
+        ``disclose_table(..., totals=...)`` for the secondary step (SPEC §3.2).
+        """
+        rules = {
+            "nhsd_2018": cls(),
+            "legacy_1to5_secondary": cls(threshold=5, rounding=1, min_n_summary=6),
+        }
+        if name not in rules:
+            raise ValueError(f"unknown disclosure rule {name!r}; choose from {sorted(rules)}")
+        return rules[name]
 
 
 class ParamsError(ValueError):
@@ -86,7 +129,7 @@ class DisclosureParams(_Strict):
     min_n_summary: int = Field(default=8, ge=1)
 
     def rule(self) -> DisclosureRule:
-        """The rule object used by ``spimpact.report.disclosure``."""
+        """The rule object used by ``spimpact.publish.disclosure``."""
         return DisclosureRule(
             threshold=self.threshold, rounding=self.rounding, min_n_summary=self.min_n_summary
         )

@@ -20,10 +20,10 @@ from pathlib import Path
 import nbformat
 
 from spimpact.io import DataValidationError
-from spimpact.params import ParamsError, load_params
+from spimpact.params import ParamsError, SchemeParams, load_params
+from spimpact.paths import NOTEBOOK, OUTPUTS_DIR, PARAMS_DIR
 from spimpact.report.provenance import (
-    NOTEBOOK,
-    PROJECT_DIR,
+    PROVENANCE_FILE,
     build_provenance,
     rebuild_key,
     write_json,
@@ -49,9 +49,9 @@ class RunOutcome:
     output_dir: Path
 
 
-def find_params(project_dir: Path = PROJECT_DIR) -> list[Path]:
+def find_params(params_dir: Path = PARAMS_DIR) -> list[Path]:
     """Every ``params/*.yaml`` file of the project, sorted."""
-    return sorted((project_dir / "params").glob("*.yaml"))
+    return sorted(Path(params_dir).glob("*.yaml"))
 
 
 def run_reports(
@@ -67,27 +67,25 @@ def run_reports(
 
     Returns one ``RunOutcome`` per params file, in the order given.
     """
-    output_root = Path(output_root) if output_root else PROJECT_DIR / "outputs"
+    output_root = Path(output_root) if output_root else OUTPUTS_DIR
     paths = [Path(p) for p in (params_paths or find_params())]
     if not paths:
         raise ParamsError("no params files found (expected params/*.yaml)")
     outcomes: dict[Path, RunOutcome] = {}
-    runnable: list[tuple[Path, str, str]] = []
+    runnable: list[tuple[Path, SchemeParams]] = []
     for path in paths:
         try:
-            params = load_params(path)
+            runnable.append((path, load_params(path)))
         except ParamsError as error:
             outcomes[path] = _failed(path.stem, path.stem, str(error), output_root)
-            continue
-        runnable.append((path, params.scheme_id, params.title))
     progress(
         f"Rendering {len(runnable)} scheme report(s) with {jobs} job(s); "
         f"{len(outcomes)} params file(s) invalid."
     )
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {
-            pool.submit(render_scheme, path, scheme_id, title, output_root, force): path
-            for path, scheme_id, title in runnable
+            pool.submit(render_scheme, path, params, output_root, force): path
+            for path, params in runnable
         }
         for done, future in enumerate(as_completed(futures), start=1):
             path = futures[future]
@@ -112,16 +110,20 @@ def run_reports(
 
 
 def render_scheme(
-    params_path: Path, scheme_id: str, title: str, output_root: Path, force: bool = False
+    params_path: Path, params: SchemeParams, output_root: Path, force: bool = False
 ) -> RunOutcome:
-    """Execute and render one scheme's report; never raises."""
+    """Execute and render one scheme's report; never raises.
+
+    ``params`` were validated from ``params_path`` by the caller; provenance is built
+    once here and written before the notebook runs, which reads it.
+    """
     started = time.perf_counter()
+    scheme_id, title = params.scheme_id, params.title
     out_dir = output_root / scheme_id
     try:
-        params = load_params(params_path)
         if not params.data_dir.is_dir():
             raise DataValidationError([f"{params.data_dir}: no such scheme folder"])
-        provenance = build_provenance(params_path, params.data_dir)
+        provenance = build_provenance(params_path, params)
         if not force and _unchanged(out_dir, provenance):
             return RunOutcome(
                 scheme_id,
@@ -134,10 +136,10 @@ def render_scheme(
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)
+        write_json(out_dir / PROVENANCE_FILE, provenance)
         notebook_path = out_dir / "report.ipynb"
         _execute(params_path, out_dir, notebook_path)
         notebook_to_html(notebook_path, out_dir / "report.html", title=title)
-        write_json(out_dir / "provenance.json", provenance)
         outcome = RunOutcome(scheme_id, title, "ok", None, time.perf_counter() - started, out_dir)
     except Exception as error:  # noqa: BLE001 - one scheme's failure is reported, not raised
         _keep_failed_notebook_internal(out_dir, output_root / INTERNAL_DIR / scheme_id)
@@ -195,7 +197,7 @@ def _strip_run_metadata(notebook_path: Path) -> None:
 
 
 def _unchanged(out_dir: Path, provenance: dict) -> bool:
-    status_path, provenance_path = out_dir / "status.json", out_dir / "provenance.json"
+    status_path, provenance_path = out_dir / "status.json", out_dir / PROVENANCE_FILE
     if not (
         status_path.exists() and provenance_path.exists() and (out_dir / "report.html").exists()
     ):

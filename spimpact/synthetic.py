@@ -142,7 +142,7 @@ def write_example_data(
     >>> import tempfile
     >>> folders = write_example_data(tempfile.mkdtemp(), schemes=EXAMPLE_SCHEMES[-1:])
     >>> sorted(p.name for p in folders[0].iterdir())[:3]
-    ['boundaries.geojson', 'clients.csv', 'contacts.csv']
+    ['clients.csv', 'contacts.csv', 'feedback.csv']
     """
     root = Path(root)
     folders = []

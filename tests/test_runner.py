@@ -160,7 +160,7 @@ def test_notebook_runs_under_nbval(example_params, tmp_path):
     """nbval executes the committed notebook (parameters pointed at the example data)."""
     import nbformat
 
-    from spimpact.report.provenance import NOTEBOOK
+    from spimpact.paths import NOTEBOOK
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))

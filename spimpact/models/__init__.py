@@ -1,0 +1,59 @@
+"""Generic estimators: any data frame and column names, nothing about schemes.
+
+Every estimator returns a frozen result built on
+:class:`~spimpact.models.result.EstimatorResult`: ``tidy(conf_level=None)`` in the
+broom layout, ``summary()``, ``plot()`` where a picture helps and ``_repr_html_``.
+
+>>> from spimpact.models import fit_mixed, fit_did_2x2, fit_random_effects
+"""
+
+from spimpact.models.attrition import (
+    fit_ipw,
+    fit_mice,
+    fit_tipping_point,
+    impute_mice,
+    pool_analyses,
+    pool_rubin,
+)
+from spimpact.models.count import fit_poisson
+from spimpact.models.did import fit_did_2x2, fit_event_study, fit_twfe
+from spimpact.models.did_honest import honest_did_relative_magnitude
+from spimpact.models.did_staggered import fit_staggered_did
+from spimpact.models.inequality import fit_sii, rate_ci, wilson_ci
+from spimpact.models.matching import match_nearest
+from spimpact.models.meta import fit_random_effects
+from spimpact.models.mixed import fit_mixed
+from spimpact.models.paired import fit_mean, fit_paired_change, fit_welch, minimum_detectable_change
+from spimpact.models.spc import xmr
+from spimpact.models.survival import fit_cox, fit_kaplan_meier, fit_logrank
+from spimpact.models.tidy import make_tidy
+
+__all__ = [
+    "fit_cox",
+    "fit_did_2x2",
+    "fit_event_study",
+    "fit_ipw",
+    "fit_kaplan_meier",
+    "fit_logrank",
+    "fit_mean",
+    "fit_mice",
+    "fit_mixed",
+    "fit_paired_change",
+    "fit_poisson",
+    "fit_random_effects",
+    "fit_sii",
+    "fit_staggered_did",
+    "fit_tipping_point",
+    "fit_twfe",
+    "fit_welch",
+    "honest_did_relative_magnitude",
+    "impute_mice",
+    "make_tidy",
+    "match_nearest",
+    "minimum_detectable_change",
+    "pool_analyses",
+    "pool_rubin",
+    "rate_ci",
+    "wilson_ci",
+    "xmr",
+]

@@ -1,7 +1,7 @@
 """Estimators for outcomes lost to follow-up: IP weighting, multiple imputation, sensitivity.
 
 Generic: any DataFrame and column names. The social-prescribing use sits in
-``spimpact.attrition``.
+``spimpact.analyses.attrition.analysis``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Inequality measures: confidence intervals for rates and proportions, and SII/RII.
 
 Generic estimators on any DataFrame; the social-prescribing reach analysis
-(``spimpact.reach``) sits on top of them. Methods follow the Office for Health
+(``spimpact.analyses.reach.analysis``) sits on top of them. Methods follow the Office for Health
 Improvement and Disparities / UKHSA package PHEindicatormethods (``phe_rate``,
 ``phe_proportion``, ``phe_sii``) so that numbers agree with Fingertips.
 """

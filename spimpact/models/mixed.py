@@ -21,7 +21,7 @@ import patsy
 import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from spimpact.models import mixed_profiled
+import spimpact.models.mixed_profiled as mixed_profiled
 from spimpact.models.tidy import MIXED_TIDY_COLUMNS, make_tidy
 
 # lme4 warns below 5 levels of a grouping factor (lmerControl check.nlev.gtreq.5):

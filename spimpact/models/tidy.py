@@ -37,7 +37,7 @@ def make_tidy(
 
     Examples
     --------
-    >>> make_tidy(["x"], [2.0], [1.0]).round(3).iloc[0]["conf_low"]
+    >>> float(make_tidy(["x"], [2.0], [1.0]).round(3).iloc[0]["conf_low"])
     0.04
     """
     if not 0 < conf_level < 1:

@@ -22,53 +22,28 @@ control (NHS Digital 2018 method).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from spimpact.params import DisclosureRule
+
+__all__ = [
+    "DEFAULT_RULE",
+    "SUPPRESSED",
+    "DisclosureRule",
+    "disclose_count",
+    "disclose_counts_in_text",
+    "disclose_percentage",
+    "disclose_rate",
+    "disclose_summary",
+    "disclose_table",
+    "format_for_publication",
+    "round_half_up",
+    "secondary_suppression",
+]
+
 SUPPRESSED = "*"
-
-
-@dataclass(frozen=True)
-class DisclosureRule:
-    """Thresholds of the disclosure-control rule (set per scheme in params).
-
-    Attributes
-    ----------
-    threshold
-        Counts from 1 to ``threshold`` are suppressed.
-    rounding
-        Other counts are rounded to the nearest multiple of ``rounding``.
-    min_n_summary
-        Fewest people behind a published mean, median or percentage.
-    one_decimal_denominator
-        Smallest rounded denominator for a percentage with one decimal place.
-    """
-
-    threshold: int = 7
-    rounding: int = 5
-    min_n_summary: int = 8
-    one_decimal_denominator: int = 4000
-
-    def __post_init__(self):
-        if self.threshold < 0 or self.rounding < 1 or self.min_n_summary < 1:
-            raise ValueError(f"invalid disclosure rule {self}")
-
-    @classmethod
-    def named(cls, name: str) -> DisclosureRule:
-        """Return a rule by name: ``nhsd_2018`` (the default) or ``legacy_1to5_secondary``.
-
-        ``legacy_1to5_secondary`` suppresses 1-5 without rounding; use it with
-        ``disclose_table(..., totals=...)`` for the secondary step (SPEC §3.2).
-        """
-        rules = {
-            "nhsd_2018": cls(),
-            "legacy_1to5_secondary": cls(threshold=5, rounding=1, min_n_summary=6),
-        }
-        if name not in rules:
-            raise ValueError(f"unknown disclosure rule {name!r}; choose from {sorted(rules)}")
-        return rules[name]
 
 
 DEFAULT_RULE = DisclosureRule()

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from spimpact.io import SchemeData, find_table_file, read_table
-from spimpact.report.disclosure import DEFAULT_RULE, DisclosureRule
+from spimpact.publish.disclosure import DEFAULT_RULE, DisclosureRule
 
 TEXT_SUFFIXES = {".html", ".htm", ".ipynb", ".csv", ".json", ".md", ".txt", ".svg", ".tsv"}
 # Eight consecutive words of a non-consented comment count as quoting it.

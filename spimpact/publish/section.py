@@ -18,6 +18,7 @@ HEADLINE_COLUMNS = (
     "conf_high",
     "n",  # people behind the estimate (disclosure-controlled when published)
     "method",
+    "conf_level",  # level of conf_low/conf_high, e.g. 0.95 (empty when there is no interval)
 )
 
 

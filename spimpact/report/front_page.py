@@ -12,7 +12,7 @@ import re
 import pandas as pd
 
 from spimpact.params import SchemeParams
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section
 from spimpact.scoring import SCORES
 
 _LEVEL_ORDER = {"person": 0, "system": 1, "community": 2}

@@ -8,17 +8,15 @@ import json
 import subprocess
 from pathlib import Path
 
-import yaml
+from spimpact.params import SchemeParams
+from spimpact.paths import NOTEBOOK, PACKAGE_DIR, PROJECT_DIR
 
-import spimpact
-
-PACKAGE_DIR = Path(spimpact.__file__).resolve().parent
-PROJECT_DIR = PACKAGE_DIR.parent
-NOTEBOOK = PROJECT_DIR / "notebooks" / "scheme_report.ipynb"
 KEY_LIBRARIES = (
     "numpy", "pandas", "scipy", "statsmodels", "linearmodels", "lifelines", "matplotlib",
     "duckdb", "papermill", "nbconvert", "pydantic",
 )  # fmt: skip
+
+PROVENANCE_FILE = "provenance.json"
 
 # Output tiers (docs/outputs.md), after OpenSAFELY's release levels.
 OUTPUT_TIERS = {
@@ -57,7 +55,7 @@ def code_hash() -> str:
 
 def library_versions() -> dict[str, str]:
     """Installed versions of spimpact and the libraries its numbers depend on."""
-    versions = {"python": _python_version(), "spimpact": spimpact.__version__}
+    versions = {"python": _python_version(), "spimpact": importlib.metadata.version("spimpact")}
     for name in KEY_LIBRARIES:
         try:
             versions[name] = importlib.metadata.version(name)
@@ -88,21 +86,35 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def redacted_params(params_path: Path) -> dict:
-    """The params file's content with any secret removed."""
-    raw = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
-    if "pseudonym_key" in raw:
-        raw["pseudonym_key"] = "(redacted)"
-    return raw
+def redacted_params(params: SchemeParams) -> dict:
+    """The validated params, every default filled in, with any secret removed.
+
+    Paths inside the project are given relative to it, so provenance does not depend
+    on where the project was checked out.
+    """
+    content = params.model_dump(mode="json")
+    if content.get("pseudonym_key") is not None:
+        content["pseudonym_key"] = "(redacted)"
+    for key in ("data_dir", "boundaries"):
+        if content.get(key) is not None:
+            content[key] = _project_relative(Path(content[key]))
+    return content
 
 
-def build_provenance(params_path: Path, data_dir: Path) -> dict:
+def _project_relative(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(PROJECT_DIR).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def build_provenance(params_path: Path, params: SchemeParams) -> dict:
     """Everything needed to reproduce a report: input, params and code hashes, versions."""
     return {
         "params_file": Path(params_path).name,
         "params_sha256": sha256_file(Path(params_path)),
-        "params": redacted_params(params_path),
-        "inputs_sha256": input_hashes(data_dir),
+        "params": redacted_params(params),
+        "inputs_sha256": input_hashes(params.data_dir),
         "code_sha256": code_hash(),
         "git_commit": git_commit(),
         "versions": library_versions(),

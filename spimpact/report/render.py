@@ -11,8 +11,8 @@ import nbformat
 import numpy as np
 import pandas as pd
 
-from spimpact.report.disclosure import SUPPRESSED, format_for_publication
-from spimpact.report.section import Section, Table
+from spimpact.publish.disclosure import SUPPRESSED, format_for_publication
+from spimpact.publish.section import Section, Table
 
 TABLE_FOOTNOTE = (
     f"{SUPPRESSED} = not shown: a count of 1 to 7, a value that would reveal one, or a "

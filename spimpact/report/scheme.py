@@ -7,6 +7,7 @@ degrades to a plain sentence (``build_section``) instead of stopping the report.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -16,77 +17,79 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
+from spimpact.analyses.attendance import analyse_attendance, attendance_section
+from spimpact.analyses.attrition import attrition_section
+from spimpact.analyses.equity import benefit_by_group_section
+from spimpact.analyses.maturity import data_maturity_section
+from spimpact.analyses.measures import (
+    measure_quality_section,
+    score_scheme,
+    wellbeing_at_referral_section,
+)
+from spimpact.analyses.overview import data_quality_section, overview_section, referrals_spc_section
+from spimpact.analyses.qualitative import community_section, qualitative_section
+from spimpact.analyses.reach import area_section, kpi_spc_section, reach_section
+from spimpact.analyses.wellbeing import wellbeing_section
 from spimpact.io import SchemeData, load_scheme_from_params
 from spimpact.params import SchemeParams, load_params
-from spimpact.report.disclosure import disclose_count, disclose_counts_in_text
+from spimpact.publish.disclosure import disclose_count, disclose_counts_in_text
+from spimpact.publish.section import (
+    HEADLINE_COLUMNS,
+    InsufficientData,
+    Section,
+    Table,
+    build_section,
+)
+from spimpact.report.front_page import front_page_section
+from spimpact.report.provenance import PROVENANCE_FILE, build_provenance
 from spimpact.report.render import show
-from spimpact.report.section import HEADLINE_COLUMNS, Section, Table, build_section
+from spimpact.scoring import ScoredMeasures
 
 SectionBuilder = Callable[["SchemeReport"], Section]
 
 
 def _front_page(report: SchemeReport) -> Section:
-    from spimpact.report.front_page import front_page_section
-
     others = [report.section(name) for name in SECTIONS if name not in ("front_page", "about")]
     return front_page_section(others, params=report.params)
 
 
 def _overview(report: SchemeReport) -> Section:
-    from spimpact.report.overview import overview_section
-
     return overview_section(report.scheme, params=report.params)
 
 
 def _data_quality(report: SchemeReport) -> Section:
-    from spimpact.report.overview import data_quality_section
-
     return data_quality_section(report.scheme, params=report.params)
 
 
 def _measure_quality(report: SchemeReport) -> Section:
-    from spimpact.scoring.report import measure_quality_section
-
     return measure_quality_section(
         report.scheme.non_standard, report.scored.exclusions, params=report.params
     )
 
 
 def _maturity(report: SchemeReport) -> Section:
-    from spimpact.report.maturity import data_maturity_section
-
     return data_maturity_section(
         report.scheme, report.scores, non_standard=report.scheme.non_standard, params=report.params
     )
 
 
 def _referrals(report: SchemeReport) -> Section:
-    from spimpact.report.overview import referrals_spc_section
-
     return referrals_spc_section(report.scheme, params=report.params)
 
 
 def _kpis(report: SchemeReport) -> Section:
-    from spimpact.reach import kpi_spc_section
-
     return kpi_spc_section(report.scheme, report.scores, params=report.params)
 
 
 def _reach(report: SchemeReport) -> Section:
-    from spimpact.reach import reach_section
-
     return reach_section(report.scheme, params=report.params)
 
 
 def _area(report: SchemeReport) -> Section:
-    from spimpact.reach import area_section
-
     return area_section(report.scheme, params=report.params)
 
 
 def _wellbeing_at_referral(report: SchemeReport) -> Section:
-    from spimpact.scoring.report import wellbeing_at_referral_section
-
     return wellbeing_at_referral_section(
         report.scores,
         report.scheme.clients,
@@ -96,27 +99,18 @@ def _wellbeing_at_referral(report: SchemeReport) -> Section:
 
 
 def _wellbeing(report: SchemeReport) -> Section:
-    from spimpact.wellbeing import wellbeing_section
-
     return wellbeing_section(report.scores, report.scheme.clients, params=report.params)
 
 
 def _attrition(report: SchemeReport) -> Section:
-    from spimpact.attrition import attrition_section
-
     return attrition_section(report.scheme, report.scores, params=report.params)
 
 
 def _attendance(report: SchemeReport) -> Section:
-    from spimpact.attendance import attendance_section
-
     return attendance_section(report.scheme, params=report.params, result=report.attendance())
 
 
 def _equity(report: SchemeReport) -> Section:
-    from spimpact.equity import benefit_by_group_section
-    from spimpact.report.section import InsufficientData
-
     try:
         attendance = report.attendance()
     except InsufficientData:
@@ -127,21 +121,15 @@ def _equity(report: SchemeReport) -> Section:
 
 
 def _community(report: SchemeReport) -> Section:
-    from spimpact.qualitative import community_section
-
     return community_section(report.scheme, params=report.params)
 
 
 def _qualitative(report: SchemeReport) -> Section:
-    from spimpact.qualitative import qualitative_section
-
     return qualitative_section(report.scheme, report.scores, params=report.params)
 
 
 def _about(report: SchemeReport) -> Section:
-    from spimpact.report.provenance import build_provenance
-
-    provenance = build_provenance(report.params_path, report.params.data_dir)
+    provenance = report.provenance
     rule = report.params.disclosure
     inputs = pd.DataFrame(sorted(provenance["inputs_sha256"].items()), columns=["file", "sha256"])
     versions = pd.DataFrame(sorted(provenance["versions"].items()), columns=["software", "version"])
@@ -226,26 +214,37 @@ class SchemeReport:
     params: SchemeParams
     params_path: Path
     scheme: SchemeData
-    scored: object
+    scored: ScoredMeasures
     output_dir: Path
+    provenance: dict
     _built: dict[str, Section] = field(default_factory=dict, repr=False)
     _fitted: dict[str, object] = field(default_factory=dict, repr=False)
 
     @classmethod
     def prepare(cls, params_path: str | Path, output_dir: str | Path) -> SchemeReport:
-        """Validate params, load and check the data, and score every measure."""
-        from spimpact.scoring import score_measures
+        """Validate params, load and check the data, and score every measure.
 
+        Provenance is read from ``output_dir/provenance.json`` when the runner has
+        written it for this run, and built here otherwise (a notebook run by hand).
+        """
+        params_path, output_dir = Path(params_path), Path(output_dir)
         params = load_params(params_path)
         scheme = load_scheme_from_params(params)
-        scored = score_measures(scheme.measures, clients=scheme.clients, params=params.measures)
+        scored = score_scheme(scheme, params)
+        provenance_path = output_dir / PROVENANCE_FILE
+        provenance = (
+            json.loads(provenance_path.read_text(encoding="utf-8"))
+            if provenance_path.exists()
+            else build_provenance(params_path, params)
+        )
         configure_figures()
         return cls(
             params=params,
-            params_path=Path(params_path),
+            params_path=params_path,
             scheme=scheme,
             scored=scored,
-            output_dir=Path(output_dir),
+            output_dir=output_dir,
+            provenance=provenance,
         )
 
     @property
@@ -260,8 +259,6 @@ class SchemeReport:
 
     def attendance(self):
         """The GP attendance analysis, fitted once for the sections that use it."""
-        from spimpact.attendance import analyse_attendance
-
         if "attendance" not in self._fitted:
             self._fitted["attendance"] = analyse_attendance(self.scheme, params=self.params)
         return self._fitted["attendance"]
@@ -283,8 +280,21 @@ class SchemeReport:
             # diagnostics of generic estimators quote exact counts: control them here
             rule = self.params.disclosure.rule()
             notes = tuple(disclose_counts_in_text(note, rule) for note in section.notes)
-            self._built[name] = replace(section, notes=notes)
+            self._built[name] = replace(
+                section, notes=notes, headline=self._with_conf_level(section.headline)
+            )
         return self._built[name]
+
+    def _with_conf_level(self, headline: pd.DataFrame | None) -> pd.DataFrame | None:
+        """Headline rows with an interval carry the level it was computed at."""
+        if headline is None:
+            return None
+        headline = headline.reindex(columns=list(HEADLINE_COLUMNS))
+        has_interval = headline["conf_low"].notna() | headline["conf_high"].notna()
+        missing = has_interval & headline["conf_level"].isna()
+        return headline.assign(
+            conf_level=headline["conf_level"].astype(float).mask(missing, self.params.conf_level)
+        )
 
     def show(self, name: str) -> None:
         """Display section ``name`` in the notebook and write its tables."""

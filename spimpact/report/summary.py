@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from spimpact.analyses.maturity.section import MATURITY_COLUMNS, RATINGS
 from spimpact.models.meta import fit_random_effects, plot_funnel
-from spimpact.report.disclosure import SUPPRESSED
-from spimpact.report.maturity import MATURITY_COLUMNS, RATINGS
-from spimpact.report.section import HEADLINE_COLUMNS
+from spimpact.publish.disclosure import SUPPRESSED
+from spimpact.publish.section import HEADLINE_COLUMNS
 
 LEVELS = (
     ("person", "Impact on the person", "Wellbeing and how people feel."),
@@ -34,6 +34,9 @@ LEVELS = (
         "Activities and organisations people were connected to.",
     ),
 )
+# Level of the pooled intervals across schemes (each scheme's own level is shown beside
+# its own estimate).
+POOLED_CONF_LEVEL = 0.95
 STATUS_KEYS = ("scheme_id", "title", "status", "reason")
 SUMMARY_COLUMNS = ("scheme_id", "scheme_title", *HEADLINE_COLUMNS)
 META_COLUMNS = (
@@ -169,7 +172,7 @@ def read_headlines(outputs_dir: Path, statuses: pd.DataFrame) -> pd.DataFrame:
         if missing:
             raise ValueError(f"{path}: missing columns {missing}")
         frame = frame[list(HEADLINE_COLUMNS)].assign(scheme_id=scheme_id, scheme_title=title)
-        for column in ("estimate", "std_error", "conf_low", "conf_high", "n"):
+        for column in ("estimate", "std_error", "conf_low", "conf_high", "n", "conf_level"):
             values = pd.to_numeric(frame[column], errors="coerce")
             bad = values.isna() & frame[column].notna()
             if bad.any():
@@ -235,6 +238,7 @@ def meta_analyse_headlines(headlines: pd.DataFrame) -> tuple[pd.DataFrame, dict]
             method="REML",
             hartung_knapp=True,
             labels=group["scheme_title"],
+            conf_level=POOLED_CONF_LEVEL,
         )
         fits[(measure, outcome, method)] = (result, group)
         rows.append(
@@ -312,9 +316,11 @@ def _headlines_html(headlines: pd.DataFrame) -> str:
                 "Scheme": rows["scheme_title"],
                 "Outcome": rows["outcome"],
                 "Estimate": rows["estimate"].map(_format_number),
-                "95% CI": [
-                    _format_interval(low, high)
-                    for low, high in zip(rows["conf_low"], rows["conf_high"], strict=True)
+                "Confidence interval": [
+                    _format_interval(low, high, level)
+                    for low, high, level in zip(
+                        rows["conf_low"], rows["conf_high"], rows["conf_level"], strict=True
+                    )
                 ],
                 "People": rows["n"].map(_format_count),
                 "Method": rows["method"],
@@ -322,7 +328,9 @@ def _headlines_html(headlines: pd.DataFrame) -> str:
             }
         )
         links = {"Data": [f"{scheme}/tables/headline.csv" for scheme in rows["scheme_id"]]}
-        parts.append(_table_html(table, numeric=("Estimate", "95% CI", "People"), links=links))
+        parts.append(
+            _table_html(table, numeric=("Estimate", "Confidence interval", "People"), links=links)
+        )
     return "".join(parts)
 
 
@@ -380,11 +388,11 @@ def _meta_html(headlines: pd.DataFrame, meta) -> str:
             "Method in each scheme": table["method"],
             "Schemes": table["k"].astype(str),
             "Pooled estimate": table["estimate"].map(_format_number),
-            "95% CI": [
+            f"{POOLED_CONF_LEVEL:.0%} CI": [
                 _format_interval(lo, hi)
                 for lo, hi in zip(table["conf_low"], table["conf_high"], strict=True)
             ],
-            "95% prediction interval": [
+            f"{POOLED_CONF_LEVEL:.0%} prediction interval": [
                 _format_interval(lo, hi)
                 for lo, hi in zip(table["pi_low"], table["pi_high"], strict=True)
             ],
@@ -451,10 +459,12 @@ def _format_number(value) -> str:
     return f"{value:,.2f}"
 
 
-def _format_interval(low, high) -> str:
+def _format_interval(low, high, level=None) -> str:
+    """``low to high``, followed by the interval's level when it is given."""
     if pd.isna(low) or pd.isna(high):
         return ""
-    return f"{_format_number(low)} to {_format_number(high)}"
+    interval = f"{_format_number(low)} to {_format_number(high)}"
+    return interval if level is None or pd.isna(level) else f"{interval} ({float(level):.0%})"
 
 
 def _format_count(value) -> str:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from spimpact.params import MeasuresParams, SchemeParams
 from spimpact.scoring.eq5d import EQ5D_VALUE_SETS, score_eq5d5l
 from spimpact.scoring.loneliness import score_ons_loneliness, score_ucla3
 from spimpact.scoring.mycaw import score_mycaw
 from spimpact.scoring.ons4 import score_ons4
 from spimpact.scoring.registry import SCORES
 from spimpact.scoring.swemwbs import score_swemwbs, score_wemwbs
-from spimpact.scoring.validate import EXCLUSION_COLUMNS, validate_items
+from spimpact.scoring.validate import EXCLUSION_COLUMNS, ItemCheck, validate_items
 from spimpact.scoring.who5 import score_who5
 
 SCORE_COLUMNS = (
@@ -82,25 +82,32 @@ class ScoredMeasures:
 
 
 def score_measures(
-    measures: pd.DataFrame,
+    measures: pd.DataFrame | ItemCheck,
     *,
     clients: pd.DataFrame | None = None,
-    params: MeasuresParams | SchemeParams | None = None,
+    eq5d_value_set: str = "dsu_5l_to_3l",
+    swemwbs_max_missing_items: int = 0,
+    variants: Mapping | None = None,
 ) -> ScoredMeasures:
-    """Score every checked measures row of a scheme.
+    """Score every measures row of a scheme.
 
     Parameters
     ----------
     measures
-        The long measures table (``client_id, measure, timepoint, date, item_1`` …
-        ``item_14, source_row``), ideally ``validate_items(...).measures``. Rows are
-        checked again here; unchecked input has the params' scale variants applied.
+        Either the result of :func:`validate_items` (as ``spimpact.io`` checks every
+        scheme on load: its rows are scored as they are), or a raw long measures table
+        (``client_id, measure, timepoint, date, item_1`` … ``item_14, source_row``),
+        which is checked here first with ``variants`` and the missing-item rule.
     clients
         Needed for the default EQ-5D value set (NICE DSU mapping): ``client_id``, ``sex``
         and ``age`` (or ``age_band``).
-    params
-        ``MeasuresParams`` (or a ``SchemeParams``, whose ``measures`` is used): the EQ-5D
-        value set, the SWEMWBS missing-item rule and declared scale variants.
+    eq5d_value_set
+        Machine name of the EQ-5D value set (:data:`EQ5D_VALUE_SETS`).
+    swemwbs_max_missing_items
+        0 (standard) or 1 (opt-in person-mean imputation of one item, flagged).
+    variants
+        Measure name to a declared scale variant (``observed_min``, ``observed_max``,
+        ``reason``), applied when ``measures`` is a raw table.
 
     Returns
     -------
@@ -119,17 +126,22 @@ def score_measures(
     >>> score_measures(table).scores[["score", "value", "band"]].to_numpy().tolist()
     [['who5_raw', 13.0, 'above 50'], ['who5_pct', 52.0, 'above 50']]
     """
-    if isinstance(params, SchemeParams):
-        params = params.measures
-    params = params or MeasuresParams()
+    if eq5d_value_set not in EQ5D_VALUE_SETS:
+        raise ValueError(
+            f"unknown EQ-5D value set {eq5d_value_set!r}; choose from {sorted(EQ5D_VALUE_SETS)}"
+        )
+    table = measures.measures if isinstance(measures, ItemCheck) else measures
     for column in ("client_id", "timepoint"):
-        if column not in measures.columns:
+        if column not in table.columns:
             raise ValueError(f"measures table lacks column {column!r}")
-    already_checked = "variant" in measures.columns
-    check = validate_items(
-        measures,
-        variants=None if already_checked else params.variants,
-        max_missing_items={"swemwbs": params.swemwbs_max_missing_items},
+    check = (
+        measures
+        if isinstance(measures, ItemCheck)
+        else validate_items(
+            measures,
+            variants=variants,
+            max_missing_items={"swemwbs": swemwbs_max_missing_items},
+        )
     )
     rows = check.measures
     if "date" not in rows.columns:
@@ -137,12 +149,10 @@ def score_measures(
     frames, unscored = [], [check.exclusions]
     for measure, group in rows.groupby("measure", sort=True):
         if measure == "swemwbs":
-            frames.append(score_swemwbs(group, max_missing_items=params.swemwbs_max_missing_items))
+            frames.append(score_swemwbs(group, max_missing_items=swemwbs_max_missing_items))
         elif measure == "eq5d5l":
-            age, sex = _client_age_sex(group, clients, params.eq5d_value_set)
-            scored, not_scored = score_eq5d5l(
-                group, value_set=params.eq5d_value_set, age=age, sex=sex
-            )
+            age, sex = _client_age_sex(group, clients, eq5d_value_set)
+            scored, not_scored = score_eq5d5l(group, value_set=eq5d_value_set, age=age, sex=sex)
             frames.append(scored)
             unscored.append(_to_exclusions(not_scored, rows))
         else:
@@ -157,7 +167,7 @@ def score_measures(
         scores=scores,
         exclusions=exclusions.sort_values("row", kind="stable").reset_index(drop=True),
         non_standard=check.non_standard,
-        eq5d_value_set=params.eq5d_value_set,
+        eq5d_value_set=eq5d_value_set,
     )
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from spimpact.report.spc import MDC_COLOURS, _runs, _trend, _two_in_three, xmr
+from spimpact.models.spc import MDC_COLOURS, _runs, _trend, _two_in_three, xmr
 
 REF = Path(__file__).parent.parent / "reference" / "reach"
 

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from spimpact.report.disclosure import (
+from spimpact.publish.disclosure import (
     DisclosureRule,
     disclose_count,
     disclose_percentage,
@@ -153,6 +153,6 @@ def test_suppressed_cells_print_as_star():
     ],
 )
 def test_counts_written_in_sentences_are_controlled(text, expected):
-    from spimpact.report.disclosure import disclose_counts_in_text
+    from spimpact.publish.disclosure import disclose_counts_in_text
 
     assert disclose_counts_in_text(text) == expected

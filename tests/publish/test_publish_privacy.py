@@ -5,7 +5,7 @@ import pytest
 
 from spimpact.io import SchemeData, load_scheme_from_params
 from spimpact.params import load_params
-from spimpact.report.privacy import scan_outputs
+from spimpact.publish.privacy import scan_outputs
 
 
 def _scheme(tmp_path: Path) -> SchemeData:

@@ -5,20 +5,20 @@ import pandas as pd
 import pytest
 
 from spimpact.params import SchemeParams
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section
 from spimpact.report.front_page import (
     collect_headlines,
     describe_result,
     front_page_section,
     is_change,
 )
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section
 
 PARAMS = SchemeParams(scheme_id="test_scheme", title="Test Scheme", data_dir=Path("."))
 
 
 def headline(level, outcome, measure, estimate, low, high, n, method):
     return pd.DataFrame(
-        [(level, outcome, measure, estimate, (high - low) / 3.92, low, high, n, method)],
+        [(level, outcome, measure, estimate, (high - low) / 3.92, low, high, n, method, 0.95)],
         columns=list(HEADLINE_COLUMNS),
     )
 

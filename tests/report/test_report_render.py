@@ -2,8 +2,8 @@ import nbformat
 import pandas as pd
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from spimpact.publish.section import Section, Table
 from spimpact.report.render import format_table, notebook_to_html, write_tables
-from spimpact.report.section import Section, Table
 
 
 def test_withheld_cells_are_stars_and_numbers_are_rounded():

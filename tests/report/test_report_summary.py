@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from spimpact.analyses.maturity.section import MATURITY_COLUMNS
 from spimpact.models.meta import fit_random_effects
-from spimpact.report.disclosure import format_for_publication
-from spimpact.report.maturity import MATURITY_COLUMNS
-from spimpact.report.section import HEADLINE_COLUMNS
+from spimpact.publish.disclosure import format_for_publication
+from spimpact.publish.section import HEADLINE_COLUMNS
 from spimpact.report.summary import SUMMARY_COLUMNS, build_summary, meta_analyse_headlines
 
 WELLBEING = "SWEMWBS metric change, baseline to 3 months"
@@ -40,16 +40,16 @@ def write_scheme(root, scheme_id, title, status="ok", reason=None, headline=None
 def headline_rows(change, se, n, gp_change):
     rows = [
         ("person", WELLBEING, "swemwbs_metric", change, se, change - 1.96 * se,
-         change + 1.96 * se, n, "paired mean change"),
+         change + 1.96 * se, n, "paired mean change", 0.95),
         ("person", WELLBEING, "swemwbs_metric", change + 0.3, se, change + 0.3 - 1.96 * se,
-         change + 0.3 + 1.96 * se, n, "multiple imputation"),
+         change + 0.3 + 1.96 * se, n, "multiple imputation", 0.95),
         ("community", "Community organisations clients were referred to", "n_organisations",
-         40.0, np.nan, np.nan, np.nan, pd.NA, "count"),
+         40.0, np.nan, np.nan, np.nan, pd.NA, "count", np.nan),
     ]  # fmt: skip
     if gp_change is not None:
         rows.append(
             ("system", "GP appointments attended per person-year", "gp_rate", gp_change, 0.3,
-             gp_change - 0.59, gp_change + 0.59, n, "Poisson GLMM")
+             gp_change - 0.59, gp_change + 0.59, n, "Poisson GLMM", 0.9)
         )  # fmt: skip
     frame = pd.DataFrame(rows, columns=list(HEADLINE_COLUMNS))
     frame["n"] = frame["n"].astype("Int64")
@@ -104,7 +104,8 @@ def test_summary_groups_headlines_by_outcome_level(outputs):
     community = page.index("Impact on the community")
     assert person < system < community
     assert page.index(WELLBEING) > person
-    assert "2.40" in page and "1.42 to 3.38" in page  # estimate and CI of North Shore
+    assert "2.40" in page and "1.42 to 3.38 (95%)" in page  # estimate and CI of North Shore
+    assert "(90%)" in page  # each interval is labelled with its own scheme's level
     assert 'href="north_shore/tables/headline.csv"' in page  # the data behind it
     assert "Other results" not in page  # only shown for rows outside the three levels
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from spimpact.params import MeasuresParams, ScaleVariant, SchemeParams
+from spimpact.params import ScaleVariant
 from spimpact.scoring import SCORE_COLUMNS, SCORES, score_measures, validate_items
 
 ROWS = [
@@ -94,10 +94,8 @@ def test_modified_scale_row_is_excluded_with_its_reason():
 
 
 def test_declared_variant_is_mapped_and_flagged():
-    params = MeasuresParams(
-        variants={"swemwbs": ScaleVariant(observed_min=0, observed_max=10, reason="0-10 form")}
-    )
-    scored = score_measures(make_measures(ROWS[-1:]), params=params)
+    variants = {"swemwbs": ScaleVariant(observed_min=0, observed_max=10, reason="0-10 form")}
+    scored = score_measures(make_measures(ROWS[-1:]), variants=variants)
     # 0,10,3,3,3,3,3 -> 1,5,2,2,2,2,2 (1 + x * 0.4, halves up) = 16
     assert scored.scores.loc[scored.scores["score"] == "swemwbs_raw", "value"].item() == 16
     assert scored.scores["non_standard"].all()
@@ -105,11 +103,9 @@ def test_declared_variant_is_mapped_and_flagged():
 
 
 def test_checked_input_is_not_mapped_twice():
-    params = MeasuresParams(
-        variants={"swemwbs": ScaleVariant(observed_min=0, observed_max=10, reason="0-10 form")}
-    )
-    checked = validate_items(make_measures(ROWS[-1:]), variants=params.variants).measures
-    scored = score_measures(checked, params=params)
+    variants = {"swemwbs": ScaleVariant(observed_min=0, observed_max=10, reason="0-10 form")}
+    checked = validate_items(make_measures(ROWS[-1:]), variants=variants)
+    scored = score_measures(checked, variants=variants)
     assert scored.scores.loc[scored.scores["score"] == "swemwbs_raw", "value"].item() == 16
 
 
@@ -124,14 +120,8 @@ def test_dsu_rows_without_age_or_sex_are_listed():
     assert ("b", 0, "eq5d_vas") in _values(scored)  # EQ-VAS still scored
 
 
-def test_value_set_from_scheme_params_needs_no_clients():
-    scheme = SchemeParams(
-        scheme_id="x",
-        title="X",
-        data_dir=".",
-        measures=MeasuresParams(eq5d_value_set="england_devlin2018"),
-    )
-    values = _values(score_measures(make_measures(), params=scheme))
+def test_value_set_other_than_dsu_needs_no_clients():
+    values = _values(score_measures(make_measures(), eq5d_value_set="england_devlin2018"))
     assert values[("b", 0, "eq5d5l_index")] == 0.730
     assert values[("c", 0, "eq5d5l_index")] == 1.0
 
@@ -139,7 +129,7 @@ def test_value_set_from_scheme_params_needs_no_clients():
 def test_opt_in_swemwbs_missing_item_rule():
     rows = [("a", "swemwbs", 0, [3, 3, 3, 4, 4, 4, None])]
     assert score_measures(make_measures(rows)).scores.empty
-    scored = score_measures(make_measures(rows), params=MeasuresParams(swemwbs_max_missing_items=1))
+    scored = score_measures(make_measures(rows), swemwbs_max_missing_items=1)
     assert _values(scored)[("a", 0, "swemwbs_raw")] == 25
     assert scored.scores["non_standard"].all()
 

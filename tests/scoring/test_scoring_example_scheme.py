@@ -2,9 +2,9 @@
 
 import pandas as pd
 
+from spimpact.analyses.measures.section import measure_quality_section
 from spimpact.params import SchemeParams
 from spimpact.scoring import score_measures, validate_items
-from spimpact.scoring.report import measure_quality_section
 from spimpact.synthetic import EXAMPLE_SCHEMES, write_example_data
 
 

@@ -17,10 +17,10 @@ from spimpact.models.did import EventStudyResult, fit_did_2x2, fit_event_study, 
 from spimpact.models.did_staggered import fit_staggered_did
 from spimpact.models.matching import MatchResult, match_nearest
 from spimpact.models.tidy import TIDY_COLUMNS, make_tidy
-from spimpact.report.disclosure import disclose_count, disclose_summary, disclose_table
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
+from spimpact.publish.disclosure import disclose_count, disclose_summary, disclose_table
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
 
-PANEL_SQL = resources.files("spimpact") / "sql" / "attendance_panel.sql"
+PANEL_SQL = resources.files("spimpact.analyses.attendance") / "panel.sql"
 
 PANEL_COLUMNS = (
     "patient_id",
@@ -115,7 +115,7 @@ def build_panel(
     ``social_prescribing_link_worker`` or GPAD slot category "Social Prescribing
     Service"), which the intervention itself creates: SPEC §2.4 and NHS England,
     *Appointments in General Practice* (GPAD) definitions. Months with no
-    appointment are zeros. The panel logic lives in ``spimpact/sql/attendance_panel.sql``.
+    appointment are zeros. The panel logic lives in ``spimpact/analyses/attendance/panel.sql``.
 
     Examples
     --------

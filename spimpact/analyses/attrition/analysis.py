@@ -28,12 +28,12 @@ from spimpact.models.mixed import fit_mixed
 from spimpact.models.survival import fit_cox, fit_kaplan_meier, fit_logrank
 from spimpact.models.tidy import make_tidy
 from spimpact.params import SchemeParams
-from spimpact.report.disclosure import (
+from spimpact.publish.disclosure import (
     disclose_count,
     disclose_percentage,
     disclose_summary,
 )
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
 from spimpact.scoring import MAIN_SCORE, SCORES
 
 # Categories with fewer people are pooled into "other or unknown" in the dropout models,
@@ -251,7 +251,7 @@ def attrition_section(scheme, scores, *, params: SchemeParams) -> Section:
         text=tuple(t for t in text if t),
         tables=tables,
         figures=(plot_change_estimates(estimates, info, follow_label), km_figure),
-        headline=headline[list(HEADLINE_COLUMNS)],
+        headline=headline.reindex(columns=list(HEADLINE_COLUMNS)),
         notes=tuple(notes),
     )
 

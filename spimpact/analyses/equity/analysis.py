@@ -23,8 +23,8 @@ from spimpact.io import SchemeData
 from spimpact.models.mixed import fit_mixed
 from spimpact.models.tidy import make_tidy
 from spimpact.params import SchemeParams
-from spimpact.report.disclosure import disclose_count
-from spimpact.report.section import InsufficientData, Section, Table
+from spimpact.publish.disclosure import disclose_count
+from spimpact.publish.section import InsufficientData, Section, Table
 from spimpact.scoring import MAIN_SCORE, SCORES
 
 GROUPINGS = {
@@ -231,7 +231,7 @@ def benefit_by_group_section(
     score. People counts are rounded to 5 (``disclose_count``); groups with fewer than
     ``MIN_GROUP_FOLLOWED_UP`` people followed up are named but not estimated. When the
     scheme has GP appointment data, the attendance effect per group comes from
-    ``spimpact.attendance.attendance_effect_by_group`` with its Cochran Q test;
+    ``spimpact.analyses.attendance.analysis.attendance_effect_by_group`` with its Cochran Q test;
     ``attendance`` may pass an ``analyse_attendance`` result to avoid refitting it.
     """
     rule = params.disclosure.rule()
@@ -338,7 +338,7 @@ def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams,
             [],
             [],
         )
-    from spimpact.attendance import analyse_attendance, attendance_effect_by_group
+    from spimpact.analyses.attendance.analysis import analyse_attendance, attendance_effect_by_group
 
     rule = params.disclosure.rule()
     try:

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from spimpact.params import SchemeParams
-from spimpact.report.disclosure import disclose_count, disclose_percentage
-from spimpact.report.section import InsufficientData, Section, Table
+from spimpact.publish.disclosure import disclose_count, disclose_percentage
+from spimpact.publish.section import InsufficientData, Section, Table
 
 MATURITY_COLUMNS = ("domain", "check", "percent", "n_records", "rating", "priority", "improve")
 RATINGS = ("good", "fair", "poor")

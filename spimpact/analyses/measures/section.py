@@ -1,6 +1,6 @@
 """Report sections on the measures themselves: wellbeing at referral and how tools were used.
 
-Every count goes through :mod:`spimpact.report.disclosure`; means and medians are shown
+Every count goes through :mod:`spimpact.publish.disclosure`; means and medians are shown
 only for at least ``min_n_summary`` people. Population figures come from
 :data:`spimpact.scoring.SCORES` with their sources.
 """
@@ -13,14 +13,14 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from spimpact.params import SchemeParams
-from spimpact.report.disclosure import (
+from spimpact.publish.disclosure import (
     DEFAULT_RULE,
     DisclosureRule,
     disclose_count,
     disclose_percentage,
     disclose_summary,
 )
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
 from spimpact.scoring.eq5d import EQ5D_VALUE_SETS
 from spimpact.scoring.instruments import INSTRUMENTS
 from spimpact.scoring.registry import MAIN_SCORE, SCORES

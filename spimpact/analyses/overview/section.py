@@ -8,15 +8,15 @@ import pandas as pd
 
 from spimpact.contract import TABLES
 from spimpact.io import SchemeData
+from spimpact.models.spc import xmr
 from spimpact.params import SchemeParams
-from spimpact.report.disclosure import (
+from spimpact.publish.disclosure import (
     DisclosureRule,
     disclose_count,
     disclose_percentage,
     disclose_table,
 )
-from spimpact.report.section import InsufficientData, Section, Table
-from spimpact.report.spc import xmr
+from spimpact.publish.section import InsufficientData, Section, Table
 
 DEMOGRAPHIC_COLUMNS = {
     "age_band": "Age band",

@@ -17,13 +17,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from spimpact.report.disclosure import (
+from spimpact.publish.disclosure import (
     disclose_count,
     disclose_percentage,
     disclose_summary,
     disclose_table,
 )
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
 from spimpact.scoring import MAIN_SCORE, SCORES
 
 # --- scrubbing ---------------------------------------------------------------------------
@@ -607,7 +607,7 @@ def community_section(scheme, *, params) -> Section:
     headline["n"] = pd.array(headline["n"], dtype="Int64")
     for column in ("std_error", "conf_low", "conf_high"):
         headline[column] = np.nan
-    headline = headline[list(HEADLINE_COLUMNS)]
+    headline = headline.reindex(columns=list(HEADLINE_COLUMNS))
 
     text = [
         f"Link workers connected {_count_text(connected_safe)} clients "

@@ -4,7 +4,7 @@ Referral rates per 1,000 catchment population by deprivation, age, sex and ethni
 group (with rate ratios against the scheme average), the slope and relative index of
 inequality across IMD deciles, the pathway from referral to engagement to completion,
 reach by neighbourhood (map or funnel plot) and KPI control charts. Every published
-count passes ``spimpact.report.disclosure``; crude rates, their intervals and rate
+count passes ``spimpact.publish.disclosure``; crude rates, their intervals and rate
 ratios are withheld wherever their count is.
 """
 
@@ -20,15 +20,15 @@ from scipy import stats
 
 from spimpact.io import SchemeData
 from spimpact.models.inequality import fit_sii, rate_ci, wilson_ci
+from spimpact.models.spc import xmr
 from spimpact.params import SchemeParams
-from spimpact.report.disclosure import (
+from spimpact.publish.disclosure import (
     DisclosureRule,
     disclose_count,
     disclose_percentage,
     disclose_table,
 )
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
-from spimpact.report.spc import xmr
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
 
 REACH_DIMENSIONS = {
     "imd_quintile": "IMD quintile (1 = most deprived)",

@@ -21,8 +21,8 @@ from scipy import stats
 
 from spimpact.models.mixed import MixedResult, fit_mixed
 from spimpact.params import SchemeParams
-from spimpact.report.disclosure import disclose_count, disclose_percentage, disclose_summary
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
+from spimpact.publish.disclosure import disclose_count, disclose_percentage, disclose_summary
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
 from spimpact.scoring import SCORES, classify_change
 
 # The scores analysed for each measure (their analysis scale); raw totals that only
@@ -404,7 +404,7 @@ def wellbeing_section(scores: pd.DataFrame, clients: pd.DataFrame, *, params: Sc
 
     Returns
     -------
-    spimpact.report.section.Section
+    spimpact.publish.section.Section
         Disclosure-controlled tables, figures (trajectory, binned individual change,
         subgroup forest plot), commissioner text and headline rows.
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spimpact.attendance import (
+from spimpact.analyses.attendance.analysis import (
     PANEL_COLUMNS,
     analyse_attendance,
     attendance_effect_by_group,
@@ -16,7 +16,7 @@ from spimpact.attendance import (
 )
 from spimpact.io import load_scheme
 from spimpact.params import ComparisonParams, SchemeParams
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData
 from spimpact.synthetic import EXAMPLE_SCHEMES, SchemeSpec, write_example_data
 
 matplotlib.use("Agg")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from spimpact.attrition import (
+from spimpact.analyses.attrition.analysis import (
     HEADLINE_METHODS,
     AttritionData,
     attrition_section,
@@ -18,8 +18,8 @@ from spimpact.attrition import (
     prepare_attrition_data,
 )
 from spimpact.params import SchemeParams
-from spimpact.report.disclosure import DisclosureRule
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData
+from spimpact.publish.disclosure import DisclosureRule
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData
 
 matplotlib.use("Agg")
 
@@ -203,14 +203,14 @@ def test_completer_balance_smd_and_suppression():
 @pytest.mark.parametrize("scheme_id", ["valley"])
 def test_example_scheme_has_the_section(example_data, scheme_id):
     """The smallest example scheme (150 referrals) still supports the section."""
+    from spimpact.analyses.measures import score_scheme
     from spimpact.io import load_scheme
     from spimpact.params import load_params
-    from spimpact.scoring import score_measures
 
-    params = load_params(Path(__file__).parent.parent / "params" / f"{scheme_id}.yaml")
+    params = load_params(Path(__file__).parents[3] / "params" / f"{scheme_id}.yaml")
     params = params.model_copy(update={"data_dir": example_data / scheme_id})
     scheme = load_scheme(params.data_dir, pseudonym_key="test-key")
-    scores = score_measures(scheme.measures, clients=scheme.clients, params=params).scores
+    scores = score_scheme(scheme, params).scores
     section = attrition_section(scheme, scores, params=params)
     assert len(section.headline) == 3
     assert section.headline["estimate"].notna().all()

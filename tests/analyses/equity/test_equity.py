@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from spimpact.equity import benefit_by_group_section, fit_change_by_group
+from spimpact.analyses.equity.analysis import benefit_by_group_section, fit_change_by_group
 from spimpact.io import SchemeData
 from spimpact.params import SchemeParams
-from spimpact.report.section import InsufficientData
+from spimpact.publish.section import InsufficientData
 
 
 def _simulate(rng, changes: dict, n_per_group: int = 150, follow_up: float = 0.7):

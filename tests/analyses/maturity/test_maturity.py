@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spimpact.analyses.maturity.section import MATURITY_COLUMNS, data_maturity_section
 from spimpact.io import SchemeData
 from spimpact.params import SchemeParams
-from spimpact.report.maturity import MATURITY_COLUMNS, data_maturity_section
-from spimpact.report.section import InsufficientData
+from spimpact.publish.section import InsufficientData
 
 N = 100
 

@@ -4,10 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spimpact.analyses.measures.section import (
+    measure_quality_section,
+    wellbeing_at_referral_section,
+)
 from spimpact.params import MeasuresParams, ScaleVariant, SchemeParams
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData
 from spimpact.scoring import score_measures, validate_items
-from spimpact.scoring.report import measure_quality_section, wellbeing_at_referral_section
 
 PARAMS = SchemeParams(scheme_id="test", title="Test", data_dir=".")
 

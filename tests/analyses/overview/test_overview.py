@@ -2,16 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spimpact.io import load_scheme
-from spimpact.params import SchemeParams
-from spimpact.report.disclosure import DEFAULT_RULE
-from spimpact.report.overview import (
+from spimpact.analyses.overview.section import (
     count_table,
     data_quality_section,
     overview_section,
     referrals_spc_section,
 )
-from spimpact.report.section import InsufficientData
+from spimpact.io import load_scheme
+from spimpact.params import SchemeParams
+from spimpact.publish.disclosure import DEFAULT_RULE
+from spimpact.publish.section import InsufficientData
 
 
 def test_count_table_suppresses_small_cells_and_the_cell_that_would_reveal_them():

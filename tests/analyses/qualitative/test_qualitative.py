@@ -8,11 +8,16 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy import stats
 
+from spimpact.analyses.measures import score_scheme
+from spimpact.analyses.qualitative.analysis import (
+    community_section,
+    qualitative_section,
+    scrub_text,
+    split_themes,
+)
 from spimpact.io import SchemeData, load_scheme
 from spimpact.params import SchemeParams
-from spimpact.qualitative import community_section, qualitative_section, scrub_text, split_themes
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData
-from spimpact.scoring import score_measures
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData
 from spimpact.synthetic import EXAMPLE_SCHEMES, write_example_data
 
 # Phone numbers, postcodes and NHS numbers below are from ranges reserved for
@@ -278,7 +283,7 @@ def test_sections_on_example_scheme(tmp_path):
     (folder,) = write_example_data(tmp_path, schemes=(scheme_spec,))
     scheme = load_scheme(folder, pseudonym_key="test-key")
     scheme_params = SchemeParams(scheme_id="valley", title="Valley", data_dir=folder)
-    scored = score_measures(scheme.measures, clients=scheme.clients, params=scheme_params)
+    scored = score_scheme(scheme, scheme_params)
     section = qualitative_section(scheme, scored.scores, params=scheme_params)
     text = "\n".join(section.text)
     assert not re.search(r"\b(?:Mrs|Mr|Ms)\b|07700|\d{2}/\d{2}/\d{4}", text)

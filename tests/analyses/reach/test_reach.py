@@ -12,10 +12,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from spimpact.io import SchemeData, load_scheme
-from spimpact.models.inequality import rate_ci
-from spimpact.params import SchemeParams
-from spimpact.reach import (
+from spimpact.analyses.reach.analysis import (
     add_reach_rates,
     area_section,
     fit_referral_sii,
@@ -27,8 +24,11 @@ from spimpact.reach import (
     tabulate_pathway,
     tabulate_reach,
 )
-from spimpact.report.disclosure import DisclosureRule
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData
+from spimpact.io import SchemeData, load_scheme
+from spimpact.models.inequality import rate_ci
+from spimpact.params import SchemeParams
+from spimpact.publish.disclosure import DisclosureRule
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData
 from spimpact.synthetic import EXAMPLE_SCHEMES, write_example_data
 
 RULE = DisclosureRule()

@@ -5,9 +5,9 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.power import NormalIndPower
 
+from spimpact.analyses.wellbeing.analysis import analyse_wellbeing, wellbeing_section
 from spimpact.params import SchemeParams
-from spimpact.report.section import HEADLINE_COLUMNS, InsufficientData, Section
-from spimpact.wellbeing import analyse_wellbeing, wellbeing_section
+from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section
 
 TRUE_CHANGE = {1: 2.0, 2: 2.6}
 
@@ -222,15 +222,15 @@ def test_example_schemes_recover_their_true_change(example_data, scheme_id, scor
     written in truth.json (computed by Monte Carlo through the same items and scoring)."""
     import json
 
+    from spimpact.analyses.measures import score_scheme
     from spimpact.io import load_scheme
-    from spimpact.scoring import score_measures
 
     folder = example_data / scheme_id
     truth = json.loads((folder / "truth.json").read_text())["wellbeing"]
     true_change = next(v[score] for v in truth.values() if score in v)
     scheme = load_scheme(folder, pseudonym_key="example-data-only-not-secret")
     params = SchemeParams(scheme_id=scheme_id, title=scheme_id, data_dir=folder)
-    scores = score_measures(scheme.measures, clients=scheme.clients, params=params.measures).scores
+    scores = score_scheme(scheme, params).scores
     result = analyse_wellbeing(scores, scheme.clients, score=score, params=params)
     change = result.change.set_index("timepoint")
     for timepoint in (1, 2):

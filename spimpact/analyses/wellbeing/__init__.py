@@ -1,0 +1,9 @@
+"""Wellbeing change: mixed-model change from baseline, paired change, for whom."""
+
+from spimpact.analyses.wellbeing.analysis import (
+    WellbeingResult,
+    analyse_wellbeing,
+    wellbeing_section,
+)
+
+__all__ = ["WellbeingResult", "analyse_wellbeing", "wellbeing_section"]
