@@ -1,55 +1,19 @@
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from numpy.testing import assert_allclose
 from scipy import stats
 from statsmodels.stats.power import NormalIndPower
 
-from spimpact.analyses.wellbeing.analysis import analyse_wellbeing, wellbeing_section
+from spimpact.analyses.wellbeing.analysis import WellbeingResult, analyse_wellbeing
+from spimpact.models.result import EstimatorResult
+from spimpact.models.tidy import TIDY_COLUMNS
 from spimpact.params import SchemeParams
-from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section
-
-TRUE_CHANGE = {1: 2.0, 2: 2.6}
-
-
-def make_scheme(n_clients=400, seed=1, sex_effect=0.0, score="swemwbs_metric"):
-    """Baseline and two follow-ups; follow-up MAR given baseline; true change known.
-
-    ``sex_effect`` is added to the change of men at every follow-up.
-    """
-    rng = np.random.default_rng(seed)
-    ids = np.array([f"c{i:04d}" for i in range(n_clients)])
-    clients = pd.DataFrame(
-        {
-            "client_id": ids,
-            "sex": rng.choice(["female", "male"], n_clients, p=[0.6, 0.4]),
-            "age_band": rng.choice(["16-24", "25-34", "35-44", "45-54", "55-64"], n_clients),
-            "imd_quintile": rng.integers(1, 6, n_clients),
-            "ethnic_group": rng.choice(["White", "Asian", "Black"], n_clients, p=[0.7, 0.2, 0.1]),
-        }
-    )
-    person = rng.normal(0, 3, n_clients)
-    male = (clients.sex == "male").to_numpy()
-    rows = []
-    for t in (0, 1, 2):
-        change = 0.0 if t == 0 else TRUE_CHANGE[t] + sex_effect * male
-        value = 18.5 + person + change + rng.normal(0, 2, n_clients)
-        rows.append(pd.DataFrame({"client_id": ids, "timepoint": t, "value": value}))
-    scores = pd.concat(rows, ignore_index=True)
-    baseline = scores[scores.timepoint == 0].set_index("client_id").value
-    p_missing = 1 / (1 + np.exp(-(-0.8 - 0.2 * (scores.client_id.map(baseline) - 18.5))))
-    missing = (scores.timepoint > 0) & (rng.random(len(scores)) < p_missing)
-    scores = scores[~missing].assign(score=score).reset_index(drop=True)
-    return scores, clients
+from spimpact.publish.section import InsufficientData
 
 
 @pytest.fixture(scope="module")
-def params():
-    return SchemeParams(scheme_id="test", title="Test scheme", data_dir=".")
-
-
-@pytest.fixture(scope="module")
-def scheme():
+def scheme(make_scheme):
     return make_scheme()
 
 
@@ -60,10 +24,10 @@ def result(scheme, params):
 
 
 @pytest.mark.parametrize("timepoint", [1, 2])
-def test_mixed_model_change_covers_the_true_change(result, timepoint):
+def test_mixed_model_change_covers_the_true_change(result, timepoint, true_change):
     row = result.change.set_index("timepoint").loc[timepoint]
-    assert row.conf_low < TRUE_CHANGE[timepoint] < row.conf_high
-    assert row.estimate == pytest.approx(TRUE_CHANGE[timepoint], abs=0.4)
+    assert row.conf_low < true_change[timepoint] < row.conf_high
+    assert row.estimate == pytest.approx(true_change[timepoint], abs=0.4)
 
 
 def test_mixed_model_change_matches_statsmodels(scheme, result):
@@ -126,7 +90,7 @@ def test_categories_match_classify_change(result):
 
 
 @pytest.mark.parametrize(("sex_effect", "differs"), [(2.0, True), (0.0, False)])
-def test_subgroup_likelihood_ratio_test(params, sex_effect, differs):
+def test_subgroup_likelihood_ratio_test(make_scheme, params, sex_effect, differs):
     scores, clients = make_scheme(n_clients=300, seed=5, sex_effect=sex_effect)
     result = analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)
     test = result.subgroup_tests.set_index("subgroup").loc["sex"]
@@ -138,7 +102,7 @@ def test_subgroup_likelihood_ratio_test(params, sex_effect, differs):
     assert gap == pytest.approx(sex_effect, abs=0.8)
 
 
-def test_likelihood_ratio_statistic_matches_statsmodels(params):
+def test_likelihood_ratio_statistic_matches_statsmodels(make_scheme, params):
     """Oracle: 2 (loglik_full - loglik_reduced) from statsmodels ML fits."""
     scores, clients = make_scheme(n_clients=200, seed=8, sex_effect=1.0)
     result = analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)
@@ -152,7 +116,7 @@ def test_likelihood_ratio_statistic_matches_statsmodels(params):
     assert statistic == pytest.approx(expected, abs=1e-4)
 
 
-def test_too_few_pairs_is_insufficient_data(params):
+def test_too_few_pairs_is_insufficient_data(make_scheme, params):
     scores, clients = make_scheme(n_clients=6, seed=2)
     with pytest.raises(InsufficientData, match="Fewer than 8 people"):
         analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)
@@ -162,50 +126,6 @@ def test_unknown_score_is_rejected(scheme, params):
     scores, clients = scheme
     with pytest.raises(ValueError, match="unknown score 'swemwbs'"):
         analyse_wellbeing(scores, clients, score="swemwbs", params=params)
-
-
-@pytest.fixture(scope="module")
-def section(params):
-    swemwbs, clients = make_scheme(n_clients=150, seed=3)
-    who5, _ = make_scheme(n_clients=150, seed=4, score="who5_pct")
-    who5 = who5.assign(value=who5.value * 2)
-    params = params.model_copy(
-        update={"measures": params.measures.model_copy(update={"primary": "who5"})}
-    )
-    return wellbeing_section(pd.concat([swemwbs, who5]), clients, params=params)
-
-
-def test_section_reports_every_measure_primary_first(section):
-    assert isinstance(section, Section)
-    change = section.tables[0].frame
-    assert change.score.unique().tolist() == ["WHO-5 (percentage score)", "SWEMWBS (metric score)"]
-    assert [t.name for t in section.tables] == [
-        "wellbeing_change",
-        "wellbeing_change_categories",
-        "wellbeing_subgroups",
-        "wellbeing_models",
-    ]
-    assert len(section.figures) == 3
-    assert section.text[0].startswith("WHO-5 (percentage score) rose on average")
-
-
-def test_section_headline_rows(section):
-    headline = section.headline
-    assert list(headline.columns) == list(HEADLINE_COLUMNS)
-    assert set(headline.outcome_level) == {"person"}
-    assert headline.outcome.iloc[0] == "WHO-5 (percentage score) change, baseline to 3 months"
-    assert (headline.n.dropna() % 5 == 0).all()
-
-
-def test_section_tables_are_disclosure_controlled(section):
-    for table in section.tables:
-        frame = table.frame
-        for column in [c for c in frame.columns if c.startswith("n_") or c == "n"]:
-            counts = pd.to_numeric(frame[column], errors="coerce").dropna()
-            assert (counts % 5 == 0).all(), (table.name, column)
-    subgroups = section.tables[2].frame
-    small = subgroups.n_people.isna()
-    assert subgroups.loc[small, "estimate"].isna().all()
 
 
 @pytest.mark.parametrize(
@@ -236,3 +156,23 @@ def test_example_schemes_recover_their_true_change(example_data, scheme_id, scor
     for timepoint in (1, 2):
         row = change.loc[timepoint]
         assert row.conf_low < true_change[str(timepoint)] < row.conf_high, (timepoint, row)
+
+
+def test_result_tidy_is_the_model_change_at_any_level(result):
+    """tidy() at the fitted level is the change frame; at 90% the Wald interval is
+    estimate -/+ z_0.95 SE (the mixed model's contrasts use the normal reference)."""
+    assert isinstance(result, WellbeingResult)
+    assert isinstance(result, EstimatorResult)
+    tidy = result.tidy()
+    assert list(tidy.columns) == list(TIDY_COLUMNS)
+    assert list(tidy.term) == ["timepoint 1 - 0", "timepoint 2 - 0"]
+    columns = ["estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+    assert_allclose(tidy[columns], result.change[columns], rtol=1e-12)
+    narrow = result.tidy(conf_level=0.90)
+    assert_allclose(
+        narrow.conf_high - narrow.estimate, stats.norm.ppf(0.95) * tidy.std_error, rtol=1e-12
+    )
+    assert result.label == "SWEMWBS (metric score)"
+    assert result.higher_is_better
+    assert "SWEMWBS" in result.summary()
+    assert result._repr_html_().startswith("<pre>")
