@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
+from simulated_attrition import TRUE_CHANGE, make_params, make_scheme
 
 from spimpact.analyses.attrition.analysis import (
     AttritionResult,
@@ -13,15 +14,15 @@ from spimpact.analyses.attrition.data import prepare_attrition_data
 from spimpact.models.tidy import TIDY_COLUMNS
 
 
-def test_adjusted_estimates_recover_the_truth_complete_cases_do_not(make_scheme, true_change):
+def test_adjusted_estimates_recover_the_truth_complete_cases_do_not():
     scheme, scores = make_scheme(n=1500, seed=3)
     data = prepare_attrition_data(scheme.clients, scores, score="swemwbs_metric")
     estimates, tipping, _ = estimate_change(data, seed=1)
     by = estimates.set_index("key")
     # older people improve more and leave less: complete cases overstate the change
-    assert by.loc["complete_case", "conf_low"] > true_change
+    assert by.loc["complete_case", "conf_low"] > TRUE_CHANGE
     for key in ("ipw", "mi", "mixed"):
-        assert by.loc[key, "conf_low"] < true_change < by.loc[key, "conf_high"], key
+        assert by.loc[key, "conf_low"] < TRUE_CHANGE < by.loc[key, "conf_high"], key
     # no change for those who left: the complete-case mean scaled by the share retained
     share = data.completed.mean()
     assert_allclose(
@@ -32,7 +33,7 @@ def test_adjusted_estimates_recover_the_truth_complete_cases_do_not(make_scheme,
     assert tipping.delta_no_effect < tipping.delta_no_significance < 0
 
 
-def test_estimates_are_reproducible_given_the_seed(make_scheme):
+def test_estimates_are_reproducible_given_the_seed():
     scheme, scores = make_scheme(n=300, seed=5)
     data = prepare_attrition_data(scheme.clients, scores, score="swemwbs_metric")
     first, first_tipping, _ = estimate_change(data, seed=11)
@@ -45,7 +46,7 @@ def test_estimates_are_reproducible_given_the_seed(make_scheme):
     )
 
 
-def test_tipping_point_for_a_score_where_lower_is_better(make_scheme):
+def test_tipping_point_for_a_score_where_lower_is_better():
     """UCLA-3 loneliness: an improvement is a fall, and 'worse' is a higher score."""
     scheme, scores = make_scheme(n=400, seed=4)
     scores = scores.assign(
@@ -59,7 +60,7 @@ def test_tipping_point_for_a_score_where_lower_is_better(make_scheme):
     assert (tipping.tidy()["delta"] >= 0).all()
 
 
-def test_attrition_result_tidy_by_method_at_any_level(make_scheme, make_params):
+def test_attrition_result_tidy_by_method_at_any_level():
     """tidy() at the fitted level repeats the estimates; at 90% each interval is the
     t (complete cases, carried forward: n - 1 df; MI: Barnard-Rubin df) or normal
     (weighting, mixed model) interval on the same standard error."""

@@ -1,4 +1,5 @@
 import pandas as pd
+from simulated_attrition import make_scheme
 
 from spimpact.analyses.attrition.retention import analyse_retention, engagement_timeline
 
@@ -27,7 +28,7 @@ def test_engagement_timeline_dates_and_censoring():
     assert timeline["disengaged"].tolist() == [1, 0, 0, 0]
 
 
-def test_retention_curves_tests_and_dropout_model(make_scheme):
+def test_retention_curves_tests_and_dropout_model():
     """Dropout depends on age in the simulated scheme: the Cox model finds it, the
     curves cover everyone referred, and age band (the curves' grouping) is tested."""
     scheme, _ = make_scheme(n=400)

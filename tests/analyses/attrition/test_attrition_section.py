@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from simulated_attrition import make_params, make_scheme
 
 from spimpact.analyses.attrition.data import AttritionData
 from spimpact.analyses.attrition.section import (
@@ -21,7 +22,7 @@ matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
-def section(make_scheme, make_params):
+def section():
     scheme, scores = make_scheme(n=400)
     return attrition_section(scheme, scores, params=make_params())
 
@@ -67,9 +68,7 @@ def test_section_headline_and_text(section):
     ("n", "p_missing_shift", "message"),
     [(15, 0.0, "at least 20 people"), (300, -12.0, "cannot materially bias")],
 )
-def test_insufficient_data_gives_plain_sentence(
-    make_scheme, make_params, n, p_missing_shift, message
-):
+def test_insufficient_data_gives_plain_sentence(n, p_missing_shift, message):
     scheme, scores = make_scheme(n=n, seed=2, p_missing_shift=p_missing_shift)
     with pytest.raises(InsufficientData, match=message):
         attrition_section(scheme, scores, params=make_params())
@@ -117,7 +116,7 @@ def test_example_scheme_has_the_section(example_data, scheme_id):
     assert section.headline["estimate"].notna().all()
 
 
-def test_section_without_contacts_or_discharges(make_scheme, make_params):
+def test_section_without_contacts_or_discharges():
     """Optional data missing: no contacts table and no discharge columns."""
     scheme, scores = make_scheme(n=200, seed=9)
     clients = scheme.clients.drop(columns=["discharge_date", "discharge_reason"])

@@ -3,6 +3,7 @@ import pytest
 import statsmodels.formula.api as smf
 from numpy.testing import assert_allclose
 from scipy import stats
+from simulated_wellbeing import TRUE_CHANGE, make_scheme
 from statsmodels.stats.power import NormalIndPower
 
 from spimpact.analyses.wellbeing.analysis import WellbeingResult, analyse_wellbeing
@@ -13,7 +14,12 @@ from spimpact.publish.section import InsufficientData
 
 
 @pytest.fixture(scope="module")
-def scheme(make_scheme):
+def params():
+    return SchemeParams(scheme_id="test", title="Test scheme", data_dir=".")
+
+
+@pytest.fixture(scope="module")
+def scheme():
     return make_scheme()
 
 
@@ -24,10 +30,10 @@ def result(scheme, params):
 
 
 @pytest.mark.parametrize("timepoint", [1, 2])
-def test_mixed_model_change_covers_the_true_change(result, timepoint, true_change):
+def test_mixed_model_change_covers_the_true_change(result, timepoint):
     row = result.change.set_index("timepoint").loc[timepoint]
-    assert row.conf_low < true_change[timepoint] < row.conf_high
-    assert row.estimate == pytest.approx(true_change[timepoint], abs=0.4)
+    assert row.conf_low < TRUE_CHANGE[timepoint] < row.conf_high
+    assert row.estimate == pytest.approx(TRUE_CHANGE[timepoint], abs=0.4)
 
 
 def test_mixed_model_change_matches_statsmodels(scheme, result):
@@ -90,7 +96,7 @@ def test_categories_match_classify_change(result):
 
 
 @pytest.mark.parametrize(("sex_effect", "differs"), [(2.0, True), (0.0, False)])
-def test_subgroup_likelihood_ratio_test(make_scheme, params, sex_effect, differs):
+def test_subgroup_likelihood_ratio_test(params, sex_effect, differs):
     scores, clients = make_scheme(n_clients=300, seed=5, sex_effect=sex_effect)
     result = analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)
     test = result.subgroup_tests.set_index("subgroup").loc["sex"]
@@ -102,7 +108,7 @@ def test_subgroup_likelihood_ratio_test(make_scheme, params, sex_effect, differs
     assert gap == pytest.approx(sex_effect, abs=0.8)
 
 
-def test_likelihood_ratio_statistic_matches_statsmodels(make_scheme, params):
+def test_likelihood_ratio_statistic_matches_statsmodels(params):
     """Oracle: 2 (loglik_full - loglik_reduced) from statsmodels ML fits."""
     scores, clients = make_scheme(n_clients=200, seed=8, sex_effect=1.0)
     result = analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)
@@ -116,7 +122,7 @@ def test_likelihood_ratio_statistic_matches_statsmodels(make_scheme, params):
     assert statistic == pytest.approx(expected, abs=1e-4)
 
 
-def test_too_few_pairs_is_insufficient_data(make_scheme, params):
+def test_too_few_pairs_is_insufficient_data(params):
     scores, clients = make_scheme(n_clients=6, seed=2)
     with pytest.raises(InsufficientData, match="Fewer than 8 people"):
         analyse_wellbeing(scores, clients, score="swemwbs_metric", params=params)

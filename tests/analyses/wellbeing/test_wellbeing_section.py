@@ -1,12 +1,19 @@
 import pandas as pd
 import pytest
+from simulated_wellbeing import make_scheme
 
 from spimpact.analyses.wellbeing.section import wellbeing_section
+from spimpact.params import SchemeParams
 from spimpact.publish.section import HEADLINE_COLUMNS, Section
 
 
 @pytest.fixture(scope="module")
-def section(make_scheme, params):
+def params():
+    return SchemeParams(scheme_id="test", title="Test scheme", data_dir=".")
+
+
+@pytest.fixture(scope="module")
+def section(params):
     swemwbs, clients = make_scheme(n_clients=150, seed=3)
     who5, _ = make_scheme(n_clients=150, seed=4, score="who5_pct")
     who5 = who5.assign(value=who5.value * 2)

@@ -1,10 +1,10 @@
-"""Simulated wellbeing scores with a known change, shared by the analysis and section tests."""
+"""Simulated wellbeing scores with a known change, shared by the analysis and section tests.
+
+Imported by the test modules beside it (pytest puts this folder on the path).
+"""
 
 import numpy as np
 import pandas as pd
-import pytest
-
-from spimpact.params import SchemeParams
 
 TRUE_CHANGE = {1: 2.0, 2: 2.6}
 
@@ -38,20 +38,3 @@ def make_scheme(n_clients=400, seed=1, sex_effect=0.0, score="swemwbs_metric"):
     missing = (scores.timepoint > 0) & (rng.random(len(scores)) < p_missing)
     scores = scores[~missing].assign(score=score).reset_index(drop=True)
     return scores, clients
-
-
-@pytest.fixture(scope="session")
-def true_change():
-    """The true change from baseline at each follow-up of ``make_scheme``'s data."""
-    return TRUE_CHANGE
-
-
-@pytest.fixture(scope="session", name="make_scheme")
-def make_scheme_fixture():
-    """``make_scheme(n_clients, seed, sex_effect, score)`` -> ``(scores, clients)``."""
-    return make_scheme
-
-
-@pytest.fixture(scope="module")
-def params():
-    return SchemeParams(scheme_id="test", title="Test scheme", data_dir=".")

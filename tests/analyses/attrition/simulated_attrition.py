@@ -1,17 +1,19 @@
-"""Simulated clients and scores whose dropout is known, shared by the attrition tests."""
+"""Simulated clients and scores whose dropout is known, shared by the attrition tests.
+
+Imported by the test modules beside it (pytest puts this folder on the path).
+"""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from spimpact.params import SchemeParams
 
 TRUE_CHANGE = 2.0
 
 
-def _scheme(n=600, seed=7, p_missing_shift=0.0):
+def make_scheme(n=600, seed=7, p_missing_shift=0.0):
     """Clients and long scores whose dropout depends on baseline score and age (MAR)."""
     rng = np.random.default_rng(seed)
     ids = [f"c{i:04d}" for i in range(n)]
@@ -46,23 +48,5 @@ def _scheme(n=600, seed=7, p_missing_shift=0.0):
     return SimpleNamespace(clients=clients, contacts=contacts), scores
 
 
-def _params(**kwargs):
+def make_params(**kwargs):
     return SchemeParams(scheme_id="test", title="Test scheme", data_dir="data", **kwargs)
-
-
-@pytest.fixture(scope="session")
-def true_change():
-    """The true mean change from baseline of ``make_scheme``'s data."""
-    return TRUE_CHANGE
-
-
-@pytest.fixture(scope="session")
-def make_scheme():
-    """``make_scheme(n, seed, p_missing_shift)`` -> ``(scheme, scores)``."""
-    return _scheme
-
-
-@pytest.fixture(scope="session")
-def make_params():
-    """``make_params(**fields)`` -> ``SchemeParams`` of a test scheme."""
-    return _params
