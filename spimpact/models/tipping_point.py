@@ -111,6 +111,21 @@ def fit_tipping_point(
     O'Kelly M, Tosiello R (2013), Pharm Stat 12:337-347 (tipping-point analysis). Here
     the shift is applied after imputation to the analysed column only, which equals
     in-loop adjustment when that column does not predict other incomplete columns.
+
+    Examples
+    --------
+    >>> from spimpact.models.imputation import impute_mice
+    >>> rng = np.random.default_rng(2)
+    >>> df = pd.DataFrame({"x": rng.normal(size=80)})
+    >>> df["y"] = 1 + df.x + rng.normal(size=80)
+    >>> df.loc[:19, "y"] = np.nan
+    >>> def mean_y(data):
+    ...     se = data.y.std() / np.sqrt(len(data))
+    ...     return pd.DataFrame({"term": ["mean"], "estimate": [data.y.mean()], "std_error": [se]})
+    >>> imputations = impute_mice(df, m=3, max_iter=2, seed=1)
+    >>> res = fit_tipping_point(imputations, mean_y, column="y", term="mean", deltas=[-8, -4, 0])
+    >>> res.delta_no_effect < 0
+    True
     """
     if len(deltas) < 2:
         raise ValueError("deltas needs at least two values")
