@@ -7,19 +7,13 @@ broom layout, ``summary()``, ``plot()`` where a picture helps and ``_repr_html_`
 >>> from spimpact.models import fit_mixed, fit_did_2x2, fit_random_effects
 """
 
-from spimpact.models.attrition import (
-    fit_ipw,
-    fit_mice,
-    fit_tipping_point,
-    impute_mice,
-    pool_analyses,
-    pool_rubin,
-)
 from spimpact.models.count import fit_poisson
 from spimpact.models.did import fit_did_2x2, fit_event_study, fit_twfe
 from spimpact.models.did_honest import honest_did_relative_magnitude
 from spimpact.models.did_staggered import fit_staggered_did
+from spimpact.models.imputation import fit_mice, impute_mice, pool_analyses, pool_rubin
 from spimpact.models.inequality import fit_sii, rate_ci, wilson_ci
+from spimpact.models.ipw import fit_ipw
 from spimpact.models.matching import match_nearest
 from spimpact.models.meta import fit_random_effects
 from spimpact.models.mixed import fit_mixed
@@ -27,6 +21,7 @@ from spimpact.models.paired import fit_mean, fit_paired_change, fit_welch, minim
 from spimpact.models.spc import xmr
 from spimpact.models.survival import fit_cox, fit_kaplan_meier, fit_logrank
 from spimpact.models.tidy import make_tidy
+from spimpact.models.tipping_point import fit_tipping_point
 
 __all__ = [
     "fit_cox",

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spimpact.models.attrition import fit_ipw, fit_mice
+from spimpact.models.imputation import fit_mice
+from spimpact.models.ipw import fit_ipw
 
 TRUE_CHANGE = 3.0
 N_PEOPLE = 400

@@ -1,46 +1,16 @@
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from numpy.testing import assert_allclose
 from scipy import stats
+from simulated_wellbeing import TRUE_CHANGE, make_scheme
 from statsmodels.stats.power import NormalIndPower
 
-from spimpact.analyses.wellbeing.analysis import analyse_wellbeing, wellbeing_section
+from spimpact.analyses.wellbeing.analysis import WellbeingResult, analyse_wellbeing
+from spimpact.models.result import EstimatorResult
+from spimpact.models.tidy import TIDY_COLUMNS
 from spimpact.params import SchemeParams
-from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section
-
-TRUE_CHANGE = {1: 2.0, 2: 2.6}
-
-
-def make_scheme(n_clients=400, seed=1, sex_effect=0.0, score="swemwbs_metric"):
-    """Baseline and two follow-ups; follow-up MAR given baseline; true change known.
-
-    ``sex_effect`` is added to the change of men at every follow-up.
-    """
-    rng = np.random.default_rng(seed)
-    ids = np.array([f"c{i:04d}" for i in range(n_clients)])
-    clients = pd.DataFrame(
-        {
-            "client_id": ids,
-            "sex": rng.choice(["female", "male"], n_clients, p=[0.6, 0.4]),
-            "age_band": rng.choice(["16-24", "25-34", "35-44", "45-54", "55-64"], n_clients),
-            "imd_quintile": rng.integers(1, 6, n_clients),
-            "ethnic_group": rng.choice(["White", "Asian", "Black"], n_clients, p=[0.7, 0.2, 0.1]),
-        }
-    )
-    person = rng.normal(0, 3, n_clients)
-    male = (clients.sex == "male").to_numpy()
-    rows = []
-    for t in (0, 1, 2):
-        change = 0.0 if t == 0 else TRUE_CHANGE[t] + sex_effect * male
-        value = 18.5 + person + change + rng.normal(0, 2, n_clients)
-        rows.append(pd.DataFrame({"client_id": ids, "timepoint": t, "value": value}))
-    scores = pd.concat(rows, ignore_index=True)
-    baseline = scores[scores.timepoint == 0].set_index("client_id").value
-    p_missing = 1 / (1 + np.exp(-(-0.8 - 0.2 * (scores.client_id.map(baseline) - 18.5))))
-    missing = (scores.timepoint > 0) & (rng.random(len(scores)) < p_missing)
-    scores = scores[~missing].assign(score=score).reset_index(drop=True)
-    return scores, clients
+from spimpact.publish.section import InsufficientData
 
 
 @pytest.fixture(scope="module")
@@ -164,50 +134,6 @@ def test_unknown_score_is_rejected(scheme, params):
         analyse_wellbeing(scores, clients, score="swemwbs", params=params)
 
 
-@pytest.fixture(scope="module")
-def section(params):
-    swemwbs, clients = make_scheme(n_clients=150, seed=3)
-    who5, _ = make_scheme(n_clients=150, seed=4, score="who5_pct")
-    who5 = who5.assign(value=who5.value * 2)
-    params = params.model_copy(
-        update={"measures": params.measures.model_copy(update={"primary": "who5"})}
-    )
-    return wellbeing_section(pd.concat([swemwbs, who5]), clients, params=params)
-
-
-def test_section_reports_every_measure_primary_first(section):
-    assert isinstance(section, Section)
-    change = section.tables[0].frame
-    assert change.score.unique().tolist() == ["WHO-5 (percentage score)", "SWEMWBS (metric score)"]
-    assert [t.name for t in section.tables] == [
-        "wellbeing_change",
-        "wellbeing_change_categories",
-        "wellbeing_subgroups",
-        "wellbeing_models",
-    ]
-    assert len(section.figures) == 3
-    assert section.text[0].startswith("WHO-5 (percentage score) rose on average")
-
-
-def test_section_headline_rows(section):
-    headline = section.headline
-    assert list(headline.columns) == list(HEADLINE_COLUMNS)
-    assert set(headline.outcome_level) == {"person"}
-    assert headline.outcome.iloc[0] == "WHO-5 (percentage score) change, baseline to 3 months"
-    assert (headline.n.dropna() % 5 == 0).all()
-
-
-def test_section_tables_are_disclosure_controlled(section):
-    for table in section.tables:
-        frame = table.frame
-        for column in [c for c in frame.columns if c.startswith("n_") or c == "n"]:
-            counts = pd.to_numeric(frame[column], errors="coerce").dropna()
-            assert (counts % 5 == 0).all(), (table.name, column)
-    subgroups = section.tables[2].frame
-    small = subgroups.n_people.isna()
-    assert subgroups.loc[small, "estimate"].isna().all()
-
-
 @pytest.mark.parametrize(
     ("scheme_id", "score"),
     [
@@ -236,3 +162,23 @@ def test_example_schemes_recover_their_true_change(example_data, scheme_id, scor
     for timepoint in (1, 2):
         row = change.loc[timepoint]
         assert row.conf_low < true_change[str(timepoint)] < row.conf_high, (timepoint, row)
+
+
+def test_result_tidy_is_the_model_change_at_any_level(result):
+    """tidy() at the fitted level is the change frame; at 90% the Wald interval is
+    estimate -/+ z_0.95 SE (the mixed model's contrasts use the normal reference)."""
+    assert isinstance(result, WellbeingResult)
+    assert isinstance(result, EstimatorResult)
+    tidy = result.tidy()
+    assert list(tidy.columns) == list(TIDY_COLUMNS)
+    assert list(tidy.term) == ["timepoint 1 - 0", "timepoint 2 - 0"]
+    columns = ["estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+    assert_allclose(tidy[columns], result.change[columns], rtol=1e-12)
+    narrow = result.tidy(conf_level=0.90)
+    assert_allclose(
+        narrow.conf_high - narrow.estimate, stats.norm.ppf(0.95) * tidy.std_error, rtol=1e-12
+    )
+    assert result.label == "SWEMWBS (metric score)"
+    assert result.higher_is_better
+    assert "SWEMWBS" in result.summary()
+    assert result._repr_html_().startswith("<pre>")
