@@ -22,6 +22,7 @@ import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 import spimpact.models.mixed_profiled as mixed_profiled
+from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import MIXED_TIDY_COLUMNS, make_tidy
 
 # lme4 warns below 5 levels of a grouping factor (lmerControl check.nlev.gtreq.5):
@@ -32,7 +33,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 # eq=False: the fields hold arrays and frames, which have no single truth value.
 @dataclass(frozen=True, eq=False)
-class MixedResult:
+class MixedResult(EstimatorResult):
     """A fitted linear mixed model (read-only).
 
     Attributes
@@ -42,7 +43,8 @@ class MixedResult:
     fixed_names
         Names of the fixed-effect coefficients (patsy naming, e.g. ``C(timepoint)[T.1]``).
     coef, vcov
-        Fixed-effect estimates and their covariance matrix.
+        Fixed-effect estimates (an array, in ``fixed_names`` order; ``tidy()`` gives
+        them by term) and their covariance matrix.
     random_names
         Names of the random effects, ``("(Intercept)",)`` or ``("(Intercept)", slope)``.
     random_cov
@@ -59,6 +61,9 @@ class MixedResult:
         Plain-English sentences about problems with the fit; empty when none.
     engine
         ``"profiled"`` (exact fast path) or ``"statsmodels"`` (general fallback).
+    conf_level
+        Default level of the intervals of ``tidy``, ``marginal_means``, ``contrasts``
+        and ``plot``.
     """
 
     formula: str
@@ -66,7 +71,9 @@ class MixedResult:
     re_formula: str | None
     reml: bool
     fixed_names: tuple[str, ...]
-    coef: np.ndarray
+    # field(): without it the dataclass would take the base class's coef() method as
+    # this field's default; the array shadows that method on every instance.
+    coef: np.ndarray = field()
     vcov: np.ndarray
     random_names: tuple[str, ...]
     random_cov: np.ndarray
@@ -79,6 +86,7 @@ class MixedResult:
     engine: str
     _design_info: patsy.DesignInfo = field(repr=False, compare=False)
     _grid_levels: dict = field(repr=False, compare=False)
+    conf_level: float = 0.95
 
     @property
     def n_params(self) -> int:
@@ -106,8 +114,8 @@ class MixedResult:
         """Standard errors of the fixed effects."""
         return np.sqrt(np.diag(self.vcov))
 
-    def tidy(self, conf_level: float = 0.95) -> pd.DataFrame:
-        """Return fixed effects and variance parameters in the broom.mixed layout.
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
+        """Fixed effects and variance parameters in the broom.mixed layout.
 
         Fixed effects carry Wald z statistics, p-values and intervals (normal
         reference: the analyses here have hundreds of groups; for very few groups
@@ -139,14 +147,14 @@ class MixedResult:
         out = pd.concat([fixed, ran_pars], ignore_index=True)
         return out.reindex(columns=list(MIXED_TIDY_COLUMNS))
 
-    def marginal_means(self, term: str, *, by: str | None = None, conf_level: float = 0.95):
+    def marginal_means(self, term: str, *, by: str | None = None, conf_level: float | None = None):
         """Estimated marginal means at each level of the variable ``term``.
 
         Numeric covariates are held at their mean and the other categorical
         variables are averaged with equal weights, as emmeans does by default
         (Lenth, emmeans; Searle, Speed & Milliken 1980 "population marginal means").
         With ``by``, means are given separately at each level of that variable
-        (emmeans' ``~ term | by``).
+        (emmeans' ``~ term | by``). ``conf_level`` defaults to the fitted level.
 
         Returns
         -------
@@ -154,6 +162,7 @@ class MixedResult:
             Columns ``term, level, [by, by_level,] estimate, std_error, statistic,
             p_value, conf_low, conf_high``, one row per level (per ``by`` level).
         """
+        conf_level = self._level(conf_level)
         frames = []
         for by_level in self._by_levels(by):
             levels, weights = self._marginal_rows(term, by, by_level)
@@ -165,12 +174,18 @@ class MixedResult:
         return pd.concat(frames, ignore_index=True)
 
     def contrasts(
-        self, term: str, *, reference=None, by: str | None = None, conf_level: float = 0.95
+        self,
+        term: str,
+        *,
+        reference=None,
+        by: str | None = None,
+        conf_level: float | None = None,
     ) -> pd.DataFrame:
         """Differences in marginal means between each level of ``term`` and ``reference``.
 
         ``reference`` defaults to the first level (e.g. baseline, time point 0). With
         ``by``, the contrasts are estimated within each level of that variable.
+        ``conf_level`` defaults to the fitted level.
 
         Returns
         -------
@@ -178,6 +193,7 @@ class MixedResult:
             Columns ``term, level, reference, [by, by_level,] estimate, std_error,
             statistic, p_value, conf_low, conf_high``, one row per non-reference level.
         """
+        conf_level = self._level(conf_level)
         frames = []
         for by_level in self._by_levels(by):
             levels, weights = self._marginal_rows(term, by, by_level)
@@ -257,13 +273,11 @@ class MixedResult:
             lines += ["", "Diagnostics:"] + [f"  - {text}" for text in self.diagnostics]
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        return f"<pre>{self.summary()}</pre>"
-
-    def plot(self, ax=None, conf_level: float = 0.95):
+    def plot(self, ax=None, conf_level: float | None = None):
         """Forest plot of the fixed effects (intercept omitted) with confidence intervals."""
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.4 * len(self.fixed_names) + 1.5))
+        conf_level = self._level(conf_level)
         tidy = self.tidy(conf_level=conf_level)
         fixed = tidy[(tidy.effect == "fixed") & (tidy.term != "Intercept")]
         positions = np.arange(len(fixed))[::-1]
@@ -298,6 +312,7 @@ def fit_mixed(
     group: str,
     re_formula: str | None = None,
     reml: bool = True,
+    conf_level: float = 0.95,
 ) -> MixedResult:
     """Fit a linear mixed model with one grouping factor.
 
@@ -317,6 +332,8 @@ def fit_mixed(
         (e.g. ``"0 + x"`` or several slopes) is passed to statsmodels ``MixedLM``.
     reml
         Restricted maximum likelihood (default) or maximum likelihood.
+    conf_level
+        Default level of the result's intervals (``tidy``, ``contrasts`` ...).
 
     Returns
     -------
@@ -346,6 +363,8 @@ def fit_mixed(
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if not 0 < conf_level < 1:
+        raise ValueError(f"conf_level must be between 0 and 1, got {conf_level}")
     if group not in data.columns:
         raise ValueError(f"group column {group!r} is not in data; columns are {list(data)}")
     if "~" not in formula:
@@ -425,6 +444,7 @@ def fit_mixed(
         engine="profiled" if fast else "statsmodels",
         _design_info=x_frame.design_info,
         _grid_levels=grid_levels,
+        conf_level=conf_level,
     )
 
 
