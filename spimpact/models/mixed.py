@@ -10,7 +10,6 @@ as the test oracle for the fast path.
 from __future__ import annotations
 
 import itertools
-import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ import patsy
 import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+import spimpact.models.mixed_formula as mixed_formula
 import spimpact.models.mixed_profiled as mixed_profiled
 from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import MIXED_TIDY_COLUMNS, make_tidy
@@ -28,7 +28,6 @@ from spimpact.models.tidy import MIXED_TIDY_COLUMNS, make_tidy
 # lme4 warns below 5 levels of a grouping factor (lmerControl check.nlev.gtreq.5):
 # the between-group variance is then estimated from too few groups to trust.
 MIN_GROUPS = 5
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 # eq=False: the fields hold arrays and frames, which have no single truth value.
@@ -369,12 +368,12 @@ def fit_mixed(
         raise ValueError(f"group column {group!r} is not in data; columns are {list(data)}")
     if "~" not in formula:
         raise ValueError(f"formula must have a response, e.g. 'score ~ x'; got {formula!r}")
-    variables = _formula_variables(formula, data)
-    slope_terms = _random_terms(re_formula)
+    variables = mixed_formula.formula_variables(formula, data)
+    slope_terms = mixed_formula.random_terms(re_formula)
     fast = slope_terms is not None and len(slope_terms) <= 1
     extra = [t for t in (slope_terms or []) if t in data.columns]
     if re_formula is not None and not fast:
-        extra = [n for n in _IDENTIFIER.findall(re_formula) if n in data.columns]
+        extra = [n for n in mixed_formula.IDENTIFIER.findall(re_formula) if n in data.columns]
     used = list(dict.fromkeys([*variables, group, *extra]))
     frame = data[used].dropna().reset_index(drop=True)
     if frame.empty:
@@ -386,8 +385,8 @@ def fit_mixed(
                 f"random slope {slope!r} must be a numeric column of data "
                 f"(re_formula={re_formula!r})"
             )
-    grid_levels = _grid_levels(frame, variables[1:], formula)
-    design_frame = _as_categories(frame, grid_levels)
+    grid_levels = mixed_formula.grid_levels(frame, variables[1:], formula)
+    design_frame = mixed_formula.as_categories(frame, grid_levels)
     try:
         # Missing rows are already dropped; skipping patsy's per-value NA scan and
         # passing factors as pandas categoricals keeps the design step vectorised.
@@ -556,56 +555,3 @@ def _fit_statsmodels(formula, frame, group, re_formula, reml, fixed_names) -> di
         "converged": converged,
         "diagnostics": diagnostics,
     }
-
-
-def _random_terms(re_formula: str | None) -> list[str] | None:
-    """Slope names for the fast path, or ``None`` when the structure needs statsmodels."""
-    if re_formula is None:
-        return []
-    terms = [t.strip() for t in re_formula.replace("~", "").split("+") if t.strip()]
-    if any(t in ("0", "-1") or "-" in t for t in terms):
-        return None
-    slopes = [t for t in terms if t != "1"]
-    if not all(_IDENTIFIER.fullmatch(t) for t in slopes):
-        return None
-    return slopes
-
-
-def _formula_variables(formula: str, data: pd.DataFrame) -> list[str]:
-    """Columns of ``data`` named in ``formula``, response first."""
-    lhs, rhs = formula.split("~", 1)
-    found = []
-    for side in (lhs, rhs):
-        for name in _IDENTIFIER.findall(side):
-            if name in data.columns and name not in found:
-                found.append(name)
-    response = [n for n in _IDENTIFIER.findall(lhs) if n in data.columns]
-    if not response:
-        raise ValueError(f"the response of {formula!r} is not a column of data")
-    return found
-
-
-def _as_categories(frame: pd.DataFrame, grid_levels: dict) -> pd.DataFrame:
-    out = frame.copy()
-    for name, info in grid_levels.items():
-        if info["kind"] == "categorical":
-            out[name] = pd.Categorical(out[name], categories=info["levels"])
-    return out
-
-
-def _grid_levels(frame: pd.DataFrame, variables, formula: str) -> dict:
-    """How each covariate enters a reference grid: its levels, or its mean."""
-    rhs = formula.split("~", 1)[1]
-    out = {}
-    for name in variables:
-        as_factor = re.search(rf"C\(\s*{re.escape(name)}\b", rhs) is not None
-        column = frame[name]
-        if as_factor or not pd.api.types.is_numeric_dtype(column) or column.dtype == bool:
-            out[name] = {"kind": "categorical", "levels": sorted(column.unique().tolist())}
-        else:
-            out[name] = {
-                "kind": "numeric",
-                "levels": sorted(column.unique().tolist()),
-                "mean": float(column.mean()),
-            }
-    return out
