@@ -9,8 +9,6 @@ pseudonyms here; raw numbers never leave this module.
 
 from __future__ import annotations
 
-import csv
-import io as _io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,12 +20,14 @@ import pandas as pd
 from spimpact import contract
 from spimpact.contract import TABLES, Column, TableSpec
 from spimpact.identifiers import is_valid_nhs_number, normalise_nhs_number, pseudonymise
+from spimpact.readers import DataValidationError, find_table_file, read_table
 from spimpact.scoring.validate import EXCLUSION_COLUMNS as ITEM_EXCLUSION_COLUMNS
 from spimpact.scoring.validate import ItemCheck, validate_items
 
 __all__ = [
     "DataValidationError",
     "SchemeData",
+    "find_table_file",
     "is_valid_nhs_number",
     "load_scheme",
     "load_scheme_from_params",
@@ -38,14 +38,6 @@ EXCLUSION_COLUMNS = ("table", "row", "column", "value", "reason")
 WITHHELD = "(withheld)"
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
-
-
-class DataValidationError(ValueError):
-    """A table cannot be used as the data contract describes; ``problems`` lists why."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = tuple(problems)
-        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -78,91 +70,6 @@ class SchemeData:
         """The measures as their items were checked on load, ready to score as they are."""
         no_exclusions = pd.DataFrame(columns=list(ITEM_EXCLUSION_COLUMNS))
         return ItemCheck(self.measures, no_exclusions, self.non_standard)
-
-
-def find_table_file(data_dir: Path, name: str) -> Path | None:
-    """``<name>.csv`` or ``<name>.parquet`` in ``data_dir`` (error if both exist)."""
-    found = [data_dir / f"{name}{ext}" for ext in (".csv", ".parquet")]
-    found = [p for p in found if p.exists()]
-    if len(found) > 1:
-        raise DataValidationError([f"{data_dir}: both {found[0].name} and {found[1].name} exist"])
-    return found[0] if found else None
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file as text cells with a ``source_row`` column.
-
-    ``source_row`` is the line number of the record in a CSV file (the header is line
-    1; a quoted field may span lines) or the 1-based row number in a Parquet file.
-    Header names are stripped and lower-cased.
-    """
-    if path.suffix == ".parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as error:  # noqa: BLE001 - pyarrow raises many types
-            raise DataValidationError([f"{path.name}: cannot read Parquet file: {error}"]) from None
-        text = frame.apply(_parquet_text)
-        text.columns = [str(c).strip().lower() for c in frame.columns]
-        text.insert(0, "source_row", np.arange(1, len(frame) + 1))
-        return text
-    return _read_csv(path)
-
-
-def _parquet_text(column: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return column.dt.strftime("%Y-%m-%d").fillna("")
-    return column.map(
-        lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-    )
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataValidationError([f"{path.name}: the file is empty (expected a header row)"])
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataValidationError(
-            [
-                f"{path.name} row {line}: byte 0x{raw[error.start]:02x} is not UTF-8 "
-                "(expected UTF-8 text; in Excel use 'Save as CSV UTF-8')"
-            ]
-        ) from None
-    reader = csv.reader(_io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as error:
-        raise DataValidationError([f"{path.name}: cannot read the header row: {error}"]) from None
-    header = [h.strip().lower() for h in header]
-    problems = []
-    if len(set(header)) != len(header):
-        duplicated = sorted({h for h in header if header.count(h) > 1})
-        problems.append(f"{path.name} row 1: column(s) {duplicated} appear more than once")
-    if "source_row" in header:
-        problems.append(f"{path.name} row 1: column 'source_row' is reserved")
-    if problems:
-        raise DataValidationError(problems)
-    rows, lines, ragged = [], [], []
-    start = reader.line_num + 1
-    try:
-        for record in reader:
-            if record and any(cell.strip() for cell in record):
-                if len(record) != len(header):
-                    ragged.append((start, len(record)))
-                    record = (record + [""] * len(header))[: len(header)]
-                rows.append(record)
-                lines.append(start)
-            start = reader.line_num + 1
-    except csv.Error as error:
-        raise DataValidationError([f"{path.name} row {start}: malformed CSV: {error}"]) from None
-    frame = (
-        pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header)
-    )
-    frame.insert(0, "source_row", np.asarray(lines, dtype=int))
-    frame.attrs["ragged"] = ragged
-    return frame
 
 
 class _Collector:

@@ -1,6 +1,6 @@
 """The package's layers import only downwards, and no module imports itself in a circle.
 
-models/scoring -> io/params -> publish -> analyses -> report -> runner -> cli
+models/scoring -> io/readers/params/synthetic -> publish -> analyses -> report -> runner -> cli
 (README "What is where"). Imports inside functions count: a lazy import that runs up
 the layers is the same design bug as one at the top of a file.
 """
@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "spimpact"
 LAYERS = (
     ("spimpact.paths", "spimpact.contract", "spimpact.identifiers"),
     ("spimpact.models", "spimpact.scoring"),
-    ("spimpact.params", "spimpact.io", "spimpact.synthetic"),
+    ("spimpact.params", "spimpact.io", "spimpact.readers", "spimpact.synthetic"),
     ("spimpact.publish",),
     ("spimpact.analyses", "spimpact.attendance"),
     ("spimpact.report",),

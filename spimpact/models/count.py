@@ -24,18 +24,21 @@ from spimpact.models.did_fixed_effects import (
     is_nested,
     require_columns,
 )
-from spimpact.models.tidy import exponentiate_tidy, make_tidy
+from spimpact.models.result import ExponentiableResult
+from spimpact.models.tidy import make_tidy
 
 MAX_IRLS_ITERATIONS = 100
 DEVIANCE_TOLERANCE = 1e-10
 
 
-@dataclass(frozen=True)
-class PoissonResult:
+# eq=False: the fields hold data frames, which have no single truth value.
+@dataclass(frozen=True, eq=False)
+class PoissonResult(ExponentiableResult):
     """A fitted Poisson (pseudo-)maximum-likelihood model.
 
     ``coefficients`` is the broom table on the log scale; ``diagnostics`` holds
-    plain-English notes (dropped rows, non-convergence).
+    plain-English notes (dropped rows, non-convergence). ``tidy(exponentiate=True)``
+    gives rate ratios (delta-method SEs).
     """
 
     coefficients: pd.DataFrame
@@ -52,16 +55,14 @@ class PoissonResult:
     diagnostics: tuple[str, ...] = ()
     conf_level: float = 0.95
 
-    def tidy(self, exponentiate: bool = False, conf_level: float | None = None) -> pd.DataFrame:
-        """Broom table; ``exponentiate=True`` gives rate ratios (delta-method SEs)."""
-        level = self.conf_level if conf_level is None else conf_level
-        table = make_tidy(
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
+        """Broom table on the log scale, normal reference."""
+        return make_tidy(
             self.coefficients["term"],
             self.coefficients["estimate"],
             self.coefficients["std_error"],
-            conf_level=level,
+            conf_level=conf_level,
         )
-        return exponentiate_tidy(table) if exponentiate else table
 
     def summary(self) -> str:
         """Text summary with rate ratios and the standard-error type."""

@@ -35,6 +35,7 @@ from spimpact.models.did_staggered import (
     fit_staggered_did,
     never_treated_mask,
 )
+from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import make_tidy
 
 __all__ = [
@@ -79,8 +80,20 @@ def _format_table(tidy: pd.DataFrame) -> str:
     return tidy.to_string(index=False, float_format=lambda v: f"{v:.6g}")
 
 
-@dataclass(frozen=True)
-class DidResult:
+def _tidy_at(coefficients: pd.DataFrame, conf_level: float, df: float | None) -> pd.DataFrame:
+    """The broom table of stored coefficients, intervals at ``conf_level``."""
+    return make_tidy(
+        coefficients["term"],
+        coefficients["estimate"],
+        coefficients["std_error"],
+        conf_level=conf_level,
+        df=df,
+    )
+
+
+# eq=False: the fields hold data frames, which have no single truth value.
+@dataclass(frozen=True, eq=False)
+class DidResult(EstimatorResult):
     """A 2x2 difference-in-differences fit.
 
     ``att`` is the coefficient on ``treated x post``; ``coefficients`` the full
@@ -97,16 +110,9 @@ class DidResult:
     df: float | None
     conf_level: float = 0.95
 
-    def tidy(self, conf_level: float | None = None) -> pd.DataFrame:
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom table of all coefficients; the ATT row is ``att_term``."""
-        level = self.conf_level if conf_level is None else conf_level
-        return make_tidy(
-            self.coefficients["term"],
-            self.coefficients["estimate"],
-            self.coefficients["std_error"],
-            conf_level=level,
-            df=self.df,
-        )
+        return _tidy_at(self.coefficients, conf_level, self.df)
 
     def summary(self) -> str:
         """Text summary naming the estimate and the type of standard error."""
@@ -220,8 +226,8 @@ def _rename_term(term: str, renames: dict[str, str]) -> str:
     return term
 
 
-@dataclass(frozen=True)
-class TwfeResult:
+@dataclass(frozen=True, eq=False)
+class TwfeResult(EstimatorResult):
     """A linear model with unit and time fixed effects absorbed."""
 
     coefficients: pd.DataFrame
@@ -235,16 +241,9 @@ class TwfeResult:
     formula: str
     conf_level: float = 0.95
 
-    def tidy(self, conf_level: float | None = None) -> pd.DataFrame:
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom table of the slope coefficients (fixed effects are not reported)."""
-        level = self.conf_level if conf_level is None else conf_level
-        return make_tidy(
-            self.coefficients["term"],
-            self.coefficients["estimate"],
-            self.coefficients["std_error"],
-            conf_level=level,
-            df=self.df,
-        )
+        return _tidy_at(self.coefficients, conf_level, self.df)
 
     def summary(self) -> str:
         """Text summary stating the fixed effects absorbed and the SE type."""
@@ -342,8 +341,8 @@ class PretrendTest:
     distribution: str = "chi-squared"
 
 
-@dataclass(frozen=True)
-class EventStudyResult:
+@dataclass(frozen=True, eq=False)
+class EventStudyResult(EstimatorResult):
     """Relative-time (event-study) coefficients from a two-way fixed effects regression.
 
     ``coefficients`` has one row per event time (reference excluded) with column
@@ -364,16 +363,9 @@ class EventStudyResult:
     other_terms: pd.DataFrame
     conf_level: float = 0.95
 
-    def tidy(self, conf_level: float | None = None) -> pd.DataFrame:
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom table of event-time coefficients, terms named ``event_time::<e>``."""
-        level = self.conf_level if conf_level is None else conf_level
-        return make_tidy(
-            self.coefficients["term"],
-            self.coefficients["estimate"],
-            self.coefficients["std_error"],
-            conf_level=level,
-            df=self.df,
-        )
+        return _tidy_at(self.coefficients, conf_level, self.df)
 
     @property
     def event_times(self) -> np.ndarray:

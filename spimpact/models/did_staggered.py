@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from spimpact.models.did_fixed_effects import require_columns, require_numeric
+from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import make_tidy
 
 CONTROL_GROUPS = ("never_treated", "not_yet_treated")
@@ -30,8 +31,9 @@ def never_treated_mask(first_treated: pd.Series) -> pd.Series:
     return values.isna() | np.isinf(values) | (values == 0)
 
 
-@dataclass(frozen=True)
-class AggregateResult:
+# eq=False: the fields hold data frames and arrays, which have no single truth value.
+@dataclass(frozen=True, eq=False)
+class AggregateResult(EstimatorResult):
     """An aggregation of group-time ATTs (R ``aggte``).
 
     ``att``/``std_error`` are the overall summary; ``effects`` holds the
@@ -101,9 +103,8 @@ class AggregateResult:
     def _key(self) -> str | None:
         return {"group": "group", "dynamic": "event_time", "calendar": "time"}.get(self.kind)
 
-    def tidy(self, conf_level: float | None = None) -> pd.DataFrame:
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom rows: ``overall`` first, then e.g. ``event_time::2`` or ``group::2006``."""
-        level = self.conf_level if conf_level is None else conf_level
         terms = ["overall"]
         estimates = [self.att]
         ses = [self.std_error]
@@ -111,7 +112,7 @@ class AggregateResult:
             terms += [f"{self._key}::{v}" for v in self.effects[self._key]]
             estimates += self.effects["att"].tolist()
             ses += self.effects["std_error"].tolist()
-        return make_tidy(terms, estimates, ses, conf_level=level)
+        return make_tidy(terms, estimates, ses, conf_level=conf_level)
 
     def summary(self) -> str:
         """Text summary of the aggregation, pointwise intervals."""
@@ -152,8 +153,8 @@ class AggregateResult:
         return ax
 
 
-@dataclass(frozen=True)
-class StaggeredDidResult:
+@dataclass(frozen=True, eq=False)
+class StaggeredDidResult(EstimatorResult):
     """Group-time average treatment effects ATT(g, t).
 
     ``group_time`` has columns ``group, time, att, std_error, n_treated, n_control``
@@ -173,12 +174,11 @@ class StaggeredDidResult:
     diagnostics: tuple[str, ...] = ()
     conf_level: float = 0.95
 
-    def tidy(self, conf_level: float | None = None) -> pd.DataFrame:
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom rows, one per ATT(g, t), terms ``ATT(g,t)``."""
-        level = self.conf_level if conf_level is None else conf_level
         gt = self.group_time
         terms = [f"ATT({g},{t})" for g, t in zip(gt["group"], gt["time"], strict=True)]
-        return make_tidy(terms, gt["att"], gt["std_error"], conf_level=level)
+        return make_tidy(terms, gt["att"], gt["std_error"], conf_level=conf_level)
 
     def summary(self) -> str:
         """Text summary with the pre-test of parallel trends."""

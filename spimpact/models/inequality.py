@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from scipy import stats
 
+from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import TIDY_COLUMNS
 
 # Byar's approximation is poor for few events; PHEindicatormethods switches to the
@@ -156,9 +157,13 @@ def cumulative_rank_midpoints(population) -> np.ndarray:
 _VALUE_TYPES = ("normal", "rate", "proportion")
 
 
-@dataclass(frozen=True)
-class SiiResult:
+# eq=False: the fields hold a data frame, which has no single truth value.
+@dataclass(frozen=True, eq=False)
+class SiiResult(EstimatorResult):
     """Slope and relative index of inequality with simulation confidence limits.
+
+    The limits are simulated at fit time, so ``tidy`` gives them only at
+    ``conf_level``; fit again for another level.
 
     Attributes
     ----------
@@ -202,7 +207,9 @@ class SiiResult:
     repetitions: int
     quantiles: pd.DataFrame
 
-    def tidy(self) -> pd.DataFrame:
+    intervals_fixed_at_fit = True
+
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom-style table with rows ``sii`` and ``rii``.
 
         The interval is the simulation percentile interval (PHEindicatormethods). The

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
+from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import make_tidy
 
 #: Absolute standardised mean difference above which a covariate counts as imbalanced
@@ -26,8 +28,9 @@ BALANCE_STATISTICS = (
 )
 
 
-@dataclass(frozen=True)
-class MatchResult:
+# eq=False: the fields hold data frames, which have no single truth value.
+@dataclass(frozen=True, eq=False)
+class MatchResult(EstimatorResult):
     """A matched comparison group and its balance diagnostics (read-only).
 
     Attributes
@@ -47,9 +50,12 @@ class MatchResult:
     caliper_width
         The caliper on the propensity-score scale (``None`` without a caliper).
     propensity
-        Tidy table of the logistic propensity model (log-odds scale).
+        Tidy table of the logistic propensity model (log-odds scale), intervals at
+        ``conf_level``.
     diagnostics
         Plain-English warnings, e.g. covariates still imbalanced after matching.
+    conf_level
+        Level of the propensity-model intervals in ``tidy``.
     """
 
     data: pd.DataFrame
@@ -63,15 +69,19 @@ class MatchResult:
     caliper_width: float | None
     propensity: pd.DataFrame
     diagnostics: tuple[str, ...]
+    conf_level: float = 0.95
 
     @property
     def matched(self) -> pd.DataFrame:
         """Rows with a positive matching weight, with ``weights`` and ``subclass``."""
         return self.data.loc[self.data["weights"] > 0]
 
-    def tidy(self) -> pd.DataFrame:
-        """Coefficients of the propensity-score model (log-odds), broom columns."""
-        return self.propensity.copy()
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
+        """Coefficients of the propensity-score model (log-odds), Wald z intervals."""
+        table = self.propensity
+        return make_tidy(
+            table["term"], table["estimate"], table["std_error"], conf_level=conf_level
+        )
 
     def sample_sizes(self) -> pd.DataFrame:
         """Count controls and treated units: all, matched, unmatched (as MatchIt's summary)."""
@@ -152,9 +162,6 @@ class MatchResult:
             lines += ["", *self.diagnostics]
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        return "<pre>" + self.summary() + "</pre>"
-
     def plot(self, ax=None):
         """Love plot: absolute standardised mean differences before and after matching.
 
@@ -192,6 +199,7 @@ def match_nearest(
     caliper: float | None = None,
     replace: bool = False,
     exact=None,
+    conf_level: float = 0.95,
 ) -> MatchResult:
     """Greedy nearest-neighbour matching on a logistic propensity score (ATT).
 
@@ -215,6 +223,8 @@ def match_nearest(
     exact
         Columns on which matched units must agree exactly (e.g. sex, practice,
         index month).
+    conf_level
+        Level of the propensity-model intervals reported by ``tidy``.
 
     Returns
     -------
@@ -246,7 +256,9 @@ def match_nearest(
     treated = data[treatment].astype(int).to_numpy() == 1
 
     diagnostics: list[str] = []
-    distance, propensity = _fit_propensity(data, treated, covariates, diagnostics)
+    if not 0 < conf_level < 1:
+        raise ValueError(f"conf_level must be between 0 and 1, got {conf_level}")
+    distance, propensity = _fit_propensity(data, treated, covariates, diagnostics, conf_level)
 
     caliper_width = None if caliper is None else caliper * float(np.std(distance, ddof=1))
     strata = (
@@ -288,6 +300,7 @@ def match_nearest(
         caliper_width=caliper_width,
         propensity=propensity,
         diagnostics=(),
+        conf_level=conf_level,
     )
     balance = result.balance()
     imbalanced = balance.loc[balance["std_mean_diff_after"].abs() > SMD_THRESHOLD, "variable"]
@@ -299,7 +312,7 @@ def match_nearest(
             + f" (standardised mean difference above {SMD_THRESHOLD}); the comparison "
             "may be biased by these differences."
         )
-    return MatchResult(**{**result.__dict__, "diagnostics": tuple(diagnostics)})
+    return dataclasses.replace(result, diagnostics=tuple(diagnostics))
 
 
 def _as_tuple(value, name: str) -> tuple[str, ...]:
@@ -373,7 +386,7 @@ def _balance_design(data: pd.DataFrame, covariates, exact) -> pd.DataFrame:
     return pd.concat(parts, axis=1).reset_index(drop=True)
 
 
-def _fit_propensity(data, treated, covariates, diagnostics):
+def _fit_propensity(data, treated, covariates, diagnostics, conf_level):
     design = _model_design(data, covariates)
     model = sm.GLM(treated.astype(float), design.to_numpy(), family=sm.families.Binomial())
     with warnings.catch_warnings(record=True) as caught:
@@ -387,7 +400,7 @@ def _fit_propensity(data, treated, covariates, diagnostics):
             )
         elif issubclass(warning.category, ConvergenceWarning):
             diagnostics.append("The propensity model did not converge; treat matches with care.")
-    propensity = make_tidy(list(design.columns), fit.params, fit.bse)
+    propensity = make_tidy(list(design.columns), fit.params, fit.bse, conf_level=conf_level)
     return np.asarray(fit.fittedvalues, dtype=float), propensity
 
 

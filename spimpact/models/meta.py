@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import make_tidy
 
 METHODS = ("REML", "DL", "FE")
@@ -25,7 +26,7 @@ _REML_MAX_ITERATIONS = 200
 
 
 @dataclass(frozen=True)
-class MetaResult:
+class MetaResult(EstimatorResult):
     """A fitted (random-effects) meta-analysis; read-only.
 
     Attributes
@@ -86,16 +87,18 @@ class MetaResult:
         w = 1 / (np.asarray(self.std_errors) ** 2 + self.tau2)
         return 100 * w / w.sum()
 
-    def tidy(self) -> pd.DataFrame:
-        """Pooled effect as one broom row, term ``"overall"`` (as broom's ``tidy.rma``)."""
-        tidy = make_tidy(
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
+        """Pooled effect as one broom row, term ``"overall"`` (as broom's ``tidy.rma``).
+
+        A normal reference, or t on ``k - 1`` df under Hartung-Knapp.
+        """
+        return make_tidy(
             ["overall"],
             [self.estimate],
             [self.std_error],
-            conf_level=self.conf_level,
+            conf_level=conf_level,
             df=self.k - 1 if self.hartung_knapp else None,
         )
-        return tidy
 
     def glance(self) -> pd.DataFrame:
         """Heterogeneity and model summary as one row (as broom's ``glance.rma``)."""
@@ -134,9 +137,6 @@ class MetaResult:
         ]
         lines.extend(self.diagnostics)
         return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        return "<pre>" + self.summary() + "</pre>"
 
     def plot(self, *, ax=None, xlabel: str = "Estimate", reference: float = 0.0):
         """Forest plot: each study's estimate and CI, the pooled diamond, the prediction interval.

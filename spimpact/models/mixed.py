@@ -10,7 +10,6 @@ as the test oracle for the fast path.
 from __future__ import annotations
 
 import itertools
-import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -21,18 +20,19 @@ import patsy
 import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+import spimpact.models.mixed_formula as mixed_formula
 import spimpact.models.mixed_profiled as mixed_profiled
+from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import MIXED_TIDY_COLUMNS, make_tidy
 
 # lme4 warns below 5 levels of a grouping factor (lmerControl check.nlev.gtreq.5):
 # the between-group variance is then estimated from too few groups to trust.
 MIN_GROUPS = 5
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 # eq=False: the fields hold arrays and frames, which have no single truth value.
 @dataclass(frozen=True, eq=False)
-class MixedResult:
+class MixedResult(EstimatorResult):
     """A fitted linear mixed model (read-only).
 
     Attributes
@@ -42,7 +42,8 @@ class MixedResult:
     fixed_names
         Names of the fixed-effect coefficients (patsy naming, e.g. ``C(timepoint)[T.1]``).
     coef, vcov
-        Fixed-effect estimates and their covariance matrix.
+        Fixed-effect estimates (an array, in ``fixed_names`` order; ``tidy()`` gives
+        them by term) and their covariance matrix.
     random_names
         Names of the random effects, ``("(Intercept)",)`` or ``("(Intercept)", slope)``.
     random_cov
@@ -59,6 +60,9 @@ class MixedResult:
         Plain-English sentences about problems with the fit; empty when none.
     engine
         ``"profiled"`` (exact fast path) or ``"statsmodels"`` (general fallback).
+    conf_level
+        Default level of the intervals of ``tidy``, ``marginal_means``, ``contrasts``
+        and ``plot``.
     """
 
     formula: str
@@ -66,7 +70,9 @@ class MixedResult:
     re_formula: str | None
     reml: bool
     fixed_names: tuple[str, ...]
-    coef: np.ndarray
+    # field(): without it the dataclass would take the base class's coef() method as
+    # this field's default; the array shadows that method on every instance.
+    coef: np.ndarray = field()
     vcov: np.ndarray
     random_names: tuple[str, ...]
     random_cov: np.ndarray
@@ -79,6 +85,7 @@ class MixedResult:
     engine: str
     _design_info: patsy.DesignInfo = field(repr=False, compare=False)
     _grid_levels: dict = field(repr=False, compare=False)
+    conf_level: float = 0.95
 
     @property
     def n_params(self) -> int:
@@ -106,8 +113,8 @@ class MixedResult:
         """Standard errors of the fixed effects."""
         return np.sqrt(np.diag(self.vcov))
 
-    def tidy(self, conf_level: float = 0.95) -> pd.DataFrame:
-        """Return fixed effects and variance parameters in the broom.mixed layout.
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
+        """Fixed effects and variance parameters in the broom.mixed layout.
 
         Fixed effects carry Wald z statistics, p-values and intervals (normal
         reference: the analyses here have hundreds of groups; for very few groups
@@ -139,14 +146,14 @@ class MixedResult:
         out = pd.concat([fixed, ran_pars], ignore_index=True)
         return out.reindex(columns=list(MIXED_TIDY_COLUMNS))
 
-    def marginal_means(self, term: str, *, by: str | None = None, conf_level: float = 0.95):
+    def marginal_means(self, term: str, *, by: str | None = None, conf_level: float | None = None):
         """Estimated marginal means at each level of the variable ``term``.
 
         Numeric covariates are held at their mean and the other categorical
         variables are averaged with equal weights, as emmeans does by default
         (Lenth, emmeans; Searle, Speed & Milliken 1980 "population marginal means").
         With ``by``, means are given separately at each level of that variable
-        (emmeans' ``~ term | by``).
+        (emmeans' ``~ term | by``). ``conf_level`` defaults to the fitted level.
 
         Returns
         -------
@@ -154,6 +161,7 @@ class MixedResult:
             Columns ``term, level, [by, by_level,] estimate, std_error, statistic,
             p_value, conf_low, conf_high``, one row per level (per ``by`` level).
         """
+        conf_level = self._level(conf_level)
         frames = []
         for by_level in self._by_levels(by):
             levels, weights = self._marginal_rows(term, by, by_level)
@@ -165,12 +173,18 @@ class MixedResult:
         return pd.concat(frames, ignore_index=True)
 
     def contrasts(
-        self, term: str, *, reference=None, by: str | None = None, conf_level: float = 0.95
+        self,
+        term: str,
+        *,
+        reference=None,
+        by: str | None = None,
+        conf_level: float | None = None,
     ) -> pd.DataFrame:
         """Differences in marginal means between each level of ``term`` and ``reference``.
 
         ``reference`` defaults to the first level (e.g. baseline, time point 0). With
         ``by``, the contrasts are estimated within each level of that variable.
+        ``conf_level`` defaults to the fitted level.
 
         Returns
         -------
@@ -178,6 +192,7 @@ class MixedResult:
             Columns ``term, level, reference, [by, by_level,] estimate, std_error,
             statistic, p_value, conf_low, conf_high``, one row per non-reference level.
         """
+        conf_level = self._level(conf_level)
         frames = []
         for by_level in self._by_levels(by):
             levels, weights = self._marginal_rows(term, by, by_level)
@@ -257,13 +272,11 @@ class MixedResult:
             lines += ["", "Diagnostics:"] + [f"  - {text}" for text in self.diagnostics]
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        return f"<pre>{self.summary()}</pre>"
-
-    def plot(self, ax=None, conf_level: float = 0.95):
+    def plot(self, ax=None, conf_level: float | None = None):
         """Forest plot of the fixed effects (intercept omitted) with confidence intervals."""
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.4 * len(self.fixed_names) + 1.5))
+        conf_level = self._level(conf_level)
         tidy = self.tidy(conf_level=conf_level)
         fixed = tidy[(tidy.effect == "fixed") & (tidy.term != "Intercept")]
         positions = np.arange(len(fixed))[::-1]
@@ -298,6 +311,7 @@ def fit_mixed(
     group: str,
     re_formula: str | None = None,
     reml: bool = True,
+    conf_level: float = 0.95,
 ) -> MixedResult:
     """Fit a linear mixed model with one grouping factor.
 
@@ -317,6 +331,8 @@ def fit_mixed(
         (e.g. ``"0 + x"`` or several slopes) is passed to statsmodels ``MixedLM``.
     reml
         Restricted maximum likelihood (default) or maximum likelihood.
+    conf_level
+        Default level of the result's intervals (``tidy``, ``contrasts`` ...).
 
     Returns
     -------
@@ -346,16 +362,18 @@ def fit_mixed(
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if not 0 < conf_level < 1:
+        raise ValueError(f"conf_level must be between 0 and 1, got {conf_level}")
     if group not in data.columns:
         raise ValueError(f"group column {group!r} is not in data; columns are {list(data)}")
     if "~" not in formula:
         raise ValueError(f"formula must have a response, e.g. 'score ~ x'; got {formula!r}")
-    variables = _formula_variables(formula, data)
-    slope_terms = _random_terms(re_formula)
+    variables = mixed_formula.formula_variables(formula, data)
+    slope_terms = mixed_formula.random_terms(re_formula)
     fast = slope_terms is not None and len(slope_terms) <= 1
     extra = [t for t in (slope_terms or []) if t in data.columns]
     if re_formula is not None and not fast:
-        extra = [n for n in _IDENTIFIER.findall(re_formula) if n in data.columns]
+        extra = [n for n in mixed_formula.IDENTIFIER.findall(re_formula) if n in data.columns]
     used = list(dict.fromkeys([*variables, group, *extra]))
     frame = data[used].dropna().reset_index(drop=True)
     if frame.empty:
@@ -367,8 +385,8 @@ def fit_mixed(
                 f"random slope {slope!r} must be a numeric column of data "
                 f"(re_formula={re_formula!r})"
             )
-    grid_levels = _grid_levels(frame, variables[1:], formula)
-    design_frame = _as_categories(frame, grid_levels)
+    grid_levels = mixed_formula.grid_levels(frame, variables[1:], formula)
+    design_frame = mixed_formula.as_categories(frame, grid_levels)
     try:
         # Missing rows are already dropped; skipping patsy's per-value NA scan and
         # passing factors as pandas categoricals keeps the design step vectorised.
@@ -425,6 +443,7 @@ def fit_mixed(
         engine="profiled" if fast else "statsmodels",
         _design_info=x_frame.design_info,
         _grid_levels=grid_levels,
+        conf_level=conf_level,
     )
 
 
@@ -536,56 +555,3 @@ def _fit_statsmodels(formula, frame, group, re_formula, reml, fixed_names) -> di
         "converged": converged,
         "diagnostics": diagnostics,
     }
-
-
-def _random_terms(re_formula: str | None) -> list[str] | None:
-    """Slope names for the fast path, or ``None`` when the structure needs statsmodels."""
-    if re_formula is None:
-        return []
-    terms = [t.strip() for t in re_formula.replace("~", "").split("+") if t.strip()]
-    if any(t in ("0", "-1") or "-" in t for t in terms):
-        return None
-    slopes = [t for t in terms if t != "1"]
-    if not all(_IDENTIFIER.fullmatch(t) for t in slopes):
-        return None
-    return slopes
-
-
-def _formula_variables(formula: str, data: pd.DataFrame) -> list[str]:
-    """Columns of ``data`` named in ``formula``, response first."""
-    lhs, rhs = formula.split("~", 1)
-    found = []
-    for side in (lhs, rhs):
-        for name in _IDENTIFIER.findall(side):
-            if name in data.columns and name not in found:
-                found.append(name)
-    response = [n for n in _IDENTIFIER.findall(lhs) if n in data.columns]
-    if not response:
-        raise ValueError(f"the response of {formula!r} is not a column of data")
-    return found
-
-
-def _as_categories(frame: pd.DataFrame, grid_levels: dict) -> pd.DataFrame:
-    out = frame.copy()
-    for name, info in grid_levels.items():
-        if info["kind"] == "categorical":
-            out[name] = pd.Categorical(out[name], categories=info["levels"])
-    return out
-
-
-def _grid_levels(frame: pd.DataFrame, variables, formula: str) -> dict:
-    """How each covariate enters a reference grid: its levels, or its mean."""
-    rhs = formula.split("~", 1)[1]
-    out = {}
-    for name in variables:
-        as_factor = re.search(rf"C\(\s*{re.escape(name)}\b", rhs) is not None
-        column = frame[name]
-        if as_factor or not pd.api.types.is_numeric_dtype(column) or column.dtype == bool:
-            out[name] = {"kind": "categorical", "levels": sorted(column.unique().tolist())}
-        else:
-            out[name] = {
-                "kind": "numeric",
-                "levels": sorted(column.unique().tolist()),
-                "mean": float(column.mean()),
-            }
-    return out

@@ -35,8 +35,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-# 3 / d2 for moving ranges of two points (d2 = 1.128), Wheeler (2000).
+from spimpact.models.result import EstimatorResult
+from spimpact.models.tidy import make_tidy
+
+# Bias-correction constant d2 for ranges of two points: mean moving range / d2 estimates
+# the within-process standard deviation (Wheeler 2000).
+D2 = 1.128
+# 3 / d2 for moving ranges of two points, Wheeler (2000).
 LIMIT_FACTOR = 2.66
+# Degrees of freedom of sigma from the mean of n - 1 moving ranges: about 0.62 (n - 1)
+# (Wheeler 1995, Advanced Topics in Statistical Process Control).
+MOVING_RANGE_DF_FACTOR = 0.62
 # Moving ranges above 3.267 x the mean moving range (D4 for n = 2) are screened out of
 # the limits when ``screen_outliers`` is set (Nelson 1982; Provost & Murray 2011, p.155).
 SCREEN_FACTOR = 3.267
@@ -63,8 +72,9 @@ POINT_TYPE_LABELS = {
 _IMPROVEMENT_SIGN = {"up": 1, "down": -1, None: 0}
 
 
-@dataclass(frozen=True)
-class XmrResult:
+# eq=False: the fields hold a data frame, which has no single truth value.
+@dataclass(frozen=True, eq=False)
+class XmrResult(EstimatorResult):
     """An XmR chart: points with their limits and special-cause flags.
 
     Attributes
@@ -88,6 +98,9 @@ class XmrResult:
         Run lengths used for the shift and trend rules.
     diagnostics
         Plain-English caveats, e.g. trial limits from too few points.
+    conf_level
+        Level of the interval ``tidy`` gives for the process mean (not the process
+        limits, which are fixed at three sigma).
     """
 
     points: pd.DataFrame
@@ -100,6 +113,7 @@ class XmrResult:
     shift_points: int
     trend_points: int
     diagnostics: tuple[str, ...] = ()
+    conf_level: float = 0.95
 
     @property
     def variation(self) -> str:
@@ -125,8 +139,21 @@ class XmrResult:
         lines.extend(self.diagnostics)
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        return "<pre>" + self.summary() + "</pre>"
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
+        """The centre line as an estimate of the process mean, one broom row ``mean``.
+
+        Its standard error is the within-process standard deviation estimated from
+        the moving ranges, mean moving range / d2 (d2 = 1.128), over the square root
+        of the number of baseline points: the uncertainty of the centre line when the
+        baseline points vary by common cause only. The reference is Student t on
+        0.62 (n - 1) degrees of freedom, the information in a mean moving range of n
+        points (Wheeler 1995, *Advanced Topics in Statistical Process Control*). The
+        process limits (``lower``, ``upper``) bound single points and are not
+        confidence limits.
+        """
+        std_error = self.mean_moving_range / D2 / np.sqrt(self.n_baseline)
+        df = MOVING_RANGE_DF_FACTOR * (self.n_baseline - 1)
+        return make_tidy(["mean"], [self.mean], [std_error], conf_level=conf_level, df=df)
 
     def plot(
         self, ax: Axes | None = None, *, title: str | None = None, ylabel: str | None = None
@@ -245,6 +272,7 @@ def xmr(
     shift_points: int = 7,
     trend_points: int = 7,
     screen_outliers: bool = False,
+    conf_level: float = 0.95,
 ) -> XmrResult:
     """Build an XmR chart with Making Data Count special-cause rules.
 
@@ -269,6 +297,8 @@ def xmr(
         Drop moving ranges above 3.267 x the mean moving range before computing the
         limits (NHSRplotthedots' default). The MDC Excel tools do not screen, so the
         default is ``False``.
+    conf_level
+        Level of the interval for the process mean given by ``tidy``.
 
     Returns
     -------
@@ -294,6 +324,8 @@ def xmr(
     if not np.isfinite(y).all():
         bad = np.flatnonzero(~np.isfinite(y)).tolist()
         raise ValueError(f"values must be finite numbers; positions {bad} are missing or infinite")
+    if not 0 < conf_level < 1:
+        raise ValueError(f"conf_level must be between 0 and 1, got {conf_level}")
     if improvement not in _IMPROVEMENT_SIGN:
         raise ValueError(f"improvement must be 'up', 'down' or None, got {improvement!r}")
     for name, length in (("shift_points", shift_points), ("trend_points", trend_points)):
@@ -389,4 +421,5 @@ def xmr(
         shift_points=shift_points,
         trend_points=trend_points,
         diagnostics=tuple(diagnostics),
+        conf_level=conf_level,
     )

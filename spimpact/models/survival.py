@@ -16,7 +16,8 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 
-from spimpact.models.tidy import exponentiate_tidy, make_tidy
+from spimpact.models.result import EstimatorResult, ExponentiableResult
+from spimpact.models.tidy import make_tidy
 
 KM_COLUMNS = (
     "strata",
@@ -45,21 +46,25 @@ def _check_survival_columns(data, duration, event, group=None):
         raise ValueError(f"column {group!r} has missing values; give them an explicit category")
 
 
-@dataclass(frozen=True)
-class KaplanMeierResult:
+# eq=False: the fields hold data frames, which have no single truth value.
+@dataclass(frozen=True, eq=False)
+class KaplanMeierResult(EstimatorResult):
     """Kaplan-Meier survival curves, overall or by group.
 
     ``table`` has ``strata, time, n_risk, n_event, n_censor, estimate, conf_low,
     conf_high`` (broom's ``tidy.survfit`` layout) at every distinct time, and is row-level
-    detail: publish only through ``plot`` or after disclosure control.
+    detail: publish only through ``plot`` or after disclosure control. lifelines
+    computes the intervals at fit time, so ``tidy`` gives them only at ``conf_level``.
     """
+
+    intervals_fixed_at_fit = True
 
     table: pd.DataFrame
     group: str | None
     conf_level: float
 
-    def tidy(self) -> pd.DataFrame:
-        """Return the survival table (one row per stratum and distinct time)."""
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
+        """The survival table (one row per stratum and distinct time)."""
         return self.table.copy()
 
     def summary(self) -> str:
@@ -216,15 +221,20 @@ def fit_kaplan_meier(
 
 
 @dataclass(frozen=True)
-class LogRankResult:
-    """Log-rank test of equal survival across groups."""
+class LogRankResult(EstimatorResult):
+    """Log-rank test of equal survival across groups.
+
+    A test has no interval: ``tidy`` gives the same row (broom's ``glance.survdiff``
+    layout) whatever ``conf_level`` is asked for.
+    """
 
     statistic: float
     df: int
     p_value: float
     n_groups: int
+    conf_level: float = 0.95
 
-    def tidy(self) -> pd.DataFrame:
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
         """One-row table: ``statistic, df, p_value, method``."""
         return pd.DataFrame(
             {
@@ -264,9 +274,13 @@ def fit_logrank(data: pd.DataFrame, *, duration: str, event: str, group: str) ->
     )
 
 
-@dataclass(frozen=True)
-class CoxResult:
-    """Cox proportional-hazards model (Efron ties), coefficients on the log-hazard scale."""
+@dataclass(frozen=True, eq=False)
+class CoxResult(ExponentiableResult):
+    """Cox proportional-hazards model (Efron ties), coefficients on the log-hazard scale.
+
+    ``tidy(exponentiate=True)`` gives hazard ratios; intervals are Wald (normal) intervals
+    from lifelines' coefficients and standard errors, so any level can be asked for.
+    """
 
     coefficients: pd.DataFrame
     n: int
@@ -275,9 +289,12 @@ class CoxResult:
     proportional_hazards: pd.DataFrame | None
     diagnostics: tuple[str, ...] = ()
 
-    def tidy(self, *, exponentiate: bool = False) -> pd.DataFrame:
-        """Broom-style table; ``exponentiate=True`` gives hazard ratios."""
-        return exponentiate_tidy(self.coefficients) if exponentiate else self.coefficients.copy()
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
+        """Broom table on the log-hazard scale."""
+        table = self.coefficients
+        return make_tidy(
+            table["term"], table["estimate"], table["std_error"], conf_level=conf_level
+        )
 
     def summary(self) -> str:
         """Text summary for people (hazard ratios)."""

@@ -96,6 +96,46 @@ def test_twfe_unbalanced_equals_dummy_regression(grunfeld10):
     assert_allclose(result.tidy()["std_error"], lsdv.bse[["value", "capital"]], rtol=1e-8)
 
 
+@pytest.mark.parametrize("drop", [(), (3, 50, 51, 120, 199)], ids=["balanced", "unbalanced"])
+def test_twfe_matches_linearmodels_panelols(grunfeld10, drop):
+    """linearmodels is the oracle for the within estimator (Grunfeld, public data):
+    PanelOLS.from_formula("invest ~ value + capital + EntityEffects + TimeEffects",
+    data.set_index(["firm", "year"])).fit(cov_type="unadjusted"), balanced and with five
+    rows dropped. linearmodels stays a test dependency for this cross-check."""
+    from linearmodels.panel import PanelOLS
+
+    data = grunfeld10.drop(index=list(drop)).reset_index(drop=True)
+    data["year"] = data["year"].astype(int)
+    result = fit_twfe("invest ~ value + capital", data, unit="firm", time="year")
+    oracle = PanelOLS.from_formula(
+        "invest ~ value + capital + EntityEffects + TimeEffects", data.set_index(["firm", "year"])
+    ).fit(cov_type="unadjusted")
+    assert_allclose(result.tidy()["estimate"], oracle.params.to_numpy(), rtol=1e-8)
+    assert_allclose(result.tidy()["std_error"], oracle.std_errors.to_numpy(), rtol=1e-8)
+    assert result.df == oracle.df_resid
+
+
+def test_twfe_clustered_matches_linearmodels_up_to_the_stated_small_sample_factor(grunfeld10):
+    """Clustered by firm, the sandwich is linearmodels' (PanelOLS ... .fit(cov_type=
+    "clustered", cluster_entity=True, group_debias=True)); only the small-sample factor
+    differs. linearmodels multiplies by G/(G-1) (n-1)/(n - k) with every absorbed level in
+    k (its df_resid, 169); fixest, and spimpact, by G/(G-1) (n-1)/(n - K) with the firm
+    effects, nested in the firm clusters, left out of K (2 slopes + 20 years: n - K = 178).
+    """
+    from linearmodels.panel import PanelOLS
+
+    data = grunfeld10.assign(year=grunfeld10["year"].astype(int))
+    result = fit_twfe("invest ~ value + capital", data, unit="firm", time="year", cluster="firm")
+    oracle = PanelOLS.from_formula(
+        "invest ~ value + capital + EntityEffects + TimeEffects", data.set_index(["firm", "year"])
+    ).fit(cov_type="clustered", cluster_entity=True, group_debias=True)
+    assert oracle.df_resid == 169
+    assert_allclose(result.tidy()["estimate"], oracle.params.to_numpy(), rtol=1e-8)
+    assert_allclose(
+        result.tidy()["std_error"] ** 2, oracle.std_errors.to_numpy() ** 2 * 169 / 178, rtol=1e-8
+    )
+
+
 def test_event_study_matches_fixest_base_did(base_did):
     """R: fixest::feols(y ~ x1 + i(period, treat, 5) | id + period, base_did), clustered
     by id (fixest walkthrough vignette). Treatment starts in period 6, so period p is

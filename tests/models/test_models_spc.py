@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import stats
 
 from spimpact.models.spc import MDC_COLOURS, _runs, _trend, _two_in_three, xmr
 
@@ -197,3 +198,30 @@ def test_bad_input_raises(kwargs, message):
     values = kwargs.pop("values")
     with pytest.raises(ValueError, match=message):
         xmr(values, **kwargs)
+
+
+def test_tidy_gives_the_centre_line_with_wheelers_sigma():
+    """The process mean's standard error is sigma / sqrt(n) with Wheeler's (2000) sigma =
+    mean moving range / d2, d2 = 1.128: from the NHSRplotthedots snapshot above (r1),
+    mean moving range = (UPL - mean) / 2.66 = (3.294627 - 0.1416238) / 2.66."""
+    y = pd.read_csv(REF / "spc_rnorm_seed123.csv")["y"].to_numpy()
+    chart = xmr(y, conf_level=0.9)
+    row = chart.tidy().iloc[0]
+    expected_se = (3.294627 - 0.1416238) / 2.66 / 1.128 / np.sqrt(20)
+    assert row["term"] == "mean"
+    assert row["estimate"] == pytest.approx(0.1416238, abs=2e-6)
+    assert row["std_error"] == pytest.approx(expected_se, abs=2e-6)
+    # qt(0.95, 0.62 * 19) = 1.785: Student t on Wheeler's degrees of freedom of sigma
+    t_quantile = stats.t.ppf(0.95, 0.62 * 19)
+    assert row["conf_high"] - row["estimate"] == pytest.approx(t_quantile * row["std_error"])
+
+
+def test_process_mean_interval_covers_the_truth():
+    """Simulation: 2,000 series of 24 independent normal points (mean 10, SD 2); the 95%
+    interval of the centre line covers 10 in 93% to 97% of them (binomial SD 0.5%)."""
+    rng = np.random.default_rng(20261130)
+    covered = [
+        (lambda row: row.conf_low <= 10 <= row.conf_high)(xmr(rng.normal(10, 2, 24)).tidy().iloc[0])
+        for _ in range(2000)
+    ]
+    assert 0.93 <= np.mean(covered) <= 0.97

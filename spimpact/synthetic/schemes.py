@@ -1,0 +1,74 @@
+"""What makes each example scheme differ, and the dates every table shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+# The day the example extracts were taken: nothing in them is dated later.
+EXTRACT_DATE = pd.Timestamp("2025-12-31")
+# Months of GP attendance compared before and after referral.
+WINDOW_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class SchemeSpec:
+    """What makes one example scheme differ from another."""
+
+    scheme_id: str
+    title: str
+    n_clients: int
+    measures: tuple[str, ...]
+    identifier: str = "client_id"  # or "nhs_number"
+    age_source: str = "age"  # or "date_of_birth"
+    gp_data: bool = True
+    comparison_ratio: int = 2  # comparison pool size per client; 0 = no pool
+    modified_scale_share: float = 0.0  # share of SWEMWBS forms recorded 0-10 per item
+    n_areas: int = 60
+    boundaries: bool = False
+    ethnic_mix: str = "urban"  # or "rural"
+    gp_rate_ratio: float = 0.85
+
+
+EXAMPLE_SCHEMES = (
+    SchemeSpec(
+        "north_shore",
+        "North Shore Social Prescribing Service",
+        8000,
+        ("swemwbs",),
+        n_areas=120,
+        boundaries=True,
+    ),
+    SchemeSpec(
+        "riverside",
+        "Riverside Community Connectors",
+        1500,
+        ("ons4", "ucla3", "ons_loneliness"),
+        identifier="nhs_number",
+        n_areas=50,
+        gp_rate_ratio=0.9,
+    ),
+    SchemeSpec(
+        "hillcrest",
+        "Hillcrest Wellbeing Link",
+        600,
+        ("who5", "eq5d5l", "mycaw"),
+        age_source="date_of_birth",
+        gp_data=False,
+        comparison_ratio=0,
+        n_areas=30,
+        boundaries=True,
+        ethnic_mix="rural",
+    ),
+    SchemeSpec(
+        "valley",
+        "Valley Voluntary Action Social Prescribing",
+        150,
+        ("swemwbs",),
+        comparison_ratio=0,
+        modified_scale_share=0.35,
+        n_areas=15,
+        ethnic_mix="rural",
+    ),
+)
