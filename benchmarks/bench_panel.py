@@ -4,7 +4,8 @@ Generates synthetic appointment records (Parquet) under ``benchmarks/_data/`` on
 two jobs, each in its own process so that peak memory (max RSS) is its own:
 
 * ``baseline``: ``COPY (SELECT patient_id, month, COUNT(*) ... GROUP BY ...) TO parquet``;
-* ``panel``: ``spimpact.attendance.build_panel(..., output=...)``, Parquet in and out.
+* ``panel``: ``spimpact.analyses.attendance.panel.build_panel(..., output=...)``, Parquet in
+  and out.
 
 Usage::
 
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from spimpact.attendance import build_panel
+from spimpact.analyses.attendance.panel import build_panel
 
 DATA = Path(__file__).parent / "_data"
 MEMORY_LIMIT = "3GB"

@@ -1,5 +1,19 @@
-"""Who benefits: change in wellbeing and GP attendance by group."""
+"""Who benefits: change in wellbeing and GP attendance by group.
 
-from spimpact.analyses.equity.analysis import benefit_by_group_section, fit_change_by_group
+``analysis`` estimates the change per group with a joint test of difference;
+``section`` turns the estimates into the report section.
+"""
 
-__all__ = ["benefit_by_group_section", "fit_change_by_group"]
+from spimpact.analyses.equity.analysis import (
+    GroupChangeResult,
+    attendance_effect_by_group,
+    fit_change_by_group,
+)
+from spimpact.analyses.equity.section import benefit_by_group_section
+
+__all__ = [
+    "GroupChangeResult",
+    "attendance_effect_by_group",
+    "benefit_by_group_section",
+    "fit_change_by_group",
+]

@@ -1,4 +1,4 @@
-"""Who benefits: wellbeing change by deprivation and ethnic group, with a joint test.
+"""Who benefits: change in wellbeing and GP attendance by group, with a joint test.
 
 Social prescribing is meant to reduce health inequalities, so the report asks not only
 whether wellbeing improved but whether it improved as much for people from deprived
@@ -8,6 +8,8 @@ estimated per group from one linear mixed model with a group x time interaction
 follow-ups used: valid if missing follow-ups are missing at random given the group and
 earlier scores), and a Wald test asks whether the changes differ between groups at
 all. Groups with too few people followed up are left out of the model and named.
+The GP-attendance effect per group (:func:`attendance_effect_by_group`) comes from
+separate difference-in-differences fits per group with Cochran's Q test.
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from spimpact.io import SchemeData
+from spimpact.analyses.attendance.analysis import (
+    OUTCOME,
+    PER_1000_PER_YEAR,
+    AttendanceResult,
+    analyse_attendance,
+    fit_before_after_change,
+)
+from spimpact.models.did import fit_did_2x2
+from spimpact.models.meta import fit_random_effects
 from spimpact.models.mixed import fit_mixed
-from spimpact.models.tidy import make_tidy
-from spimpact.params import SchemeParams
-from spimpact.publish.disclosure import disclose_count
-from spimpact.publish.section import InsufficientData, Section, Table
-from spimpact.scoring import MAIN_SCORE, SCORES
+from spimpact.models.result import EstimatorResult
+from spimpact.models.tidy import TIDY_COLUMNS, make_tidy
+from spimpact.publish.section import InsufficientData
 
-GROUPINGS = {
-    "imd_quintile": "IMD quintile (1 = most deprived)",
-    "ethnic_group": "Ethnic group",
-}
 # Fewest people with a follow-up for a group's change to be estimated: with a
 # typical SD of change (~0.8 SD of the score) 20 people give an interval of about
 # +/-0.35 SD, the widest that still says something; below that the group is named
@@ -39,7 +43,7 @@ MIN_GROUP_FOLLOWED_UP = 20
 
 
 @dataclass(frozen=True)
-class GroupChangeResult:
+class GroupChangeResult(EstimatorResult):
     """Change in a score from baseline to a follow-up, per group, with a joint test.
 
     Attributes
@@ -54,8 +58,12 @@ class GroupChangeResult:
         is the same in every group).
     timepoint
         Follow-up at which changes are reported.
+    n_people
+        People in the model.
     diagnostics
         Model warnings in plain English.
+    conf_level
+        Level of the intervals in ``changes``.
     """
 
     by: str
@@ -68,13 +76,16 @@ class GroupChangeResult:
     joint_p_value: float
     n_people: int
     diagnostics: tuple[str, ...] = ()
+    conf_level: float = 0.95
 
-    def tidy(self) -> pd.DataFrame:
+    def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom columns, one row per group (term = group label)."""
-        out = self.changes.rename(columns={"group": "term"})
-        return out[
-            ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
-        ]
+        return make_tidy(
+            self.changes["group"],
+            self.changes["estimate"],
+            self.changes["std_error"],
+            conf_level=conf_level,
+        )
 
     def summary(self) -> str:
         """Describe the changes and the joint test."""
@@ -214,6 +225,7 @@ def fit_change_by_group(
         joint_p_value=float(stats.chi2.sf(statistic, len(interaction))),
         n_people=int(frame[person].nunique()),
         diagnostics=tuple(fit.diagnostics),
+        conf_level=conf_level,
     )
 
 
@@ -222,195 +234,108 @@ def _order(label: str):
     return (0, float(text), "") if text.replace(".", "", 1).isdigit() else (1, 0.0, text)
 
 
-def benefit_by_group_section(
-    scheme: SchemeData, scores: pd.DataFrame, *, params: SchemeParams, attendance=None
-) -> Section:
-    """Wellbeing change by IMD quintile and ethnic group, each with a joint test.
+def attendance_effect_by_group(
+    scheme, *, params, by: str, result: AttendanceResult | None = None
+) -> pd.DataFrame:
+    """Difference-in-differences effect on GP attendance within each level of a client column.
 
-    Uses the scheme's primary measure (``params.measures.primary``) and its main
-    score. People counts are rounded to 5 (``disclose_count``); groups with fewer than
-    ``MIN_GROUP_FOLLOWED_UP`` people followed up are named but not estimated. When the
-    scheme has GP appointment data, the attendance effect per group comes from
-    ``spimpact.analyses.attendance.analysis.attendance_effect_by_group`` with its Cochran Q test;
-    ``attendance`` may pass an ``analyse_attendance`` result to avoid refitting it.
+    Parameters
+    ----------
+    scheme, params
+        As :func:`~spimpact.analyses.attendance.analyse_attendance`.
+    by
+        A column of ``scheme.clients`` (e.g. ``imd_quintile``, ``ethnic_group``).
+        Comparison patients take the level of the client they are matched to, so
+        matched sets stay together.
+    result
+        A result of ``analyse_attendance`` for this scheme, to avoid refitting.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per level: ``by`` (the column name), ``term`` (the level),
+        ``TIDY_COLUMNS`` in appointments per 1,000 clients per year, ``n_clients``
+        (raw count: disclosure-control it before publishing); then one row
+        ``term = "joint_test_of_difference"`` whose ``statistic`` is the Cochran Q
+        chi-squared statistic, ``df`` its degrees of freedom and ``p_value`` the test
+        that the effect is the same in every level. Levels with fewer than
+        ``params.disclosure.min_n_summary`` clients get no estimate. Without a
+        comparison group the rows are before/after changes (``method`` says so).
+
+    Notes
+    -----
+    Separate 2x2 difference-in-differences fits per level (OLS, SE clustered by
+    person) on disjoint people, so the estimates are independent and the
+    heterogeneity statistic ``Q = sum w_g (b_g - b_w)^2`` with ``w_g = 1 / se_g^2``
+    is chi-squared on ``G - 1`` df under equal effects (Cochran 1954), as
+    :func:`spimpact.models.meta.fit_random_effects` reports it.
     """
-    rule = params.disclosure.rule()
-    score = MAIN_SCORE.get(params.measures.primary)
-    if score is None or scores is None or scores.empty:
-        raise InsufficientData("No scored wellbeing measures, so benefit by group cannot be shown.")
-    info = SCORES[score]
-    values = scores.loc[scores["score"] == score, ["client_id", "timepoint", "value"]]
-    if values.empty:
-        raise InsufficientData(f"No {info.label} scores were recorded.")
-    data = values.merge(
-        scheme.clients[["client_id", *[g for g in GROUPINGS if g in scheme.clients.columns]]],
-        on="client_id",
-        how="inner",
-    )
-    labels = params.measures.timepoints
-    at = 1
-    level = f"{100 * params.conf_level:g}%"
-    better = "higher" if info.higher_is_better else "lower"
-    text = [
-        f"Change in {info.label} from {labels.get(0, 'baseline').lower()} to "
-        f"{labels.get(at, f'time point {at}')} in each group, from one mixed model with a "
-        f"group x time interaction (all follow-ups used; {better} scores are better). The "
-        "joint test asks whether the change differs between groups at all; a large p-value "
-        "means the data show no difference, not that there is none. Groups with fewer than "
-        f"{MIN_GROUP_FOLLOWED_UP} people followed up are not estimated."
-    ]
-    tables, figures = [], []
-    for by, label in GROUPINGS.items():
-        if by not in data.columns:
-            continue
-        try:
-            result = fit_change_by_group(
-                data, by=by, at=at, conf_level=params.conf_level, score=info.label
-            )
-        except InsufficientData as reason:
-            text.append(f"**{label}.** {reason}")
-            continue
-        table = result.changes[
-            ["group", "n_people", "n_followed_up", "estimate", "conf_low", "conf_high"]
-        ].copy()
-        for column in ("n_people", "n_followed_up"):
-            table[column] = disclose_count(table[column].to_numpy(), rule).to_numpy()
-        decimals = 3 if info.maximum - info.minimum <= 2 else 2
-        # adding 0.0 turns a rounded -0.0 into 0.0
-        table[["estimate", "conf_low", "conf_high"]] = (
-            table[["estimate", "conf_low", "conf_high"]].round(decimals) + 0.0
+    result = analyse_attendance(scheme, params=params) if result is None else result
+    if by not in scheme.clients.columns:
+        raise ValueError(f"by: '{by}' is not a column of the clients table")
+    levels = scheme.clients.set_index("client_id")[by]
+    panel = result.panel.copy()
+    if result.design == "matched_did":
+        client_level = (
+            panel.loc[panel["treated"] == 1, ["subclass", "patient_id"]]
+            .drop_duplicates("subclass")
+            .assign(level=lambda d: d["patient_id"].map(levels))
+            .set_index("subclass")["level"]
         )
-        table = table.rename(columns={"group": label})
-        tables.append(
-            Table(
-                f"equity_change_{by}",
-                f"Change in {info.label} by {label.split(' (')[0].lower()}",
-                table,
-            )
-        )
-        ax = result.plot(xlabel=f"Change in {info.label} ({level} CI)")
-        ax.set_title(f"Change by {label.split(' (')[0].lower()}")
-        ax.figure.tight_layout()
-        figures.append(ax.figure)
-        differs = result.joint_p_value < 1 - params.conf_level
-        sentence = (
-            f"**{label}.** Joint test of no difference in change between groups: "
-            f"chi-squared {result.joint_statistic:.1f} on {result.joint_df} df, "
-            f"p = {result.joint_p_value:.3f}; "
-            + (
-                "the change differs between groups."
-                if differs
-                else "no difference between groups is shown."
-            )
-        )
-        if result.too_small:
-            sentence += (
-                " Too few people were followed up to estimate the change for: "
-                + ", ".join(result.too_small)
-                + "; the scheme cannot yet say whether these groups benefit."
-            )
-        sentence += "".join(f" {d}" for d in result.diagnostics)
-        text.append(sentence)
-    attendance_text, attendance_tables, attendance_figures = _attendance_by_group(
-        scheme,
-        [g for g in GROUPINGS if g in scheme.clients.columns],
-        params=params,
-        result=attendance,
-    )
-    text += attendance_text
-    tables += attendance_tables
-    figures += attendance_figures
-    if not tables:
-        raise InsufficientData(" ".join(text[1:]) or "No group could be estimated.")
-    return Section(
-        title="Who benefits",
-        text=tuple(text),
-        tables=tuple(tables),
-        figures=tuple(figures),
-    )
+        panel["level"] = panel["subclass"].map(client_level)
+        method = "difference-in-differences against the matched comparison group"
+    else:
+        panel["level"] = panel["patient_id"].map(levels)
+        method = "before/after only (no comparison group; not an effect estimate)"
+    rows = []
+    for level, cell in panel.dropna(subset=["level"]).groupby("level", sort=True):
+        n_clients = int(cell.loc[cell["treated"] == 1, "patient_id"].nunique())
+        tidy = _attendance_effect(cell, result.design, n_clients, params)
+        tidy["term"] = str(level)
+        for column in ("estimate", "std_error", "conf_low", "conf_high"):
+            tidy[column] = tidy[column] * PER_1000_PER_YEAR
+        tidy["n_clients"] = n_clients
+        rows.append(tidy)
+    table = pd.concat(rows, ignore_index=True)
+    joint = {"term": "joint_test_of_difference", **dict.fromkeys(TIDY_COLUMNS[1:], np.nan)}
+    joint.update(_heterogeneity(table, params.conf_level))
+    joint["n_clients"] = int(table["n_clients"].sum())
+    table = pd.concat([table, pd.DataFrame([joint])], ignore_index=True)
+    table.insert(0, "by", by)
+    table["method"] = method
+    return table
 
 
-def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams, result=None):
-    """Text, tables and figures for the GP-attendance effect by group (may be empty)."""
-    if scheme.gp_appointments is None or scheme.gp_appointments.empty:
-        return (
-            ["GP attendance by group cannot be shown: the scheme supplied no GP appointment data."],
-            [],
-            [],
+def _attendance_effect(cell: pd.DataFrame, design: str, n_clients: int, params) -> pd.DataFrame:
+    """One tidy row: the group's effect (or before/after change), NaN when too few clients."""
+    if n_clients < params.disclosure.min_n_summary:
+        return make_tidy(["level"], [np.nan], [np.nan], conf_level=params.conf_level)
+    if design == "matched_did":
+        fit = fit_did_2x2(
+            cell,
+            outcome=OUTCOME,
+            treated="treated",
+            post="post",
+            cluster="patient_id",
+            conf_level=params.conf_level,
         )
-    from spimpact.analyses.attendance.analysis import analyse_attendance, attendance_effect_by_group
+        tidy = fit.tidy()
+        return tidy.loc[tidy["term"] == fit.att_term, list(TIDY_COLUMNS)].copy()
+    change = fit_before_after_change(cell, conf_level=params.conf_level)
+    if change is None:
+        return make_tidy(["level"], [np.nan], [np.nan], conf_level=params.conf_level)
+    return change.tidy()
 
-    rule = params.disclosure.rule()
-    try:
-        result = analyse_attendance(scheme, params=params) if result is None else result
-    except InsufficientData as reason:
-        return [f"GP attendance by group cannot be shown: {reason}"], [], []
-    text, tables, figures = [], [], []
-    for by in groupings:
-        label = GROUPINGS[by]
-        effects = attendance_effect_by_group(scheme, params=params, by=by, result=result)
-        joint = effects[effects["term"] == "joint_test_of_difference"].iloc[0]
-        rows = effects[effects["term"] != "joint_test_of_difference"]
-        table = pd.DataFrame(
-            {
-                label: rows["term"].to_numpy(),
-                "n_clients": disclose_count(rows["n_clients"].to_numpy(), rule).to_numpy(),
-                "estimate": rows["estimate"].round(1).to_numpy(),
-                "conf_low": rows["conf_low"].round(1).to_numpy(),
-                "conf_high": rows["conf_high"].round(1).to_numpy(),
-            }
-        )
-        method = str(rows["method"].iloc[0])
-        tables.append(
-            Table(
-                f"equity_attendance_{by}",
-                f"GP appointments per 1,000 clients per year by {label.split(' (')[0].lower()} "
-                f"({method})",
-                table,
-            )
-        )
-        shown = rows.dropna(subset=["estimate"])
-        if len(shown):
-            fig, ax = plt.subplots(figsize=(6, 0.4 * len(shown) + 1.5))
-            y = np.arange(len(shown))[::-1]
-            est = shown["estimate"].to_numpy(dtype=float)
-            ax.errorbar(
-                est,
-                y,
-                xerr=[
-                    est - shown["conf_low"].to_numpy(float),
-                    shown["conf_high"].to_numpy(float) - est,
-                ],
-                fmt="o",
-                color="#005eb8",
-            )
-            ax.axvline(0, color="#425563", linewidth=1)
-            ax.set_yticks(y, shown["term"].astype(str).tolist())
-            ax.set_xlabel("GP appointments per 1,000 clients per year")
-            ax.set_title(f"GP attendance by {label.split(' (')[0].lower()}")
-            fig.tight_layout()
-            figures.append(fig)
-        missing = rows.loc[rows["estimate"].isna(), "term"].astype(str).tolist()
-        if pd.notna(joint["p_value"]):
-            sentence = (
-                f"**GP attendance by {label.split(' (')[0].lower()}** ({method}): test of "
-                f"no difference between groups (Cochran Q) {joint['statistic']:.1f} on "
-                f"{int(joint['df'])} df, p = {joint['p_value']:.3f}; "
-                + (
-                    "the effect differs between groups."
-                    if joint["p_value"] < 1 - params.conf_level
-                    else "no difference between groups is shown."
-                )
-            )
-        else:
-            sentence = (
-                f"**GP attendance by {label.split(' (')[0].lower()}**: fewer than two groups "
-                "could be estimated, so groups cannot be compared."
-            )
-        if missing:
-            sentence += (
-                f" Too few clients to estimate: {', '.join(missing)}; the scheme cannot say "
-                "whether attendance changed for these groups."
-            )
-        text.append(sentence)
-    return text, tables, figures
+
+def _heterogeneity(table: pd.DataFrame, conf_level: float) -> dict:
+    """Cochran's Q across the estimable groups: ``statistic``, ``p_value``, ``df``."""
+    valid = table.dropna(subset=["estimate", "std_error"])
+    valid = valid[valid["std_error"] > 0]
+    if len(valid) < 2:
+        return {"statistic": np.nan, "p_value": np.nan, "df": np.nan}
+    # Q and its test use the equal-effects weights whatever the tau^2 estimator, so
+    # "FE" gives them without fitting a between-group variance that is not reported.
+    meta = fit_random_effects(
+        valid["estimate"], valid["std_error"], method="FE", conf_level=conf_level
+    )
+    return {"statistic": meta.q, "p_value": meta.q_p_value, "df": meta.q_df}

@@ -1,0 +1,250 @@
+"""The person x month attendance panel: DuckDB registration of the inputs and ``panel.sql``.
+
+Plain SQL on DuckDB (embedded): appointment records and a cohort with index dates in,
+one row per person and month around the index date out, counts of attended clinical
+appointments in each month (SPEC §2.4).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+PANEL_SQL = resources.files("spimpact.analyses.attendance") / "panel.sql"
+
+PANEL_COLUMNS = (
+    "patient_id",
+    "treated",
+    "index_date",
+    "months_since_index",
+    "post",
+    "calendar_month",
+    "n_gp",
+    "n_clinical",
+    "n_clinical_face_to_face",
+    "n_clinical_remote",
+)
+
+APPOINTMENT_COLUMNS = (
+    "patient_id",
+    "appointment_date",
+    "staff_role",
+    "mode",
+    "status",
+    "slot_category",
+)
+
+
+def panel_query(*, window_months: int, observed_from: date, observed_until: date) -> str:
+    """Return the attendance-panel SQL with its window and observation period filled in.
+
+    The query reads tables ``appointments``, ``cohort`` and ``months`` and is plain
+    SQL, so it runs on Spark SQL too.
+    """
+    window_months = _whole_number(window_months, "window_months")
+    return PANEL_SQL.read_text(encoding="utf-8").format(
+        first_month=-window_months,
+        last_month=window_months - 1,
+        observed_from=f"DATE '{pd.Timestamp(observed_from).date().isoformat()}'",
+        observed_until=f"DATE '{pd.Timestamp(observed_until).date().isoformat()}'",
+    )
+
+
+def build_panel(
+    appointments: pd.DataFrame | str | Path,
+    cohort: pd.DataFrame,
+    *,
+    window_months: int = 12,
+    observed_from: date | str | None = None,
+    observed_until: date | str | None = None,
+    output: str | Path | None = None,
+    memory_limit: str = "4GB",
+    threads: int | None = None,
+) -> pd.DataFrame | Path:
+    """Build a person x month panel of attended clinical appointments around an index date.
+
+    Parameters
+    ----------
+    appointments
+        Appointment-level records with ``APPOINTMENT_COLUMNS`` (``slot_category``
+        optional), as a DataFrame or a path to a CSV or Parquet file (or a Parquet
+        glob), read by DuckDB without loading it into memory.
+    cohort
+        One row per person: ``patient_id``, ``index_date`` (referral date for
+        clients, assigned index date for comparison patients) and ``treated``
+        (1 client, 0 comparison), as a DataFrame or a Parquet path.
+    window_months
+        Months before and after the index date (params ``comparison.window_months``):
+        months ``-window_months`` to ``window_months - 1``; month 0 starts on the
+        index date.
+    observed_from, observed_until
+        The period the appointment extract covers (``observed_from <= date <
+        observed_until``). A person-month is kept only if it lies wholly inside it,
+        so unobserved months are never read as months without appointments.
+        Defaults: the first appointment date and the day after the last.
+    output
+        When given, the panel is written to this Parquet file (streamed, never
+        held in memory) and its path is returned.
+    memory_limit, threads
+        DuckDB resource limits.
+
+    Returns
+    -------
+    pandas.DataFrame or pathlib.Path
+        ``PANEL_COLUMNS``, sorted by ``patient_id`` and ``months_since_index``:
+        ``n_gp`` (GP appointments), ``n_clinical`` (GP, nurse and other clinical
+        staff), ``n_clinical_face_to_face`` (face to face or home visit),
+        ``n_clinical_remote`` (telephone, video, online), ``post`` (1 from month
+        0), ``calendar_month`` (calendar month the person-month starts in, as
+        ``year * 12 + month - 1``, for calendar-time fixed effects).
+
+    Notes
+    -----
+    Counts attended appointments only (no DNAs or cancellations) with clinical
+    staff, and leaves out link-worker appointments (role
+    ``social_prescribing_link_worker`` or GPAD slot category "Social Prescribing
+    Service"), which the intervention itself creates: SPEC §2.4 and NHS England,
+    *Appointments in General Practice* (GPAD) definitions. Months with no
+    appointment are zeros. The panel logic lives in ``spimpact/analyses/attendance/panel.sql``.
+
+    Examples
+    --------
+    >>> appointments = pd.DataFrame({
+    ...     "patient_id": ["a", "a"],
+    ...     "appointment_date": pd.to_datetime(["2024-01-10", "2024-03-02"]),
+    ...     "staff_role": ["gp", "nurse"], "mode": ["face_to_face", "telephone"],
+    ...     "status": ["attended", "attended"], "slot_category": [None, None]})
+    >>> cohort = pd.DataFrame({"patient_id": ["a"], "index_date": pd.to_datetime(["2024-02-01"]),
+    ...                        "treated": [1]})
+    >>> panel = build_panel(appointments, cohort, window_months=3,
+    ...                     observed_from="2023-11-01", observed_until="2024-05-01")
+    >>> panel[["months_since_index", "n_gp", "n_clinical"]].to_numpy().tolist()
+    [[-3, 0, 0], [-2, 0, 0], [-1, 1, 1], [0, 0, 0], [1, 0, 1], [2, 0, 0]]
+    """
+    window_months = _whole_number(window_months, "window_months")
+    connection = duckdb.connect(config={"memory_limit": memory_limit})
+    try:
+        if threads is not None:
+            connection.execute(f"SET threads = {_whole_number(threads, 'threads')}")
+        _register_appointments(connection, appointments)
+        _register_cohort(connection, cohort)
+        months = pd.DataFrame(
+            {"months_since_index": np.arange(-window_months, window_months, dtype="int32")}
+        )
+        connection.register("months", months)
+        if observed_from is None or observed_until is None:
+            first, last = connection.execute(
+                "SELECT MIN(appointment_date), MAX(appointment_date) FROM appointments"
+            ).fetchone()
+            if first is None:
+                raise ValueError("appointments: no rows, so the observed period is unknown")
+            observed_from = first if observed_from is None else observed_from
+            observed_until = (
+                pd.Timestamp(last) + pd.Timedelta(days=1)
+                if observed_until is None
+                else observed_until
+            )
+        query = panel_query(
+            window_months=window_months,
+            observed_from=observed_from,
+            observed_until=observed_until,
+        )
+        ordered = f"{query}\nORDER BY patient_id, months_since_index"
+        if output is not None:
+            output = Path(output)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            connection.execute(f"COPY ({query}) TO '{_sql_path(output)}' (FORMAT PARQUET)")
+            return output
+        panel = connection.execute(ordered).df()
+    finally:
+        connection.close()
+    for column in PANEL_COLUMNS[3:]:
+        panel[column] = panel[column].astype("int64")
+    panel["treated"] = panel["treated"].astype("int64")
+    panel["index_date"] = pd.to_datetime(panel["index_date"])
+    return panel[list(PANEL_COLUMNS)]
+
+
+def _whole_number(value, name: str) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def _sql_path(path: Path | str) -> str:
+    return str(path).replace("'", "''")
+
+
+def _register_appointments(connection, appointments) -> None:
+    if isinstance(appointments, pd.DataFrame):
+        missing = [c for c in APPOINTMENT_COLUMNS[:-1] if c not in appointments.columns]
+        if missing:
+            raise ValueError(f"appointments: missing column(s) {', '.join(missing)}")
+        frame = appointments.copy()
+        if "slot_category" not in frame.columns:
+            frame["slot_category"] = None
+        frame["appointment_date"] = pd.to_datetime(frame["appointment_date"], errors="raise")
+        frame = frame[list(APPOINTMENT_COLUMNS)]
+        connection.register("appointments_input", frame)
+        source = "appointments_input"
+    else:
+        path = Path(appointments)
+        if path.suffix.lower() == ".csv":
+            source = f"read_csv('{_sql_path(path)}', header = true, all_varchar = true)"
+        elif path.suffix.lower() == ".parquet" or "*" in path.name:
+            source = f"read_parquet('{_sql_path(path)}')"
+        else:
+            raise ValueError(f"appointments: expected a .csv or .parquet file, got {path}")
+        columns = {
+            row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        }
+        missing = [c for c in APPOINTMENT_COLUMNS[:-1] if c not in columns]
+        if missing:
+            raise ValueError(f"appointments file {path}: missing column(s) {', '.join(missing)}")
+        if "slot_category" not in columns:
+            source = f"(SELECT *, CAST(NULL AS VARCHAR) AS slot_category FROM {source})"
+    connection.execute(
+        f"""
+        CREATE TEMP VIEW appointments AS
+        SELECT CAST(patient_id AS VARCHAR) AS patient_id,
+               CAST(appointment_date AS DATE) AS appointment_date,
+               CAST(staff_role AS VARCHAR) AS staff_role,
+               CAST(mode AS VARCHAR) AS mode,
+               CAST(status AS VARCHAR) AS status,
+               CAST(slot_category AS VARCHAR) AS slot_category
+        FROM {source}
+        """
+    )
+
+
+def _register_cohort(connection, cohort) -> None:
+    if isinstance(cohort, str | Path):
+        source = f"read_parquet('{_sql_path(cohort)}')"
+    else:
+        missing = [c for c in ("patient_id", "index_date", "treated") if c not in cohort.columns]
+        if missing:
+            raise ValueError(f"cohort: missing column(s) {', '.join(missing)}")
+        if cohort["patient_id"].duplicated().any():
+            duplicate = cohort.loc[cohort["patient_id"].duplicated(), "patient_id"].iloc[0]
+            raise ValueError(f"cohort: patient_id {duplicate!r} appears more than once")
+        if cohort["index_date"].isna().any():
+            raise ValueError("cohort: index_date is missing for some people")
+        frame = cohort[["patient_id", "index_date", "treated"]].copy()
+        frame["index_date"] = pd.to_datetime(frame["index_date"])
+        frame["treated"] = frame["treated"].astype(int)
+        connection.register("cohort_input", frame)
+        source = "cohort_input"
+    connection.execute(
+        f"""
+        CREATE TEMP VIEW cohort AS
+        SELECT CAST(patient_id AS VARCHAR) AS patient_id,
+               CAST(index_date AS DATE) AS index_date,
+               CAST(treated AS INTEGER) AS treated
+        FROM {source}
+        """
+    )
