@@ -15,49 +15,6 @@ from spimpact.scoring import score_measures, validate_items
 PARAMS = SchemeParams(scheme_id="test", title="Test", data_dir=".")
 
 
-def make_scheme(n_people=60, seed=1, modified=0):
-    """SWEMWBS and ONS4 at two time points; the first ``modified`` people use a 0-10 form."""
-    rng = np.random.default_rng(seed)
-    records = []
-    for person in range(n_people):
-        for timepoint in (0, 1):
-            if modified > person:
-                swemwbs = list(rng.integers(0, 11, size=7))
-                swemwbs[0] = 10
-            else:
-                swemwbs = list(rng.integers(1, 6, size=7))
-            records.append(
-                {
-                    "client_id": f"person-{person:03d}",
-                    "measure": "swemwbs",
-                    "timepoint": timepoint,
-                    "date": "2026-01-01",
-                    **{f"item_{i + 1}": v for i, v in enumerate(swemwbs)},
-                }
-            )
-            records.append(
-                {
-                    "client_id": f"person-{person:03d}",
-                    "measure": "ons4",
-                    "timepoint": timepoint,
-                    "date": "2026-01-01",
-                    **{f"item_{i + 1}": v for i, v in enumerate(rng.integers(0, 11, size=4))},
-                }
-            )
-    measures = pd.DataFrame(records)
-    for i in range(1, 15):
-        measures[f"item_{i}"] = measures.get(f"item_{i}", pd.NA)
-        measures[f"item_{i}"] = measures[f"item_{i}"].astype("Int64")
-    measures["source_row"] = range(2, len(measures) + 2)
-    clients = pd.DataFrame(
-        {
-            "client_id": [f"person-{p:03d}" for p in range(n_people)],
-            "sex": ["female", "male"] * (n_people // 2) + ["female"] * (n_people % 2),
-        }
-    )
-    return measures, clients
-
-
 def _all_text(section):
     parts = list(section.text) + list(section.notes)
     for table in section.tables:
@@ -65,7 +22,7 @@ def _all_text(section):
     return " ".join(parts)
 
 
-def test_wellbeing_at_referral_tables_are_disclosure_controlled():
+def test_wellbeing_at_referral_tables_are_disclosure_controlled(make_scheme):
     measures, clients = make_scheme()
     scored = score_measures(measures, clients=clients)
     section = wellbeing_at_referral_section(scored, clients, non_standard=None, params=PARAMS)
@@ -84,7 +41,7 @@ def test_wellbeing_at_referral_tables_are_disclosure_controlled():
     assert len(section.figures) == 1
 
 
-def test_headline_for_primary_measure():
+def test_headline_for_primary_measure(make_scheme):
     measures, clients = make_scheme()
     scored = score_measures(measures, clients=clients)
     section = wellbeing_at_referral_section(scored.scores, clients, params=PARAMS)
@@ -97,7 +54,7 @@ def test_headline_for_primary_measure():
     assert headline.loc[0, "n"] == 60
 
 
-def test_small_groups_show_no_means():
+def test_small_groups_show_no_means(make_scheme):
     measures, clients = make_scheme(n_people=7)
     scored = score_measures(measures, clients=clients)
     section = wellbeing_at_referral_section(scored, clients, params=PARAMS)
@@ -107,14 +64,14 @@ def test_small_groups_show_no_means():
     assert section.figures == ()
 
 
-def test_no_baseline_means_insufficient_data():
+def test_no_baseline_means_insufficient_data(make_scheme):
     measures, clients = make_scheme()
     scored = score_measures(measures[measures["timepoint"] == 1], clients=clients)
     with pytest.raises(InsufficientData, match="No wellbeing questionnaire"):
         wellbeing_at_referral_section(scored, clients, params=PARAMS)
 
 
-def test_modified_zero_to_ten_swemwbs_is_visibly_flagged():
+def test_modified_zero_to_ten_swemwbs_is_visibly_flagged(make_scheme):
     measures, clients = make_scheme(modified=20)
     check = validate_items(measures)
     scored = score_measures(check.measures, clients=clients)
@@ -134,7 +91,7 @@ def test_modified_zero_to_ten_swemwbs_is_visibly_flagged():
     assert any("Use of outcome measures" in paragraph for paragraph in referral.text)
 
 
-def test_declared_variant_is_explained():
+def test_declared_variant_is_explained(make_scheme):
     variant = ScaleVariant(observed_min=0, observed_max=10, reason="local 0-10 form")
     params = PARAMS.model_copy(update={"measures": MeasuresParams(variants={"swemwbs": variant})})
     measures, _ = make_scheme(modified=20)
