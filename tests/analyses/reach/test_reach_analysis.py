@@ -12,6 +12,7 @@ from spimpact.analyses.reach.analysis import (
     tabulate_pathway,
     tabulate_reach,
 )
+from spimpact.analyses.reach.areas import funnel_positions
 from spimpact.models.inequality import rate_ci
 from spimpact.publish.disclosure import DisclosureRule
 from spimpact.publish.section import InsufficientData
@@ -132,3 +133,16 @@ def test_pathway_counts():
         31,
     ]
     assert table.loc["male", "n_completed"] == 1
+
+
+def test_funnel_positions_name_the_widest_limits_crossed():
+    # 30 per 1,000 in 1,000 people: 95% limits about 20 to 41, 99.8% about 14 to 48
+    areas = pd.DataFrame({"population": [1000.0] * 5, "rate": [30.0, 45.0, 60.0, 10.0, None]})
+    positions = funnel_positions(areas, 0.03)
+    assert positions.iloc[:4].tolist() == [
+        "within limits",
+        "above (outside 95% limits)",
+        "above (outside 99.8% limits)",
+        "below (outside 99.8% limits)",
+    ]
+    assert pd.isna(positions.iloc[4])

@@ -7,12 +7,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import pytest
 
 from spimpact.analyses.reach import analyse_kpis, kpi_spc_section
 from spimpact.io import SchemeData
 from spimpact.params import SchemeParams
-from spimpact.publish.section import InsufficientData
 
 
 def _kpi_scheme(tmp_path, *, drop_after=None):
@@ -82,12 +80,6 @@ def test_kpi_section_flags_a_fall_in_engagement_as_concern(tmp_path):
     plt.close("all")
 
 
-def test_kpi_section_on_a_small_scheme_says_why(schemes):
-    data, params = schemes["valley"]
-    with pytest.raises(InsufficientData, match="not charted"):
-        kpi_spc_section(data, None, params=params)
-
-
 def test_kpi_analysis_charts_each_stage_by_month(tmp_path):
     data, params = _kpi_scheme(tmp_path)
     result = analyse_kpis(data, None, params=params)
@@ -96,9 +88,3 @@ def test_kpi_analysis_charts_each_stage_by_month(tmp_path):
         ("completed", "month"),
     ]
     assert result.typical_referrals == 40  # 40 referrals in every month
-
-
-def test_kpi_analysis_on_a_small_scheme_has_no_chart(schemes):
-    data, params = schemes["valley"]
-    result = analyse_kpis(data, None, params=params)
-    assert all(kpi.chart is None and kpi.unit == "quarter" for kpi in result.charts)

@@ -3,7 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from numpy.testing import assert_allclose
+from scipy import stats
 
+from spimpact.analyses.measures import analyse_measure_quality, analyse_wellbeing_at_referral
 from spimpact.analyses.measures.section import (
     measure_quality_section,
     wellbeing_at_referral_section,
@@ -15,6 +18,49 @@ from spimpact.scoring import score_measures, validate_items
 PARAMS = SchemeParams(scheme_id="test", title="Test", data_dir=".")
 
 
+def make_scheme(n_people=60, seed=1, modified=0):
+    """SWEMWBS and ONS4 at two time points; the first ``modified`` people use a 0-10 form."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for person in range(n_people):
+        for timepoint in (0, 1):
+            if modified > person:
+                swemwbs = list(rng.integers(0, 11, size=7))
+                swemwbs[0] = 10
+            else:
+                swemwbs = list(rng.integers(1, 6, size=7))
+            records.append(
+                {
+                    "client_id": f"person-{person:03d}",
+                    "measure": "swemwbs",
+                    "timepoint": timepoint,
+                    "date": "2026-01-01",
+                    **{f"item_{i + 1}": v for i, v in enumerate(swemwbs)},
+                }
+            )
+            records.append(
+                {
+                    "client_id": f"person-{person:03d}",
+                    "measure": "ons4",
+                    "timepoint": timepoint,
+                    "date": "2026-01-01",
+                    **{f"item_{i + 1}": v for i, v in enumerate(rng.integers(0, 11, size=4))},
+                }
+            )
+    measures = pd.DataFrame(records)
+    for i in range(1, 15):
+        measures[f"item_{i}"] = measures.get(f"item_{i}", pd.NA)
+        measures[f"item_{i}"] = measures[f"item_{i}"].astype("Int64")
+    measures["source_row"] = range(2, len(measures) + 2)
+    clients = pd.DataFrame(
+        {
+            "client_id": [f"person-{p:03d}" for p in range(n_people)],
+            "sex": ["female", "male"] * (n_people // 2) + ["female"] * (n_people % 2),
+        }
+    )
+    return measures, clients
+
+
 def _all_text(section):
     parts = list(section.text) + list(section.notes)
     for table in section.tables:
@@ -22,7 +68,7 @@ def _all_text(section):
     return " ".join(parts)
 
 
-def test_wellbeing_at_referral_tables_are_disclosure_controlled(make_scheme):
+def test_wellbeing_at_referral_tables_are_disclosure_controlled():
     measures, clients = make_scheme()
     scored = score_measures(measures, clients=clients)
     section = wellbeing_at_referral_section(scored, clients, non_standard=None, params=PARAMS)
@@ -41,7 +87,7 @@ def test_wellbeing_at_referral_tables_are_disclosure_controlled(make_scheme):
     assert len(section.figures) == 1
 
 
-def test_headline_for_primary_measure(make_scheme):
+def test_headline_for_primary_measure():
     measures, clients = make_scheme()
     scored = score_measures(measures, clients=clients)
     section = wellbeing_at_referral_section(scored.scores, clients, params=PARAMS)
@@ -54,7 +100,7 @@ def test_headline_for_primary_measure(make_scheme):
     assert headline.loc[0, "n"] == 60
 
 
-def test_small_groups_show_no_means(make_scheme):
+def test_small_groups_show_no_means():
     measures, clients = make_scheme(n_people=7)
     scored = score_measures(measures, clients=clients)
     section = wellbeing_at_referral_section(scored, clients, params=PARAMS)
@@ -64,14 +110,14 @@ def test_small_groups_show_no_means(make_scheme):
     assert section.figures == ()
 
 
-def test_no_baseline_means_insufficient_data(make_scheme):
+def test_no_baseline_means_insufficient_data():
     measures, clients = make_scheme()
     scored = score_measures(measures[measures["timepoint"] == 1], clients=clients)
     with pytest.raises(InsufficientData, match="No wellbeing questionnaire"):
         wellbeing_at_referral_section(scored, clients, params=PARAMS)
 
 
-def test_modified_zero_to_ten_swemwbs_is_visibly_flagged(make_scheme):
+def test_modified_zero_to_ten_swemwbs_is_visibly_flagged():
     measures, clients = make_scheme(modified=20)
     check = validate_items(measures)
     scored = score_measures(check.measures, clients=clients)
@@ -91,7 +137,7 @@ def test_modified_zero_to_ten_swemwbs_is_visibly_flagged(make_scheme):
     assert any("Use of outcome measures" in paragraph for paragraph in referral.text)
 
 
-def test_declared_variant_is_explained(make_scheme):
+def test_declared_variant_is_explained():
     variant = ScaleVariant(observed_min=0, observed_max=10, reason="local 0-10 form")
     params = PARAMS.model_copy(update={"measures": MeasuresParams(variants={"swemwbs": variant})})
     measures, _ = make_scheme(modified=20)
@@ -145,3 +191,64 @@ def test_exclusions_are_explained_in_words():
     section = measure_quality_section(None, exclusions, params=PARAMS)
     assert section.text[0].startswith("In all, about 10 records could not be scored in full")
     assert "EQ-VAS was still scored" in section.text[0]
+
+
+# --- the analysis behind the sections ------------------------------------------------
+
+
+def test_primary_mean_has_a_student_t_interval():
+    """t interval on n - 1 df: mean +/- t(0.975, 59) x SD / sqrt(60), by hand."""
+    measures, clients = make_scheme()
+    scored = score_measures(measures, clients=clients)
+    result = analyse_wellbeing_at_referral(scored, clients, params=PARAMS)
+    baseline = scored.scores.query("score == 'swemwbs_metric' and timepoint == 0")["value"]
+    half = stats.t.ppf(0.975, 59) * baseline.std() / 60**0.5
+    interval = result.primary_mean.tidy().iloc[0]
+    assert_allclose(
+        [interval["conf_low"], interval["conf_high"]],
+        [baseline.mean() - half, baseline.mean() + half],
+        rtol=1e-12,
+    )
+    assert result.n_primary_published == 60
+    assert result.primary_score == "swemwbs_metric"
+
+
+def test_results_use_machine_names():
+    measures, clients = make_scheme()
+    result = analyse_wellbeing_at_referral(
+        score_measures(measures, clients=clients), clients, params=PARAMS
+    )
+    assert list(result.means.columns[:3]) == ["score", "group", "n_people"]
+    assert set(result.completeness["measure"]) == {"swemwbs", "ons4"}
+    assert set(result.completeness["timepoint"]) == {0, 1}
+    assert result.measures == ("swemwbs", "ons4")
+    assert all(d.counts.sum() % 5 == 0 for d in result.distributions)
+
+
+def test_no_baseline_is_insufficient():
+    measures, clients = make_scheme()
+    scored = score_measures(measures[measures["timepoint"] == 1], clients=clients)
+    with pytest.raises(InsufficientData, match="No wellbeing questionnaire"):
+        analyse_wellbeing_at_referral(scored, clients, params=PARAMS)
+
+
+def test_measure_quality_counts_are_disclosure_controlled():
+    exclusions = pd.DataFrame(
+        {
+            "table": ["measures"] * 12,
+            "row": range(12),
+            "column": ["item_1"] * 12,
+            "value": [0] * 12,
+            "reason": ["item_1 = 0 is outside the swemwbs coding 1–5"] * 12,
+        }
+    )
+    non_standard = pd.DataFrame(
+        {"measure": ["who5"], "issue": ["out of range"], "n_rows": [3], "detail": ["0-10"]}
+    )
+    result = analyse_measure_quality(non_standard, exclusions, params=PARAMS)
+    assert pd.isna(result.issues.loc[0, "n_rows_published"])  # 3 records: withheld
+    assert result.exclusion_reasons.to_dict("list") == {
+        "reason": ["an answer outside the questionnaire's coding"],
+        "n_records": [10],
+    }
+    assert result.n_excluded_published == 10
