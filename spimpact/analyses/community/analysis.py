@@ -44,9 +44,10 @@ class CommunityResult:
         ``ACTIVITY_LABELS`` order, disclosure-controlled; a client can be connected to
         several activities.
     n_clients_connected_published
-        Clients with at least one support-offered record (disclosure-controlled).
+        Clients with at least one support-offered record (disclosure-controlled;
+        missing when withheld).
     n_clients_published
-        Clients referred (disclosure-controlled).
+        Clients referred (disclosure-controlled; missing when withheld).
     percent_connected
         Clients connected as a percentage of those referred, from the rounded counts
         (missing when withheld).
