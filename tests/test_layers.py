@@ -16,7 +16,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "spimpact"
 LAYERS = (
     ("spimpact.paths", "spimpact.contract", "spimpact.identifiers"),
     ("spimpact.models", "spimpact.scoring"),
-    ("spimpact.params", "spimpact.io", "spimpact.readers", "spimpact.synthetic"),
+    (
+        "spimpact.params",
+        "spimpact.io",
+        "spimpact.readers",
+        "spimpact.boundaries",
+        "spimpact.synthetic",
+    ),
     ("spimpact.publish",),
     ("spimpact.analyses", "spimpact.attendance"),
     ("spimpact.report",),

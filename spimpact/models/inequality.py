@@ -1,9 +1,10 @@
-"""Inequality measures: confidence intervals for rates and proportions, and SII/RII.
+"""Inequality measures: intervals for rates and proportions, funnel limits, and SII/RII.
 
 Generic estimators on any DataFrame; the social-prescribing reach analysis
-(``spimpact.analyses.reach.analysis``) sits on top of them. Methods follow the Office for Health
+(``spimpact.analyses.reach``) sits on top of them. Methods follow the Office for Health
 Improvement and Disparities / UKHSA package PHEindicatormethods (``phe_rate``,
-``phe_proportion``, ``phe_sii``) so that numbers agree with Fingertips.
+``phe_proportion``, ``phe_sii``) so that numbers agree with Fingertips; funnel-plot
+limits follow Spiegelhalter (2005).
 """
 
 from __future__ import annotations
@@ -139,6 +140,47 @@ def wilson_ci(successes, trials, *, conf_level: float = 0.95) -> pd.DataFrame:
             "conf_high": np.asarray(high, dtype=float),
         }
     )
+
+
+def poisson_funnel_limits(target_rate: float, population, p: float) -> np.ndarray:
+    """Exact Poisson funnel limit for a rate: the ``p`` quantile of O / n under the target.
+
+    Parameters
+    ----------
+    target_rate
+        Events per person under the null (e.g. the scheme average).
+    population
+        Denominators ``n``.
+    p
+        Quantile, e.g. 0.025, 0.975, 0.001 or 0.999.
+
+    Returns
+    -------
+    numpy.ndarray
+        The limit as a rate per person, one per denominator (multiply by 1,000 for a
+        rate per 1,000).
+
+    Notes
+    -----
+    Spiegelhalter (2005), Funnel plots for comparing institutional performance, Stat
+    Med 24:1185-1202, appendix A.1.1: with ``r_p`` the ``p`` quantile of a Poisson with
+    mean ``target_rate x n``, the limit is ``(r_p - a) / n`` where
+    ``a = (F(r_p) - p) / (F(r_p) - F(r_p - 1))`` interpolates between integers so the
+    limits are smooth in ``n``.
+
+    Examples
+    --------
+    >>> (poisson_funnel_limits(0.03, [1000, 4000], 0.975) * 1000).round(2).tolist()
+    [40.72, 35.36]
+    """
+    n = np.asarray(population, dtype=float)
+    mean = target_rate * n
+    r = stats.poisson.ppf(p, mean)
+    upper_cdf = stats.poisson.cdf(r, mean)
+    lower_cdf = stats.poisson.cdf(r - 1, mean)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where(upper_cdf > lower_cdf, (upper_cdf - p) / (upper_cdf - lower_cdf), 0.0)
+    return np.clip(r - alpha, 0, None) / n
 
 
 def cumulative_rank_midpoints(population) -> np.ndarray:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from spimpact.analyses.attendance import analyse_attendance, attendance_section
 from spimpact.analyses.attrition import attrition_section
+from spimpact.analyses.community import community_section
 from spimpact.analyses.equity import benefit_by_group_section
 from spimpact.analyses.maturity import data_maturity_section
 from spimpact.analyses.measures import (
@@ -27,7 +28,7 @@ from spimpact.analyses.measures import (
     wellbeing_at_referral_section,
 )
 from spimpact.analyses.overview import data_quality_section, overview_section, referrals_spc_section
-from spimpact.analyses.qualitative import community_section, qualitative_section
+from spimpact.analyses.qualitative import qualitative_section
 from spimpact.analyses.reach import area_section, kpi_spc_section, reach_section
 from spimpact.analyses.wellbeing import wellbeing_section
 from spimpact.io import SchemeData, load_scheme_from_params

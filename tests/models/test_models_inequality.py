@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from scipy import stats
 
 from spimpact.models.inequality import (
     cumulative_rank_midpoints,
     fit_sii,
+    poisson_funnel_limits,
     rate_ci,
     wilson_ci,
 )
@@ -331,3 +333,18 @@ def test_sii_interval_covers_true_gradient(value_type, transform):
     bias = np.mean(estimates) - true_sii
     assert 0.91 <= coverage <= 0.99, coverage
     assert abs(bias) < 3 * np.std(estimates) / np.sqrt(n_rep), bias
+
+
+@pytest.mark.parametrize("mean_events", [400.0, 2500.0])
+@pytest.mark.parametrize("p", [0.001, 0.025, 0.975, 0.999])
+def test_funnel_limits_bracket_the_poisson_quantile(mean_events, p):
+    """Spiegelhalter (2005) appendix A.1.1: the interpolated limit lies between
+    r_p - 1 and r_p, where r_p is the Poisson p-quantile, and is close to the normal
+    approximation for large expected counts."""
+    n = 10_000.0
+    target = mean_events / n
+    limit_events = poisson_funnel_limits(target, [n], p)[0] * n
+    r = stats.poisson.ppf(p, mean_events)
+    assert r - 1 <= limit_events <= r
+    normal = mean_events + stats.norm.ppf(p) * np.sqrt(mean_events)
+    assert limit_events == pytest.approx(normal, rel=0.02)

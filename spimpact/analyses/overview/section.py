@@ -1,22 +1,22 @@
-"""Foundation sections: scheme overview, data quality and referrals over time."""
+"""Foundation sections: scheme overview, data quality and referrals over time.
+
+Turns the results of ``spimpact.analyses.overview.analysis`` into words, tables and
+figures.
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from spimpact.contract import TABLES
-from spimpact.io import SchemeData
-from spimpact.models.spc import xmr
-from spimpact.params import SchemeParams
-from spimpact.publish.disclosure import (
-    DisclosureRule,
-    disclose_count,
-    disclose_percentage,
-    disclose_table,
+from spimpact.analyses.overview.analysis import (
+    analyse_data_quality,
+    analyse_overview,
+    analyse_referrals,
 )
-from spimpact.publish.section import InsufficientData, Section, Table
+from spimpact.io import SchemeData
+from spimpact.params import SchemeParams
+from spimpact.publish.section import Section, Table
 
 DEMOGRAPHIC_COLUMNS = {
     "age_band": "Age band",
@@ -26,59 +26,30 @@ DEMOGRAPHIC_COLUMNS = {
 }
 
 
-def count_table(values: pd.Series, label: str, rule: DisclosureRule) -> pd.DataFrame:
-    """Disclosure-controlled counts and percentages of each category, plus the total.
-
-    The total is computed from unrounded counts and then rounded (SPEC §3.2), and
-    secondary suppression stops a single suppressed cell being recovered from it.
-    """
-    counts = values.fillna("Not recorded").astype(str).value_counts().sort_index()
-    frame = pd.DataFrame({label: counts.index, "n": counts.to_numpy()})
-    total = int(counts.sum())
-    safe = disclose_table(frame, ["n"], rule=rule, totals="columns")
-    safe["percent"] = disclose_percentage(frame["n"], np.full(len(frame), total), rule).to_numpy()
-    safe.loc[safe["n"].isna(), "percent"] = pd.NA
-    total_row = pd.DataFrame(
-        {
-            label: ["Total"],
-            "n": disclose_count([total], rule).to_numpy(),
-            "percent": [100.0 if total >= rule.min_n_summary else pd.NA],
-        }
-    )
-    return pd.concat([safe, total_row], ignore_index=True)
-
-
 def overview_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
     """Who was referred, when, from where: the scheme at a glance."""
-    rule = params.disclosure.rule()
-    clients = scheme.clients
-    if clients.empty:
-        raise InsufficientData(
-            "No usable client records were found, so there is nothing to describe."
-        )
-    first, last = clients["referral_date"].min(), clients["referral_date"].max()
-    n_clients = disclose_count([len(clients)], rule).iloc[0]
+    result = analyse_overview(scheme, params=params)
+    n_clients = result.n_clients_published
     n_text = "fewer than 8" if pd.isna(n_clients) else f"about {int(n_clients):,}"
     tables = [
         Table(
             "referral_sources",
             "Referrals by source",
-            count_table(clients["referral_source"], "Referral source", rule),
+            result.referral_sources.rename(columns={"referral_source": "Referral source"}),
         ),
         *(
             Table(
                 f"demographics_{column}",
-                f"Referrals by {label.split(' (')[0].lower()}",
-                count_table(clients[column], label, rule),
+                f"Referrals by {DEMOGRAPHIC_COLUMNS[column].split(' (')[0].lower()}",
+                counts.rename(columns={column: DEMOGRAPHIC_COLUMNS[column]}),
             )
-            for column, label in DEMOGRAPHIC_COLUMNS.items()
-            if column in clients
+            for column, counts in result.demographics.items()
         ),
     ]
     text = (
         f"**{params.title}** ({params.scheme_id}). This report covers {n_text} people referred "
-        f"between {first:%B %Y} and {last:%B %Y} whose records could be used "
-        "(see Data quality for every record that could not).",
+        f"between {result.first_referral:%B %Y} and {result.last_referral:%B %Y} whose records "
+        "could be used (see Data quality for every record that could not).",
         "All counts in this report are rounded to the nearest 5 and counts of 1 to 7 are "
         "not shown, so that no individual can be identified; totals are rounded from exact "
         "values and need not equal the sum of the rounded rows.",
@@ -104,35 +75,22 @@ def _sources_figure(sources: pd.DataFrame):
 
 def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
     """Rows read, used and excluded; why; and completeness of every contract field."""
-    rule = params.disclosure.rule()
-    reconciliation = disclose_table(
-        scheme.reconciliation, ["n_read", "n_used", "n_excluded"], rule=rule
-    )
-    reasons = (
-        scheme.exclusions.drop_duplicates(["table", "row"])
-        # the first reason of each row, without the offending value (values stay internal)
-        .assign(
-            reason=lambda f: (
-                f["reason"].str.split(";").str[0].str.replace(r" = [^ ;]+", "", regex=True)
-            )
-        )
-        .groupby(["table", "column", "reason"], as_index=False)
-        .size()
-        .rename(columns={"size": "n_rows"})
-    )
-    reasons = disclose_table(reasons, ["n_rows"], rule=rule)
-    completeness = _completeness(scheme)
+    result = analyse_data_quality(scheme, params=params)
     tables = [
         Table(
             "reconciliation",
             "Every row read is either used or excluded with a reason",
-            reconciliation,
+            result.reconciliation,
         ),
-        Table("exclusion_reasons", "Why rows were excluded (first reason per row)", reasons),
+        Table(
+            "exclusion_reasons",
+            "Why rows were excluded (first reason per row)",
+            result.exclusion_reasons,
+        ),
         Table(
             "completeness",
             "Completeness of each field in the data contract (% of used rows with a value)",
-            completeness,
+            result.completeness,
         ),
     ]
     text = [
@@ -140,40 +98,16 @@ def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section
         "counted here with their reason; the full list with row numbers is available to the "
         "scheme's analyst from `spimpact validate` and is never published.",
     ]
-    if not scheme.ignored_columns.empty:
-        ignored = ", ".join(
-            sorted(f"{t}.{c}" for t, c in scheme.ignored_columns.itertuples(index=False))
-        )
-        text.append(f"Columns outside the data contract were not read: {ignored}.")
-    missing = [name for name in TABLES if scheme.table(name) is None]
-    if missing:
+    if result.ignored_columns:
         text.append(
-            f"Tables not supplied: {', '.join(missing)}; the analyses that need them say so below."
+            f"Columns outside the data contract were not read: {', '.join(result.ignored_columns)}."
+        )
+    if result.missing_tables:
+        text.append(
+            f"Tables not supplied: {', '.join(result.missing_tables)}; the analyses that need "
+            "them say so below."
         )
     return Section(title="Data quality", text=tuple(text), tables=tuple(tables))
-
-
-def _completeness(scheme: SchemeData) -> pd.DataFrame:
-    rows = []
-    for name, spec in TABLES.items():
-        frame = scheme.table(name)
-        if frame is None or frame.empty:
-            continue
-        for column in spec.columns:
-            if column.name in ("nhs_number", "date_of_birth") or column.name.startswith("item_"):
-                continue
-            share = frame[column.name].notna().mean() * 100 if column.name in frame else 0.0
-            rows.append(
-                (name, column.name, "required" if column.required else "optional", round(share, 1))
-            )
-    return pd.DataFrame(rows, columns=["table", "column", "status", "percent_complete"])
-
-
-def _complete_period_counts(dates: pd.Series, period: str) -> pd.Series:
-    """Referrals per period, zeros included, without the usually part-covered first and last."""
-    counts = dates.dt.to_period(period).value_counts().sort_index()
-    full = pd.period_range(counts.index.min(), counts.index.max(), freq=period)
-    return counts.reindex(full, fill_value=0).iloc[1:-1]
 
 
 def referrals_spc_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
@@ -183,19 +117,8 @@ def referrals_spc_section(scheme: SchemeData, *, params: SchemeParams) -> Sectio
     passes disclosure control); when a month has 1 to 7 referrals the chart uses
     quarters instead, and when a quarter does too it is not drawn.
     """
-    rule = params.disclosure.rule()
-    dates = scheme.clients["referral_date"].dropna()
-    for period, label in (("M", "month"), ("Q", "quarter")):  # noqa: B007 - used after the loop
-        counts = _complete_period_counts(dates, period)
-        if len(counts) >= 12 and not ((counts >= 1) & (counts <= rule.threshold)).any():
-            break
-    else:
-        raise InsufficientData(
-            "Referrals per month or quarter are too few to chart without revealing small "
-            "counts, or there are fewer than 12 complete periods."
-        )
-    rounded = disclose_count(counts.to_numpy(), rule).astype(float).to_numpy()
-    chart = xmr(rounded, dates=counts.index.to_timestamp(), improvement=None)
+    result = analyse_referrals(scheme, params=params)
+    chart, label = result.chart, result.unit
     ax = chart.plot(title=f"Referrals per {label} (XmR chart)", ylabel=f"Referrals per {label}")
     special = chart.points[chart.points["special_cause"]]
     text = [

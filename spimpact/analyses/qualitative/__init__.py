@@ -1,5 +1,6 @@
-"""Case studies and feedback, and the scheme's impact on the community."""
+"""Case studies and feedback: themes, consented quotes and a descriptive joint display."""
 
-from spimpact.analyses.qualitative.analysis import community_section, qualitative_section
+from spimpact.analyses.qualitative.analysis import FeedbackResult, analyse_feedback
+from spimpact.analyses.qualitative.section import qualitative_section
 
-__all__ = ["community_section", "qualitative_section"]
+__all__ = ["FeedbackResult", "analyse_feedback", "qualitative_section"]

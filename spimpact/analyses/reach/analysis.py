@@ -1,26 +1,24 @@
-"""Reach: whom a scheme reaches, whom it may be missing, and how referrals move on.
+"""Reach: referral rates by group against the catchment, the deprivation gradient, the pathway.
 
 Referral rates per 1,000 catchment population by deprivation, age, sex and ethnic
 group (with rate ratios against the scheme average), the slope and relative index of
-inequality across IMD deciles, the pathway from referral to engagement to completion,
-reach by neighbourhood (map or funnel plot) and KPI control charts. Every published
-count passes ``spimpact.publish.disclosure``; crude rates, their intervals and rate
-ratios are withheld wherever their count is.
+inequality across IMD deciles, and the pathway from referral to engagement to
+completion. ``analyse_reach`` returns a ``ReachResult`` whose tables are already
+disclosure-controlled (``spimpact.publish.disclosure``): crude rates, their intervals
+and rate ratios are computed from the rounded counts and withheld wherever their count
+is. The words are in ``spimpact.analyses.reach.section``.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from spimpact.io import SchemeData
-from spimpact.models.inequality import fit_sii, rate_ci, wilson_ci
-from spimpact.models.spc import xmr
+from spimpact.models.inequality import SiiResult, fit_sii, rate_ci, wilson_ci
 from spimpact.params import SchemeParams
 from spimpact.publish.disclosure import (
     DisclosureRule,
@@ -28,7 +26,7 @@ from spimpact.publish.disclosure import (
     disclose_percentage,
     disclose_table,
 )
-from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section, Table
+from spimpact.publish.section import InsufficientData
 
 REACH_DIMENSIONS = {
     "imd_quintile": "IMD quintile (1 = most deprived)",
@@ -37,18 +35,19 @@ REACH_DIMENSIONS = {
     "ethnic_group": "Ethnic group",
 }
 PER = 1000
-# Fewest referrals per area before an area rate is worth drawing (primary suppression
-# uses the disclosure threshold; this is the same number, kept apart for clarity).
-FUNNEL_LEVELS = (0.95, 0.998)
 
 
-def _category_text(values: pd.Series) -> pd.Series:
+def category_text(values: pd.Series) -> pd.Series:
     """Categories as text, so '1' in population matches quintile 1 in clients."""
     text = values.astype("string")
     return text.str.replace(r"\.0$", "", regex=True).fillna("Not recorded")
 
 
-def _population(scheme: SchemeData) -> pd.DataFrame:
+def catchment_population(scheme: SchemeData) -> pd.DataFrame:
+    """The scheme's long catchment denominators (``dimension, category, population``).
+
+    Raises ``InsufficientData`` when the scheme supplied no population table.
+    """
     population = scheme.population
     if population is None or population.empty:
         raise InsufficientData(
@@ -56,13 +55,22 @@ def _population(scheme: SchemeData) -> pd.DataFrame:
             "per 1,000 people cannot be calculated."
         )
     out = population[["dimension", "category", "population"]].copy()
-    out["category"] = _category_text(out["category"])
+    out["category"] = category_text(out["category"])
     return out
 
 
-def _period_text(clients: pd.DataFrame) -> str:
-    first, last = clients["referral_date"].min(), clients["referral_date"].max()
-    return f"{first:%B %Y} to {last:%B %Y}"
+def follow_up_ids(scheme: SchemeData, scores: pd.DataFrame | None) -> set:
+    """Clients with at least one follow-up measure (scored if given, else as recorded)."""
+    source = scores if scores is not None and len(scores) else scheme.measures
+    if source is None or source.empty:
+        return set()
+    return set(source.loc[source["timepoint"] > 0, "client_id"])
+
+
+def sort_key(category: str):
+    """Numbers in numeric order first, then text."""
+    text = str(category)
+    return (0, float(text), "") if text.replace(".", "", 1).isdigit() else (1, 0.0, text)
 
 
 def tabulate_reach(
@@ -111,11 +119,11 @@ def tabulate_reach(
     for dimension in dimensions:
         if dimension not in clients.columns:
             raise ValueError(f"clients has no column {dimension!r} to break reach down by")
-        counts = _category_text(clients[dimension]).value_counts()
+        counts = category_text(clients[dimension]).value_counts()
         denominators = population[population["dimension"] == dimension].set_index("category")[
             "population"
         ]
-        categories = sorted(set(counts.index) | set(denominators.index), key=_sort_key)
+        categories = sorted(set(counts.index) | set(denominators.index), key=sort_key)
         frame = pd.DataFrame(
             {
                 "dimension": dimension,
@@ -168,11 +176,6 @@ def add_reach_rates(
     table["rate_ratio_conf_high"] = table["rate_ratio"] * np.exp(z * se)
     table.loc[counts == 0, ["rate_ratio_conf_low", "rate_ratio_conf_high"]] = np.nan
     return table
-
-
-def _sort_key(category: str):
-    text = str(category)
-    return (0, float(text), "") if text.replace(".", "", 1).isdigit() else (1, 0.0, text)
 
 
 def publish_reach(
@@ -229,8 +232,8 @@ def tabulate_pathway(
     ].isin(set(follow_up_ids))
     rows = [("total", "All referrals", clients.index)]
     for dimension in dimensions:
-        categories = _category_text(clients[dimension])
-        for category in sorted(categories.unique(), key=_sort_key):
+        categories = category_text(clients[dimension])
+        for category in sorted(categories.unique(), key=sort_key):
             rows.append((dimension, category, clients.index[categories == category]))
     return pd.DataFrame(
         [
@@ -282,13 +285,6 @@ def publish_pathway(table: pd.DataFrame, rule: DisclosureRule) -> pd.DataFrame:
     return safe
 
 
-def _follow_up_ids(scheme: SchemeData, scores: pd.DataFrame | None) -> set:
-    source = scores if scores is not None and len(scores) else scheme.measures
-    if source is None or source.empty:
-        return set()
-    return set(source.loc[source["timepoint"] > 0, "client_id"])
-
-
 def fit_referral_sii(
     clients: pd.DataFrame,
     population: pd.DataFrame,
@@ -296,15 +292,15 @@ def fit_referral_sii(
     conf_level: float = 0.95,
     seed=None,
     repetitions: int = 100_000,
-):
+) -> tuple[SiiResult, str]:
     """SII and RII of referral rates per 1,000 across IMD deciles (or quintiles).
 
     Deciles are ordered 1 (most deprived) to 10, so the SII is the modelled rate in
     the least deprived areas minus that in the most deprived: negative when more
     deprived areas are referred more. Rates are log-transformed before fitting, as
     PHE recommends for rates (``fit_sii(..., value_type="rate", transform=True)``).
-    Raises ``InsufficientData`` when fewer than 5 quantiles have population and
-    referrals.
+    Returns the fit and the name of the quantile column used. Raises
+    ``InsufficientData`` when fewer than 5 quantiles have population and referrals.
     """
     for dimension in ("imd_decile", "imd_quintile"):
         denominators = population[population["dimension"] == dimension]
@@ -315,7 +311,7 @@ def fit_referral_sii(
             "The catchment population is not broken down by IMD decile or quintile, so "
             "the slope index of inequality cannot be calculated."
         )
-    counts = _category_text(clients[dimension]).value_counts()
+    counts = category_text(clients[dimension]).value_counts()
     frame = denominators.assign(
         quantile=pd.to_numeric(denominators["category"], errors="coerce"),
         events=[int(counts.get(c, 0)) for c in denominators["category"]],
@@ -350,13 +346,63 @@ def fit_referral_sii(
     return fit, dimension
 
 
-def reach_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
-    """Reach by deprivation, age, sex and ethnic group; SII/RII; referral pathway."""
+@dataclass(frozen=True)
+class ReachResult:
+    """Who the scheme reaches: rates by group, the deprivation gradient and the pathway.
+
+    Attributes
+    ----------
+    first_referral, last_referral
+        Dates of the first and last referral.
+    n_referrals_published
+        All referrals, disclosure-controlled (rounded to the rule's base).
+    total_population
+        The catchment population (the ``total`` row).
+    overall_rate, overall_conf_low, overall_conf_high
+        Referrals per 1,000 catchment population from the rounded total, with its
+        interval at ``conf_level``.
+    rates
+        ``publish_reach`` table: referrals, rates and rate ratios by group.
+    sii, sii_quantile
+        The slope and relative index of inequality across IMD deciles (or quintiles,
+        named by ``sii_quantile``), or ``None``.
+    sii_missing_reason
+        Why the SII could not be calculated (``None`` when it was).
+    pathway
+        ``publish_pathway`` table: referred, engaged and completed by group; the first
+        row is the total.
+    conf_level
+        Level of the intervals.
+    """
+
+    first_referral: pd.Timestamp
+    last_referral: pd.Timestamp
+    n_referrals_published: int
+    total_population: float
+    overall_rate: float
+    overall_conf_low: float
+    overall_conf_high: float
+    rates: pd.DataFrame
+    sii: SiiResult | None
+    sii_quantile: str | None
+    sii_missing_reason: str | None
+    pathway: pd.DataFrame
+    conf_level: float
+
+
+def analyse_reach(scheme: SchemeData, *, params: SchemeParams) -> ReachResult:
+    """Referral rates by group, SII/RII across deprivation and the referral pathway.
+
+    Raises ``InsufficientData`` without referrals, without a catchment population (or
+    its ``total`` row), or with fewer referrals than the disclosure rule publishes.
+    The SII is left out, with its reason, when the catchment has no deprivation
+    breakdown.
+    """
     rule = params.disclosure.rule()
     clients = scheme.clients
     if clients.empty:
         raise InsufficientData("No usable referrals were found, so reach cannot be described.")
-    population = _population(scheme)
+    population = catchment_population(scheme)
     dimensions = [d for d in REACH_DIMENSIONS if d in clients.columns]
     raw = tabulate_reach(clients, population, dimensions=dimensions, conf_level=params.conf_level)
     total_population = float(population.loc[population["dimension"] == "total", "population"].sum())
@@ -365,14 +411,13 @@ def reach_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
             "The catchment population has no 'total' row, so the scheme average rate "
             "cannot be calculated."
         )
-    safe = publish_reach(
+    rates = publish_reach(
         raw,
         rule,
         n_total=len(clients),
         total_population=total_population,
         conf_level=params.conf_level,
     )
-    level = f"{100 * params.conf_level:g}%"
     n_total = disclose_count([len(clients)], rule).iloc[0]
     if pd.isna(n_total):
         raise InsufficientData(
@@ -380,514 +425,28 @@ def reach_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
         )
     # the headline rate uses the rounded total, as the table does
     overall = rate_ci([n_total], [total_population], conf_level=params.conf_level, per=PER)
-    text = [
-        f"From {_period_text(clients)} the scheme received about {_count_words(n_total)} "
-        f"referrals from a catchment of {int(total_population):,} people: "
-        f"{overall['rate'].iloc[0]:.1f} per 1,000 ({level} CI {overall['conf_low'].iloc[0]:.1f} "
-        f"to {overall['conf_high'].iloc[0]:.1f}). The table gives the rate in each group "
-        "and its ratio to the scheme average: a ratio below 1 means the group is referred "
-        "less often than its share of the catchment would suggest, which may mean the "
-        "scheme is missing it.",
-        "Counts are rounded to the nearest 5 and counts of 1 to 7 are hidden (`*`), as is "
-        "the next smallest count in the same breakdown where the total would reveal a "
-        "hidden one; rates and ratios from hidden counts are hidden too. Groups with no "
-        "catchment figure (for example ethnicity not recorded) have no rate.",
-    ]
-    tables = [
-        Table(
-            "reach_rates",
-            "Referrals per 1,000 catchment population by group, with rate ratios to the "
-            "scheme average",
-            safe,
-        )
-    ]
-    figures = [_plot_rate_ratios(safe)]
-    headline_rows = []
     try:
         fit, quantile_name = fit_referral_sii(
             clients, population, conf_level=params.conf_level, seed=params.seed
         )
-    except InsufficientData as reason:
-        text.append(str(reason))
-    else:
-        text.append(_sii_sentence(fit, quantile_name, level))
-        tables.append(
-            Table(
-                "reach_sii",
-                "Slope and relative index of inequality in referral rates across deprivation",
-                _sii_table(fit),
-            )
-        )
-        headline_rows.append(
-            {
-                "outcome_level": "system",
-                "outcome": "Gap in referrals per 1,000 between the least and most deprived "
-                "areas (slope index of inequality)",
-                "measure": "referral_rate_sii",
-                "estimate": fit.sii,
-                "std_error": np.nan,
-                "conf_low": fit.sii_conf_low,
-                "conf_high": fit.sii_conf_high,
-                "n": n_total,
-                "method": "PHE slope index of inequality, log-transformed rates, simulation CI",
-            }
-        )
+        reason = None
+    except InsufficientData as missing:
+        fit, quantile_name, reason = None, None, str(missing)
     pathway_raw = tabulate_pathway(
-        clients, scheme.contacts, _follow_up_ids(scheme, None), dimensions=dimensions
+        clients, scheme.contacts, follow_up_ids(scheme, None), dimensions=dimensions
     )
-    pathway = publish_pathway(pathway_raw, rule)
-    total_row = pathway.iloc[0]
-    engaged_text = (
-        f"{_pct(total_row['percent_engaged'])} had at least one contact with a link worker and "
-        if "n_engaged" in pathway.columns
-        else "Engagement cannot be shown because no contacts were supplied; "
-    )
-    text.append(
-        f"Of those referred, {engaged_text}{_pct(total_row['percent_completed'])} completed "
-        "(discharged as completed or gave a follow-up wellbeing measure). Bu et al. (2024) "
-        "found only 38% of referrals to social prescribing in England received any "
-        "intervention. The pathway table shows where each group drops out."
-    )
-    tables.append(
-        Table("reach_pathway", "From referral to engagement to completion, by group", pathway)
-    )
-    headline = (
-        pd.DataFrame(headline_rows, columns=list(HEADLINE_COLUMNS)) if headline_rows else None
-    )
-    return Section(
-        title="Reach",
-        text=tuple(text),
-        tables=tuple(tables),
-        figures=tuple(figures),
-        headline=headline,
-    )
-
-
-def _count_words(n) -> str:
-    return "fewer than 8" if pd.isna(n) else f"{int(n):,}"
-
-
-def _pct(value) -> str:
-    return "an undisclosable share" if pd.isna(value) else f"{value:g}%"
-
-
-def _sii_sentence(fit, quantile_name: str, level: str) -> str:
-    direction = (
-        "more deprived areas are referred more often"
-        if fit.sii < 0
-        else "less deprived areas are referred more often"
-    )
-    certain = (
-        "the interval rules out no gradient"
-        if fit.sii_conf_low > 0 or fit.sii_conf_high < 0
-        else "the interval is consistent with no gradient"
-    )
-    return (
-        f"Across IMD {quantile_name.split('_')[1]}s the slope index of inequality is "
-        f"{fit.sii:.1f} referrals per 1,000 ({level} CI {fit.sii_conf_low:.1f} to "
-        f"{fit.sii_conf_high:.1f}): the modelled rate in the least deprived areas minus that "
-        f"in the most deprived, so {direction}; {certain}. The relative index of inequality "
-        f"is {fit.rii:.2f} ({level} CI {fit.rii_conf_low:.2f} to {fit.rii_conf_high:.2f}), "
-        "the ratio of those two rates. Method: PHE/OHID slope index of inequality "
-        "(PHEindicatormethods `phe_sii`), log-transformed rates, simulation intervals."
-    )
-
-
-def _sii_table(fit) -> pd.DataFrame:
-    tidy = fit.tidy()
-    tidy["term"] = tidy["term"].map(
-        {"sii": "Slope index of inequality (per 1,000)", "rii": "Relative index of inequality"}
-    )
-    return tidy[["term", "estimate", "conf_low", "conf_high"]].round(3)
-
-
-def _plot_rate_ratios(safe: pd.DataFrame):
-    shown = safe.dropna(subset=["rate_ratio"])
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.3 * len(shown) + 1)))
-    labels = [
-        f"{REACH_DIMENSIONS.get(d, d).split(' (')[0]}: {c}"
-        for d, c in zip(shown["dimension"], shown["category"], strict=True)
-    ]
-    y = np.arange(len(shown))[::-1]
-    estimate = shown["rate_ratio"].astype(float).to_numpy()
-    low = shown["rate_ratio_conf_low"].astype(float).to_numpy()
-    high = shown["rate_ratio_conf_high"].astype(float).to_numpy()
-    ax.errorbar(estimate, y, xerr=[estimate - low, high - estimate], fmt="o", color="#005eb8")
-    ax.axvline(1, color="#425563", linewidth=1)
-    ax.set_xscale("log")
-    ax.set_yticks(y, labels)
-    ax.set_xlabel("Referral rate ratio to the scheme average (log scale)")
-    ax.set_title("Referral rates by group relative to the scheme average")
-    fig.tight_layout()
-    return fig
-
-
-# ---------------------------------------------------------------------------------
-# KPIs over time
-
-
-# Follow-ups are due some months after referral: a cohort's completion is only
-# judged once its referrals have had this long (the default schedule's last
-# follow-up is at 6 months).
-COMPLETION_LAG_MONTHS = 6
-MIN_SPC_POINTS = 12
-
-
-def tabulate_monthly_kpis(
-    clients: pd.DataFrame, contacts: pd.DataFrame | None, follow_up_ids, *, freq: str = "M"
-) -> pd.DataFrame:
-    """Referral cohorts per period with the numbers engaged and completed (raw counts).
-
-    Returns ``period, n_referred, n_engaged, n_completed`` for every period from the
-    first to the last referral (empty periods included); ``n_engaged`` is missing
-    without a contacts table.
-    """
-    period = clients["referral_date"].dt.to_period(freq)
-    engaged = clients["client_id"].isin(contacts["client_id"]) if contacts is not None else None
-    completed = clients["discharge_reason"].eq("completed").fillna(False) | clients[
-        "client_id"
-    ].isin(set(follow_up_ids))
-    frame = pd.DataFrame(
-        {
-            "period": period,
-            "referred": 1,
-            "engaged": engaged.astype(int) if engaged is not None else 0,
-            "completed": completed.astype(int),
-        }
-    )
-    grouped = frame.groupby("period").sum()
-    full = pd.period_range(period.min(), period.max(), freq=freq)
-    grouped = grouped.reindex(full, fill_value=0)
-    out = pd.DataFrame(
-        {
-            "period": grouped.index,
-            "n_referred": grouped["referred"].to_numpy(),
-            "n_engaged": grouped["engaged"].to_numpy() if engaged is not None else pd.NA,
-            "n_completed": grouped["completed"].to_numpy(),
-        }
-    )
-    return out
-
-
-def _last_activity(scheme: SchemeData, scores: pd.DataFrame | None) -> pd.Timestamp:
-    dates = [scheme.clients["referral_date"].max(), scheme.clients["discharge_date"].max()]
-    if scheme.contacts is not None and len(scheme.contacts):
-        dates.append(scheme.contacts["contact_date"].max())
-    source = scores if scores is not None and len(scores) else scheme.measures
-    if source is not None and len(source) and "date" in source:
-        dates.append(pd.to_datetime(source["date"]).max())
-    return max(d for d in dates if pd.notna(d))
-
-
-def _kpi_chart(kpis: pd.DataFrame, stage: str, label: str, rule: DisclosureRule, unit: str):
-    """XmR chart of a monthly percentage from rounded counts, or a reason it cannot be drawn."""
-    percent = disclose_percentage(kpis[f"n_{stage}"], kpis["n_referred"], rule)
-    if percent.isna().any() or len(kpis) < MIN_SPC_POINTS:
-        return None, (
-            f"{label} per {unit} is not charted: it needs at least {MIN_SPC_POINTS} complete "
-            f"{unit}s with at least {rule.min_n_summary} referrals each."
-        )
-    dates = kpis["period"].dt.to_timestamp()
-    chart = xmr(percent.astype(float).to_numpy(), dates=dates, improvement="up")
-    ax = chart.plot(title=f"{label} (% of each {unit}'s referrals, XmR chart)", ylabel="%")
-    return chart, ax
-
-
-def kpi_spc_section(scheme: SchemeData, scores: pd.DataFrame | None, *, params: SchemeParams):
-    """Engagement and follow-up completion per referral cohort as XmR charts.
-
-    For each month's referrals (quarters when months are too small): the percentage
-    with any contact (engagement) and the percentage who completed (discharged as
-    completed or gave a follow-up measure), each as a Making Data Count XmR chart with
-    special-cause flags; higher is better. Percentages come from counts rounded to
-    the nearest 5. The first and last periods are dropped as part-covered, and
-    completion is charted only for cohorts referred at least
-    ``COMPLETION_LAG_MONTHS`` months before the data end. Referral counts themselves
-    are charted in the "Referrals over time" section.
-    """
-    rule = params.disclosure.rule()
-    clients = scheme.clients
-    if clients.empty:
-        raise InsufficientData("No usable referrals were found, so KPIs cannot be charted.")
-    follow_ups = _follow_up_ids(scheme, scores)
-    last = _last_activity(scheme, scores)
-    stages = [("completed", "Follow-up completion")]
-    if scheme.contacts is not None:
-        stages.insert(0, ("engaged", "Engagement (any contact)"))
-    text, tables, figures = [], [], []
-    for stage, label in stages:
-        drawn = False
-        for freq, unit in (("M", "month"), ("Q", "quarter")):
-            kpis = tabulate_monthly_kpis(clients, scheme.contacts, follow_ups, freq=freq).iloc[1:-1]
-            if stage == "completed":
-                cutoff = (last - pd.DateOffset(months=COMPLETION_LAG_MONTHS)).to_period(freq)
-                kpis = kpis[kpis["period"] < cutoff]
-            chart, result = _kpi_chart(kpis, stage, label, rule, unit)
-            if chart is not None:
-                drawn = True
-                break
-        if not drawn:
-            text.append(result)
-            continue
-        figures.append(result.figure)
-        special = chart.points[chart.points["special_cause"]]
-        rules = ", ".join(sorted(special["special_cause_type"].str.replace("_", " ").unique()))
-        text.append(
-            f"**{label}.** Mean {chart.mean:.0f}% of each {unit}'s referrals; natural process "
-            f"limits {max(chart.lower, 0):.0f}% to {min(chart.upper, 100):.0f}%. "
-            + (
-                f"{len(special)} {unit}(s) show special-cause variation "
-                f"({rules}); "
-                f"the latest {unit} shows "
-                + chart.variation.replace("_", " ").replace("special cause", "special-cause")
-                + "."
-                if len(special)
-                else "No point shows special-cause variation: the process is stable."
-            )
-        )
-        table = chart.points[
-            ["date", "value", "mean", "lower", "upper", "special_cause_type", "point_type"]
-        ].rename(columns={"value": "percent"})
-        table["date"] = pd.to_datetime(table["date"]).dt.strftime("%Y-%m")
-        for column in ("mean", "lower", "upper"):
-            table[column] = table[column].round(1)
-        tables.append(Table(f"kpi_{stage}_spc", f"{label} per {unit} with XmR limits", table))
-    if not figures:
-        raise InsufficientData(" ".join(text))
-    typical = float(np.median(tabulate_monthly_kpis(clients, None, follow_ups)["n_referred"]))
-    if 0 < typical < 100:
-        # numerator and denominator each move by up to half the rounding base
-        error = 100 * rule.rounding / typical
-        text.append(
-            f"With about {5 * round(typical / 5):.0f} referrals a month, rounding the counts "
-            f"can move a monthly percentage by up to about {error:.0f} points, so only large "
-            "changes will show as special causes."
-        )
-    text.append(
-        "Percentages are computed from counts rounded to the nearest 5. The first and last "
-        f"periods are left out as part-covered; completion is shown only for referrals made "
-        f"at least {COMPLETION_LAG_MONTHS} months before the latest data, so that their "
-        "follow-ups were due. Rules: a point outside the limits, 7 points in a row above or "
-        "below the mean, 7 rising or falling, or 2 of 3 near a limit (NHS England, *Making "
-        "Data Count*)."
-    )
-    return Section(
-        title="Scheme KPIs over time",
-        text=tuple(text),
-        tables=tuple(tables),
-        figures=tuple(figures),
-    )
-
-
-# ---------------------------------------------------------------------------------
-# Reach by area
-
-
-def poisson_funnel_limits(target_rate: float, population, p: float) -> np.ndarray:
-    """Exact Poisson funnel limit for a rate: the ``p`` quantile of O / n under the target.
-
-    Parameters
-    ----------
-    target_rate
-        Events per person under the null (e.g. the scheme average).
-    population
-        Denominators ``n``.
-    p
-        Quantile, e.g. 0.025, 0.975, 0.001 or 0.999.
-
-    Notes
-    -----
-    Spiegelhalter (2005), Funnel plots for comparing institutional performance, Stat
-    Med 24:1185-1202, appendix A.1.1: with ``r_p`` the ``p`` quantile of a Poisson with
-    mean ``target_rate x n``, the limit is ``(r_p - a) / n`` where
-    ``a = (F(r_p) - p) / (F(r_p) - F(r_p - 1))`` interpolates between integers so the
-    limits are smooth in ``n``.
-    """
-    n = np.asarray(population, dtype=float)
-    mean = target_rate * n
-    r = stats.poisson.ppf(p, mean)
-    upper_cdf = stats.poisson.cdf(r, mean)
-    lower_cdf = stats.poisson.cdf(r - 1, mean)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.where(upper_cdf > lower_cdf, (upper_cdf - p) / (upper_cdf - lower_cdf), 0.0)
-    return np.clip(r - alpha, 0, None) / n
-
-
-def tabulate_areas(clients: pd.DataFrame, population: pd.DataFrame, area_column: str):
-    """Referrals and population per area (raw counts), areas from the population table."""
-    if area_column not in clients.columns:
-        raise InsufficientData(
-            f"Client records have no {area_column!r} column, so reach by area cannot be shown."
-        )
-    denominators = population[population["dimension"] == area_column]
-    if denominators.empty:
-        raise InsufficientData(
-            f"The catchment population has no rows for {area_column!r}, so area rates cannot "
-            "be calculated."
-        )
-    counts = clients[area_column].astype("string").value_counts()
-    areas = denominators[["category", "population"]].rename(columns={"category": "area"})
-    areas = areas.assign(n_referrals=[int(counts.get(a, 0)) for a in areas["area"]])
-    outside = int(len(clients) - areas["n_referrals"].sum())
-    return areas.sort_values("area").reset_index(drop=True), outside
-
-
-def read_boundaries(path, area_property: str) -> dict[str, list[np.ndarray]]:
-    """Polygon rings per area from a GeoJSON FeatureCollection (Polygon/MultiPolygon)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read GeoJSON boundaries: {error}") from None
-    shapes: dict[str, list[np.ndarray]] = {}
-    for number, feature in enumerate(data.get("features", []), start=1):
-        code = (feature.get("properties") or {}).get(area_property)
-        geometry = feature.get("geometry") or {}
-        if code is None:
-            raise ValueError(f"{path}: feature {number} has no property {area_property!r}")
-        if geometry.get("type") == "Polygon":
-            polygons = [geometry["coordinates"]]
-        elif geometry.get("type") == "MultiPolygon":
-            polygons = geometry["coordinates"]
-        else:
-            raise ValueError(
-                f"{path}: feature {number} ({code}) has geometry {geometry.get('type')!r}; "
-                "expected Polygon or MultiPolygon"
-            )
-        # outer rings only: holes are rare in LSOAs and do not change the colouring
-        shapes.setdefault(str(code), []).extend(np.asarray(poly[0], float) for poly in polygons)
-    return shapes
-
-
-def _plot_map(areas: pd.DataFrame, shapes: dict, title: str):
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import Polygon
-
-    fig, ax = plt.subplots(figsize=(7, 6))
-    shown = areas[areas["rate"].notna()]
-    cmap = plt.get_cmap("Blues")
-    vmax = float(shown["rate"].max()) if len(shown) else 1.0
-    patches, colours, hidden = [], [], []
-    for area, rate in zip(areas["area"], areas["rate"], strict=True):
-        for ring in shapes.get(str(area), []):
-            polygon = Polygon(ring, closed=True)
-            if pd.isna(rate):
-                hidden.append(polygon)
-            else:
-                patches.append(polygon)
-                colours.append(float(rate))
-    collection = PatchCollection(patches, cmap=cmap, edgecolor="white", linewidth=0.5)
-    collection.set_array(np.asarray(colours))
-    collection.set_clim(0, vmax)
-    ax.add_collection(collection)
-    ax.add_collection(
-        PatchCollection(hidden, facecolor="#e8edee", edgecolor="white", hatch="///", linewidth=0.5)
-    )
-    ax.autoscale_view()
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    fig.colorbar(collection, ax=ax, label="Referrals per 1,000 population", shrink=0.7)
-    ax.set_title(title)
-    return fig
-
-
-def _plot_funnel(areas: pd.DataFrame, target_rate: float, title: str):
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    shown = areas[areas["rate"].notna()]
-    n = np.linspace(max(areas["population"].min() * 0.8, 1), areas["population"].max() * 1.1, 200)
-    for level, style in zip(FUNNEL_LEVELS, ("--", ":"), strict=True):
-        tail = (1 - level) / 2
-        for p in (tail, 1 - tail):
-            ax.plot(
-                n,
-                poisson_funnel_limits(target_rate, n, p) * PER,
-                color="#425563",
-                linestyle=style,
-                linewidth=1,
-                label=f"{100 * level:g}% limits" if p == tail else None,
-            )
-    ax.axhline(target_rate * PER, color="black", linewidth=1, label="Scheme average")
-    ax.scatter(shown["population"], shown["rate"], color="#005eb8", s=18, zorder=3)
-    ax.set_xlabel("Area population")
-    ax.set_ylabel("Referrals per 1,000 population")
-    ax.set_title(title)
-    ax.legend(fontsize="small", frameon=False)
-    return fig
-
-
-def area_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
-    """Reach by neighbourhood: a choropleth map when boundaries are given, else a funnel plot.
-
-    Area counts are rounded to 5; areas with 1 to 7 referrals, and the next smallest
-    where the total would reveal one, are hidden (hatched on the map, left off the
-    funnel plot) rather than merged, and rates come from the rounded counts. The
-    funnel plot's limits are exact Poisson limits at 95% and 99.8% around the scheme
-    average (Spiegelhalter 2005); it is not a league table.
-    """
-    rule = params.disclosure.rule()
-    population = _population(scheme)
-    raw, outside = tabulate_areas(scheme.clients, population, params.area_column)
-    safe = disclose_table(raw, ["n_referrals"], rule, totals="columns")
-    counts = safe["n_referrals"].astype("Float64")
-    safe["rate"] = (counts / safe["population"] * PER).round(1)
-    n_area_total = float(raw["n_referrals"].sum())
-    total_safe = disclose_count([n_area_total], rule).astype(float).iloc[0]
-    if pd.isna(total_safe) or raw["population"].sum() <= 0:
-        raise InsufficientData("Too few referrals with a known area to show reach by area.")
-    target = total_safe / float(raw["population"].sum())
-    position = pd.Series(pd.NA, index=safe.index, dtype="string")
-    known = safe["rate"].notna()
-    for level in FUNNEL_LEVELS:
-        tail = (1 - level) / 2
-        low = poisson_funnel_limits(target, safe["population"], tail) * PER
-        high = poisson_funnel_limits(target, safe["population"], 1 - tail) * PER
-        label = f"outside {100 * level:g}% limits"
-        position[known & (safe["rate"] < low)] = f"below ({label})"
-        position[known & (safe["rate"] > high)] = f"above ({label})"
-    position[known & position.isna()] = "within limits"
-    safe["funnel_position"] = position
-    n_hidden = int(safe["n_referrals"].isna().sum())
-    title = f"Referrals per 1,000 population by {params.area_column.replace('_', ' ')}"
-    text = [
-        f"Referral rates in {len(safe)} areas ({params.area_column}). Counts are rounded to "
-        f"the nearest 5; {n_hidden} area(s) with 1 to 7 referrals (or whose count the total "
-        "would reveal) are hidden, not merged, and rates use the rounded counts. Hidden "
-        "areas have few referrals, so they may be among those the scheme reaches least.",
-    ]
-    boundaries = params.boundaries
-    if boundaries is None and (Path(scheme.data_dir) / "boundaries.geojson").exists():
-        boundaries = Path(scheme.data_dir) / "boundaries.geojson"
-    if boundaries is not None:
-        shapes = read_boundaries(boundaries, params.area_column)
-        figure = _plot_map(safe, shapes, title)
-        unmapped = sorted(set(safe["area"]) - set(shapes))
-        text.append(
-            "The map shades each area by its referral rate; hatched areas are hidden."
-            + (f" {len(unmapped)} area(s) have no boundary and are not drawn." if unmapped else "")
-        )
-    else:
-        figure = _plot_funnel(safe, target, title)
-        text.append(
-            "The funnel plot shows each area's rate against its population, with the range "
-            "expected from chance alone around the scheme average (95% and 99.8% limits): "
-            "areas outside the 99.8% limits differ by more than chance."
-        )
-    above = int(position.str.startswith("above (outside 99.8").sum())
-    below = int(position.str.startswith("below (outside 99.8").sum())
-    text.append(
-        f"Against exact Poisson funnel limits (Spiegelhalter 2005), {above} area(s) have more "
-        f"referrals and {below} fewer than chance around the scheme average would explain at "
-        "the 99.8% level; the latter may be neighbourhoods the scheme is missing."
-    )
-    if outside:
-        text.append(
-            f"About {_count_words(disclose_count([outside], rule).iloc[0])} referrals come "
-            "from areas outside the catchment table and are not shown."
-        )
-    safe["population"] = safe["population"].astype("Int64")
-    return Section(
-        title="Reach by area",
-        text=tuple(text),
-        tables=(Table("reach_areas", f"{title}, with funnel-plot position", safe),),
-        figures=(figure,),
+    return ReachResult(
+        first_referral=clients["referral_date"].min(),
+        last_referral=clients["referral_date"].max(),
+        n_referrals_published=n_total,
+        total_population=total_population,
+        overall_rate=overall["rate"].iloc[0],
+        overall_conf_low=overall["conf_low"].iloc[0],
+        overall_conf_high=overall["conf_high"].iloc[0],
+        rates=rates,
+        sii=fit,
+        sii_quantile=quantile_name,
+        sii_missing_reason=reason,
+        pathway=publish_pathway(pathway_raw, rule),
+        conf_level=params.conf_level,
     )

@@ -1,7 +1,10 @@
+"""The "Data maturity" section: ratings, percentages from rounded counts, priorities."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from spimpact.analyses.maturity import RATINGS, analyse_maturity
 from spimpact.analyses.maturity.section import MATURITY_COLUMNS, data_maturity_section
 from spimpact.io import SchemeData
 from spimpact.params import SchemeParams
@@ -150,3 +153,30 @@ def test_no_clients_is_insufficient(tmp_path):
             empty, scores, non_standard=None,
             params=SchemeParams(scheme_id="t", title="T", data_dir=tmp_path),
         )  # fmt: skip
+
+
+# --- the analysis behind the section --------------------------------------------------
+
+
+def _params(tmp_path):
+    return SchemeParams(scheme_id="t", title="T", data_dir=tmp_path)
+
+
+def test_scorecard_ranks_what_to_improve_first(tmp_path):
+    scheme, scores = make_scheme(tmp_path, n_ethnic_unknown=30)
+    result = analyse_maturity(
+        scheme, scores, non_standard=scheme.non_standard, params=_params(tmp_path)
+    )
+    assert tuple(result.scorecard.columns) == MATURITY_COLUMNS
+    assert set(result.scorecard["rating"]) <= set(RATINGS)
+    assert result.n_good == (result.scorecard["rating"] == "good").sum()
+    first = result.improve_first(3)
+    assert first["priority"].tolist() == ["1", "2", "3"]
+    assert first["rating"].iloc[0] == "poor"
+
+
+def test_analysis_without_clients_is_insufficient(tmp_path):
+    scheme, scores = make_scheme(tmp_path)
+    empty = SchemeData(**{**scheme.__dict__, "clients": scheme.clients.iloc[0:0]})
+    with pytest.raises(InsufficientData, match="no client records"):
+        analyse_maturity(empty, scores, non_standard=None, params=_params(tmp_path))
