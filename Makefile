@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The example data is regenerated (deterministically) only when its generator changes.
-data/example/.generated: spimpact/synthetic.py $(STAMP)
+data/example/.generated: $(wildcard spimpact/synthetic/*.py) $(STAMP)
 	$(BIN)/spimpact example-data
 	touch $@
 

@@ -12,7 +12,7 @@ from spimpact.params import SchemeParams
 from spimpact.paths import NOTEBOOK, PACKAGE_DIR, PROJECT_DIR
 
 KEY_LIBRARIES = (
-    "numpy", "pandas", "scipy", "statsmodels", "linearmodels", "lifelines", "matplotlib",
+    "numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib",
     "duckdb", "papermill", "nbconvert", "pydantic",
 )  # fmt: skip
 

@@ -13,12 +13,15 @@ import pkgutil
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
 
 import spimpact.models
 from spimpact.models.count import fit_poisson
 from spimpact.models.did import fit_did_2x2, fit_event_study, fit_twfe
 from spimpact.models.did_staggered import fit_staggered_did
+from spimpact.models.imputation import fit_mice, impute_mice
 from spimpact.models.inequality import fit_sii
+from spimpact.models.ipw import fit_ipw
 from spimpact.models.matching import match_nearest
 from spimpact.models.meta import fit_random_effects
 from spimpact.models.mixed import fit_mixed
@@ -27,10 +30,7 @@ from spimpact.models.result import EstimatorResult, ExponentiableResult
 from spimpact.models.spc import xmr
 from spimpact.models.survival import KM_COLUMNS, fit_cox, fit_kaplan_meier, fit_logrank
 from spimpact.models.tidy import MIXED_TIDY_COLUMNS, TIDY_COLUMNS
-
-# Results in modules another change is moving onto the base (models/attrition.py): strict
-# xfail, so the suite says so when they arrive and the entry must go (with a builder).
-NOT_YET_ON_THE_BASE = {"IpwResult", "MiResult", "TippingPointResult"}
+from spimpact.models.tipping_point import fit_tipping_point
 
 
 def _result_classes() -> dict[str, type]:
@@ -96,6 +96,24 @@ def _mixed_panel() -> pd.DataFrame:
     return frame
 
 
+def _incomplete() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=200)})
+    frame["y"] = 1 + frame.x + rng.normal(size=200)
+    frame.loc[rng.random(200) < 1 / (1 + np.exp(-frame.x)), "y"] = np.nan
+    return frame
+
+
+def _ols(data: pd.DataFrame) -> pd.DataFrame:
+    fit = smf.ols("y ~ x", data).fit()
+    return pd.DataFrame({"term": fit.params.index, "estimate": fit.params, "std_error": fit.bse})
+
+
+def _mean_y(data: pd.DataFrame) -> pd.DataFrame:
+    std_error = data.y.std() / np.sqrt(len(data))
+    return pd.DataFrame({"term": ["mean"], "estimate": [data.y.mean()], "std_error": [std_error]})
+
+
 BUILDERS = {
     "MixedResult": lambda level: fit_mixed(
         "score ~ C(timepoint)", _mixed_panel(), group="client_id", conf_level=level
@@ -154,6 +172,20 @@ BUILDERS = {
     ),  # fmt: skip
     "XmrResult": lambda level: xmr(np.random.default_rng(4).normal(10, 2, 24), conf_level=level),
     "MeanResult": lambda level: fit_mean([1.0, 2.5, 3.0, 4.5, 2.0], conf_level=level),
+    "IpwResult": lambda level: fit_ipw(
+        _incomplete(), outcome_formula="y ~ 1", censoring_formula="x", conf_level=level
+    ),
+    "MiResult": lambda level: fit_mice(
+        _incomplete(), _ols, m=3, max_iter=3, seed=1, conf_level=level
+    ),
+    "TippingPointResult": lambda level: fit_tipping_point(
+        impute_mice(_incomplete(), m=3, max_iter=2, seed=1),
+        _mean_y,
+        column="y",
+        term="mean",
+        deltas=[-2.0, 0.0],
+        conf_level=level,
+    ),
     "WelchResult": lambda level: fit_welch([5.0, 6.0, 7.5], [1.0, 2.0, 3.0, 4.5], conf_level=level),
 }
 
@@ -162,19 +194,13 @@ EXPECTED_COLUMNS = {
     "MixedResult": MIXED_TIDY_COLUMNS,
     "KaplanMeierResult": KM_COLUMNS,  # broom's tidy.survfit
     "LogRankResult": ("statistic", "df", "p_value", "method"),  # broom's glance.survdiff
+    "TippingPointResult": ("delta", *TIDY_COLUMNS),  # one row per shift delta
 }
 NO_INTERVALS = {"LogRankResult"}
 
 
-def _pending(name: str):
-    if name in NOT_YET_ON_THE_BASE:
-        reason = f"{name} is being moved onto EstimatorResult by another change"
-        return [pytest.mark.xfail(reason=reason, strict=True)]
-    return []
-
-
 def _each_class():
-    return [pytest.param(name, id=name, marks=_pending(name)) for name in sorted(RESULT_CLASSES)]
+    return [pytest.param(name, id=name, marks=()) for name in sorted(RESULT_CLASSES)]
 
 
 def _each_built():
