@@ -221,8 +221,8 @@ def analyse_wellbeing(
     Kenward-Roger (Kenward & Roger 1997, Biometrics 53:983) or Satterthwaite degrees of
     freedom. Sensitivity: random intercept per client
     (:func:`spimpact.models.mixed.fit_mixed`), normal intervals. Paired change: t
-    interval with n - 1 df (:func:`spimpact.models.paired.fit_paired_change`). Minimum detectable change:
-    (z_{0.975} + z_{0.80}) SD_change / sqrt(n) (paired design, normal approximation;
+    interval with n - 1 df (:func:`spimpact.models.paired.fit_paired_change`). Minimum
+    detectable change: (z_{0.975} + z_{0.80}) SD_change / sqrt(n) (paired design, normal approximation;
     :func:`spimpact.models.paired.minimum_detectable_change`). Regression to the
     mean: expected change = (1 - r)(population mean - baseline mean) with r the
     published test-retest reliability (SPEC §5.4; Barnett, van der Pols & Dobson
