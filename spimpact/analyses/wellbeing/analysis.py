@@ -222,9 +222,9 @@ def analyse_wellbeing(
     freedom. Sensitivity: random intercept per client
     (:func:`spimpact.models.mixed.fit_mixed`), normal intervals. Paired change: t
     interval with n - 1 df (:func:`spimpact.models.paired.fit_paired_change`). Minimum
-    detectable change: (z_{0.975} + z_{0.80}) SD_change / sqrt(n) (paired design, normal approximation;
-    :func:`spimpact.models.paired.minimum_detectable_change`). Regression to the
-    mean: expected change = (1 - r)(population mean - baseline mean) with r the
+    detectable change: (z_{0.975} + z_{0.80}) SD_change / sqrt(n) (paired design,
+    normal approximation; :func:`spimpact.models.paired.minimum_detectable_change`).
+    Regression to the mean: expected change = (1 - r)(population mean - baseline mean) with r the
     published test-retest reliability (SPEC §5.4; Barnett, van der Pols & Dobson
     2005, Int J Epidemiol 34:215). Subgroups: likelihood-ratio test of the time x
     subgroup interaction, both models fitted by ML.
