@@ -187,6 +187,7 @@ def draw_imputation_model(
     method: str = "approx_bayes",
     seed: int | np.random.Generator | None = None,
     max_failures: int | None = None,
+    max_iterations: int = 40,
 ) -> ImputationModelDraws:
     """Draw the parameters of an MMRM imputation model (rbmi's ``draws()``).
 
@@ -214,6 +215,9 @@ def draw_imputation_model(
     max_failures
         Bootstrap samples that may fail to fit (and are redrawn) before giving up;
         default ``m``.
+    max_iterations
+        Optimiser iterations allowed for each fit (a bootstrap sample that needs more
+        is redrawn rather than waited for).
 
     Returns
     -------
@@ -254,7 +258,10 @@ def draw_imputation_model(
     recorded = grid[grid[outcome].notna()]
 
     def fit(rows: pd.DataFrame):
-        result = fit_mmrm(formula, rows, subject=subject, visit=visit, covariance=covariance)
+        result = fit_mmrm(
+            formula, rows, subject=subject, visit=visit, covariance=covariance,
+            max_iterations=max_iterations,
+        )  # fmt: skip
         if not result.converged:
             raise ValueError("the MMRM did not converge")
         sigma = result.covariance.reindex(index=list(visits), columns=list(visits))
@@ -281,7 +288,9 @@ def draw_imputation_model(
         sample = sample[sample[outcome].notna()]
         x = design[chosen]
         try:
-            if np.linalg.matrix_rank(x[observed[chosen]]) < x.shape[2]:
+            recorded_rows = x[observed[chosen]]
+            # rank of the small cross-product: an SVD of the whole design is slow
+            if np.linalg.matrix_rank(recorded_rows.T @ recorded_rows) < x.shape[2]:
                 raise ValueError("a category is missing from the bootstrap sample")
             sigma = fit(sample)
             beta = _gls(y[chosen], observed[chosen], x, sigma)

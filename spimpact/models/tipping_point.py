@@ -177,7 +177,7 @@ def fit_delta_adjusted(
     for column in (bound, "estimate"):
         for _ in range(refine):
             root = _crossing(table["delta"], table[column])
-            if root is None or root in rows:
+            if root is None or np.isclose(list(rows), root, rtol=1e-9, atol=1e-12).any():
                 break
             rows[root] = evaluate(root)
             table = pd.DataFrame([rows[d] for d in sorted(rows)])

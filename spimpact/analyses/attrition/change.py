@@ -44,6 +44,9 @@ ESTIMATE_COLUMNS = [
 ]  # fmt: skip
 # Points on the tipping-point grid (plus up to two refinements of each root).
 N_DELTAS = 7
+# People recorded at the last follow-up per time x characteristic parameter before a
+# characteristic's interaction with time joins the MMRM and imputation model.
+PEOPLE_PER_PARAMETER = 10
 
 
 def long_scores(data: AttritionData) -> tuple[pd.DataFrame, list[str]]:
@@ -95,10 +98,20 @@ def estimate_change(
         plain-English notes.
     """
     long, z_terms = long_scores(data)
-    interactions = f" * ({' + '.join(z_terms)})" if z_terms else ""
+    notes: list[str] = []
+    n_last = int(long.loc[long["timepoint"] == data.follow_ups[-1], "value"].notna().sum())
+    affordable = max(0, n_last // PEOPLE_PER_PARAMETER - 1)
+    if affordable < len(z_terms):
+        notes.append(
+            f"Only {n_last} people have a score at the last follow-up, so the mixed model and "
+            f"the imputation allow the change to depend on {affordable} of the "
+            f"{len(z_terms)} characteristic terms (at least {PEOPLE_PER_PARAMETER} people per "
+            "term); the weighting uses them all."
+        )
+    model_terms = z_terms[:affordable]
+    interactions = f" * ({' + '.join(model_terms)})" if model_terms else ""
     formula = "value ~ C(timepoint)" + interactions
     last = data.follow_ups[-1]
-    notes: list[str] = []
     rows: list[dict] = []
     n_people = len(data.frame)
 
@@ -133,8 +146,15 @@ def estimate_change(
     )  # fmt: skip
     notes += list(draws.diagnostics)
 
+    # completed data sets keep the draws' row order (subject by subject, visits sorted)
+    n_visits = len(draws.visits)
+    people = draws.data.iloc[::n_visits]
+    design = np.column_stack([np.ones(len(people)), people[model_terms].to_numpy(dtype=float)])
+    positions = [draws.visits.index(t) for t in data.follow_ups]
+
     def analysis(completed: pd.DataFrame) -> pd.DataFrame:
-        return analyse_completed(completed, z_terms, data.follow_ups)
+        values = completed["value"].to_numpy(dtype=float).reshape(-1, n_visits)
+        return _change_regression(values, design, positions, data.follow_ups)
 
     imputation_seed = int(np.random.default_rng(seed).integers(2**31))
     for key, strategy in (("mi", "mar"), ("return_to_baseline", "return_to_baseline")):
@@ -180,12 +200,18 @@ def analyse_completed(completed: pd.DataFrame, z_terms, follow_ups) -> pd.DataFr
     wide = completed.pivot(index="client_id", columns="timepoint", values="value")
     people = completed.drop_duplicates("client_id").set_index("client_id").loc[wide.index]
     x = np.column_stack([np.ones(len(wide)), people[list(z_terms)].to_numpy(dtype=float)])
+    positions = [list(wide.columns).index(t) for t in follow_ups]
+    return _change_regression(wide.to_numpy(dtype=float), x, positions, follow_ups)
+
+
+def _change_regression(values, x, positions, follow_ups) -> pd.DataFrame:
+    """Intercept of the regression of (visit - first visit) on ``x``, per follow-up."""
     gram = np.linalg.inv(x.T @ x)
     n, p = x.shape
     estimates, errors = [], []
-    for t in follow_ups:
-        change = (wide[t] - wide[0]).to_numpy(dtype=float)
-        coefficients = gram @ x.T @ change
+    for position in positions:
+        change = values[:, position] - values[:, 0]
+        coefficients = gram @ (x.T @ change)
         residual = change - x @ coefficients
         variance = residual @ residual / (n - p)
         estimates.append(coefficients[0])
