@@ -237,7 +237,7 @@ def _sequential_ipw(long, z_terms, conf_level, *, truncate) -> SequentialIpwResu
             d["timepoint"] > 0, d["value"] - d["client_id"].map(baseline), np.nan
         )
     )
-    predictors = " + ".join(["C(timepoint)", "previous_value", *z_terms])
+    predictors = " + ".join(["C(timepoint) * previous_value", *z_terms])
     return fit_sequential_ipw(
         frame,
         subject="client_id",
