@@ -149,3 +149,63 @@ def test_time_varying_covariate_is_rejected():
         ImputationModelDraws.from_parameters(
             data, formula="y ~ C(t) + x", subject="id", visit="t", beta=[0] * 4, sigma=SIGMA
         )
+
+
+def _shifted_truth(n, rng, delta):
+    """MVN scores, monotone MAR dropout, then every value after dropout moved by delta
+    *in the sequential sense* (its innovation plus delta, given the shifted past): the
+    pattern-mixture model that delta-adjusted imputation assumes."""
+    y = MEANS + rng.multivariate_normal(np.zeros(3), SIGMA, size=n)
+    stay1 = rng.random(n) < 1 / (1 + np.exp(-(1.0 + 0.4 * (y[:, 0] - 20))))
+    stay2 = stay1 & (rng.random(n) < 1 / (1 + np.exp(-(0.8 + 0.4 * (y[:, 1] - 22)))))
+    shifted = y.copy()
+    for j in (1, 2):
+        left = ~(stay1 if j == 1 else stay2)
+        past = np.arange(j)
+        coefficient = np.linalg.solve(SIGMA[np.ix_(past, past)], SIGMA[past, j])
+        shifted[left, j] += delta + (shifted[left][:, past] - y[left][:, past]) @ coefficient
+    observed = np.column_stack([np.ones(n, bool), stay1, stay2])
+    return shifted, observed
+
+
+@pytest.mark.slow
+def test_delta_adjusted_imputation_recovers_an_mnar_truth():
+    """Data missing not at random by a known shift (-2 at every visit after leaving,
+    carried through the conditional distribution). Imputing with the MMRM (approximate
+    Bayes, m = 10, Rubin's rules) and the true delta recovers the change to visit 2
+    (bias under 5%, 95% intervals cover in 40 data sets of 250 people at least 36
+    times); imputing under MAR (delta 0) is biased upwards."""
+    from spimpact.models.imputation import pool_analyses
+    from spimpact.models.reference_based import draw_imputation_model
+
+    delta, n = -2.0, 250
+    population, _ = _shifted_truth(200_000, np.random.default_rng(1), delta)
+    truth = population[:, 2].mean() - population[:, 0].mean()
+
+    def change(data):
+        wide = data["y"].to_numpy().reshape(-1, 3)
+        diff = wide[:, 2] - wide[:, 0]
+        return pd.DataFrame(
+            {"term": ["change"], "estimate": [diff.mean()],
+             "std_error": [diff.std(ddof=1) / np.sqrt(len(diff))], "df": [len(diff) - 1.0]}
+        )  # fmt: skip
+
+    adjusted, at_random, covered = [], [], []
+    for rep in range(40):
+        rng = np.random.default_rng([5, rep])
+        y, observed = _shifted_truth(n, rng, delta)
+        long = pd.DataFrame(
+            {"id": np.repeat(np.arange(n), 3), "t": np.tile([0, 1, 2], n),
+             "y": np.where(observed, y, np.nan).ravel()}
+        )  # fmt: skip
+        draws = draw_imputation_model(long, formula="y ~ C(t)", subject="id", visit="t",
+                                      m=10, seed=rep)  # fmt: skip
+        pooled = pool_analyses(draws.impute(delta=delta, seed=rep), change, dfcom="analysis")
+        row = pooled.tidy().iloc[0]
+        adjusted.append(row["estimate"])
+        covered.append(row["conf_low"] < truth < row["conf_high"])
+        mar = pool_analyses(draws.impute(delta=0.0, seed=rep), change, dfcom="analysis")
+        at_random.append(mar.tidy()["estimate"].iloc[0])
+    assert abs(np.mean(adjusted) - truth) < 0.05 * abs(truth)
+    assert np.mean(at_random) - truth > 0.5
+    assert np.sum(covered) >= 36
