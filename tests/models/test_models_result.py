@@ -22,6 +22,7 @@ from spimpact.models.did_staggered import fit_staggered_did
 from spimpact.models.imputation import fit_mice, impute_mice
 from spimpact.models.inequality import fit_sii
 from spimpact.models.ipw import fit_ipw
+from spimpact.models.ipw_sequential import fit_sequential_ipw
 from spimpact.models.matching import match_nearest
 from spimpact.models.meta import fit_random_effects
 from spimpact.models.mixed import fit_mixed
@@ -104,6 +105,12 @@ def _incomplete() -> pd.DataFrame:
     return frame
 
 
+def _two_visits() -> pd.DataFrame:
+    """``_incomplete()`` as visit 1 after a visit 0 at which everyone was seen."""
+    later = _incomplete().assign(id=lambda d: d.index, t=1, recorded=lambda d: d.y)
+    return pd.concat([later.assign(t=0, recorded=0.0, y=np.nan), later], ignore_index=True)
+
+
 def _ols(data: pd.DataFrame) -> pd.DataFrame:
     fit = smf.ols("y ~ x", data).fit()
     return pd.DataFrame({"term": fit.params.index, "estimate": fit.params, "std_error": fit.bse})
@@ -184,6 +191,15 @@ BUILDERS = {
         column="y",
         term="mean",
         deltas=[-2.0, 0.0],
+        conf_level=level,
+    ),
+    "SequentialIpwResult": lambda level: fit_sequential_ipw(
+        _two_visits(),
+        subject="id",
+        visit="t",
+        outcome="recorded",
+        outcome_formula="y ~ 1",
+        dropout_formula="x",
         conf_level=level,
     ),
     "WelchResult": lambda level: fit_welch([5.0, 6.0, 7.5], [1.0, 2.0, 3.0, 4.5], conf_level=level),
