@@ -4,7 +4,7 @@ Every estimator returns a frozen result built on
 :class:`~spimpact.models.result.EstimatorResult`: ``tidy(conf_level=None)`` in the
 broom layout, ``summary()``, ``plot()`` where a picture helps and ``_repr_html_``.
 
->>> from spimpact.models import fit_mixed, fit_did_2x2, fit_random_effects
+>>> from spimpact.models import fit_mixed, fit_mmrm, fit_did_2x2, fit_random_effects
 """
 
 from spimpact.models.count import fit_poisson
@@ -18,6 +18,7 @@ from spimpact.models.ipw_sequential import fit_sequential_ipw
 from spimpact.models.matching import match_nearest
 from spimpact.models.meta import fit_random_effects
 from spimpact.models.mixed import fit_mixed
+from spimpact.models.mmrm import fit_mmrm
 from spimpact.models.mmrm_fallback import fit_mmrm_fallback
 from spimpact.models.paired import fit_mean, fit_paired_change, fit_welch, minimum_detectable_change
 from spimpact.models.reference_based import draw_imputation_model
@@ -38,6 +39,7 @@ __all__ = [
     "fit_mean",
     "fit_mice",
     "fit_mixed",
+    "fit_mmrm",
     "fit_mmrm_fallback",
     "fit_paired_change",
     "fit_poisson",

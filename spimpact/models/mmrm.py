@@ -46,7 +46,7 @@ def fit_mmrm(
     weights=None,
     group: str | None = None,
     conf_level: float = 0.95,
-    max_iterations: int = 500,
+    max_iterations: int = 200,
 ) -> MmrmResult:
     """Fit a mixed model for repeated measures.
 
@@ -98,8 +98,9 @@ def fit_mmrm(
     The likelihood is evaluated from per-pattern sufficient statistics (subjects
     grouped by which visits they attended), with analytic gradient and Hessian;
     the optimum is found by BFGS on an unconstrained scale then Newton-Raphson on
-    SAS's parameters, with L-BFGS-B and Nelder-Mead as fallbacks. Starting values
-    are moment estimates from ordinary least-squares residuals. ``converged`` is
+    SAS's parameters, with L-BFGS-B, then BFGS from an uncorrelated start, as
+    fallbacks. Starting values are moment estimates from ordinary least-squares
+    residuals. ``converged`` is
     SAS's relative Hessian criterion (<= 1e-8) with a positive definite Hessian.
     Satterthwaite degrees of freedom follow Fai & Cornelius (1996) and Kenward-
     Roger follows Kenward & Roger (1997) in SAS's parameterisation of each
@@ -279,7 +280,11 @@ def _group_codes(frame, subject, group):
 
 
 def _start(x, y, subject_codes, visit_codes, group_codes, n_groups, structure):
-    """Moment estimates of each group's covariance from least-squares residuals."""
+    """Starting points from least-squares residuals: moment estimates, and uncorrelated.
+
+    The first is each group's moment estimate of the covariance, the second the
+    same variances with the correlations set to zero.
+    """
     beta, *_ = np.linalg.lstsq(x, y, rcond=None)
     residual = y - x @ beta
     m = structure.n_visits
@@ -288,7 +293,7 @@ def _start(x, y, subject_codes, visit_codes, group_codes, n_groups, structure):
     dense[subject_codes, visit_codes] = residual
     subject_group = np.zeros(n_subjects, dtype=int)
     subject_group[subject_codes] = group_codes
-    thetas = []
+    thetas, diagonals = [], []
     for g in range(n_groups):
         block = dense[subject_group == g]
         seen = np.isfinite(block)
@@ -296,8 +301,10 @@ def _start(x, y, subject_codes, visit_codes, group_codes, n_groups, structure):
         counts = seen.T.astype(float) @ seen.astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             moments = (filled.T @ filled) / counts
-        thetas.append(structure.start(np.where(counts >= 2, moments, np.nan)))
-    return np.concatenate(thetas)
+        moments = np.where(counts >= 2, moments, np.nan)
+        thetas.append(structure.start(moments))
+        diagonals.append(structure.start(np.diag(np.diag(moments))))
+    return [np.concatenate(thetas), np.concatenate(diagonals)]
 
 
 def _result(**kw) -> MmrmResult:
@@ -312,18 +319,16 @@ def _result(**kw) -> MmrmResult:
         # W: inverse observed information of the covariance parameters (the
         # Hessian of -log L = deviance / 2), as SAS and R mmrm use.
         w = 2 * np.linalg.inv(derivs.hessian)
-    vcov = vcov_model
-    if kw["df"].startswith("kenward_roger") and w is not None:
+    kr_sums = {}
+    if w is not None and kw["reml"]:
         firsts, seconds = stacked_derivatives(structure, solution.phis)
-        q_minus_r = likelihood.kenward_roger_sum(
-            kw["data_blocks"], state, firsts, seconds, w, linear=kw["df"] == "kenward_roger_linear"
-        )
-        vcov = inference.kenward_roger_vcov(vcov_model, derivs.p, w, q_minus_r)
-    p = len(kw["fixed_names"])
-    residual_df = kw["data_blocks"].n_obs - p
-    method = "kenward_roger" if kw["df"].startswith("kenward_roger") else kw["df"]
-    df_coef = inference.contrast_df(
-        np.eye(p), method=method, vcov=vcov_model, p_h=derivs.p, w=w, residual_df=residual_df
+        for linear in (False, True):
+            kr_sums[linear] = likelihood.kenward_roger_sum(
+                kw["data_blocks"], state, firsts, seconds, w, linear=linear
+            )
+    residual_df = kw["data_blocks"].n_obs - len(kw["fixed_names"])
+    vcov, df_coef = inference.coefficient_inference(
+        kw["df"], vcov_model, derivs.p, w, kr_sums, residual_df
     )
     visits = structure.visits
     names = structure.parameter_names()
@@ -372,12 +377,23 @@ def _result(**kw) -> MmrmResult:
         _observed=kw["frame"][categorical].reset_index(drop=True),
         _p_h=derivs.p,
         _residual_df=residual_df,
+        _kr_sums=kr_sums,
         conf_level=kw["conf_level"],
     )
 
 
 def _diagnostics(solution, n_subjects, structure) -> list[str]:
     sentences = []
+    for phi in solution.phis:
+        eigenvalues = np.linalg.eigvalsh(structure.sigma(phi))
+        if eigenvalues[0] <= 1e-8 * eigenvalues[-1]:
+            sentences.append(
+                "The estimated covariance matrix is singular: some combination of visits has "
+                "no residual variance, which happens when a visit has too few subjects to "
+                f"estimate the {structure.name!r} structure; the fit cannot be trusted, use a "
+                "simpler covariance structure."
+            )
+            break
     if not solution.hessian_positive_definite:
         sentences.append(
             "The Hessian of the likelihood is not positive definite at the solution: the "

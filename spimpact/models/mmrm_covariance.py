@@ -152,8 +152,8 @@ class CovarianceStructure:
         name = self.name
         if name == "us":
             lower = self._cholesky(theta)
-            sigma = lower @ lower.T
-            return np.array([sigma[i, j] for i in range(m) for j in range(i + 1)])
+            rows, cols = np.tril_indices(m)
+            return (lower @ lower.T)[rows, cols]
         if name in ("cs", "ar1", "toep"):
             variance = np.exp(2 * theta[0])
             if name == "cs":
@@ -174,13 +174,13 @@ class CovarianceStructure:
         return np.concatenate([variances, np.array(correlation)])
 
     def _cholesky(self, theta):
+        """Lower-triangular factor with log-diagonal; ``theta`` in row-major order."""
         m = self.n_visits
-        lower = np.zeros((m, m), dtype=np.result_type(theta, float))
-        k = 0
-        for i in range(m):
-            for j in range(i + 1):
-                lower[i, j] = np.exp(theta[k]) if i == j else theta[k]
-                k += 1
+        theta = np.asarray(theta)
+        lower = np.zeros((m, m), dtype=theta.dtype if np.iscomplexobj(theta) else float)
+        rows, cols = np.tril_indices(m)
+        diagonal = rows == cols
+        lower[rows, cols] = np.where(diagonal, np.exp(np.where(diagonal, theta, 0)), theta)
         return lower
 
     def _cs_rho(self, z):
@@ -196,6 +196,22 @@ class CovarianceStructure:
             shifted[k] += 1j * step
             columns.append(np.imag(self.natural(shifted)) / step)
         return np.column_stack(columns)
+
+    def theta_gradient(self, theta: np.ndarray, phi, matrix_gradient: np.ndarray) -> np.ndarray:
+        """Gradient in ``theta`` of a function whose derivative in Sigma is ``matrix_gradient``.
+
+        ``matrix_gradient`` M is symmetric with d f = tr(M d Sigma). For ``"us"``,
+        d f / d L = 2 M L (L the Cholesky factor), exact and cheaper than the
+        Jacobian; other structures chain through the natural parameters.
+        """
+        if self.name == "us":
+            lower = self._cholesky(theta)
+            rows, cols = np.tril_indices(self.n_visits)
+            by_factor = 2 * (matrix_gradient @ lower)[rows, cols]
+            return np.where(rows == cols, by_factor * lower[rows, cols], by_factor)
+        _, first, _ = self.derivatives(phi, order=1)
+        d_phi = np.einsum("hab,ab->h", first, matrix_gradient)
+        return self.jacobian(theta).T @ d_phi
 
     # natural parameters -> matrix and derivatives -----------------------------------
     def _lags(self) -> np.ndarray:

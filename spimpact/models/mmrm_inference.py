@@ -94,3 +94,25 @@ def contrast_df(contrasts, *, method: str, vcov, p_h, w, residual_df: int) -> np
             for row in contrasts
         ]
     )
+
+
+def coefficient_inference(method, vcov_model, p_h, w, kr_sums, residual_df):
+    """The covariance of the estimates and each coefficient's df under ``method``.
+
+    ``kr_sums`` maps ``linear`` (bool) to sum_hj W_hj (Q_hj - R_hj / 4) (R dropped
+    when linear); it is empty when W is unavailable or the fit is ML.
+    """
+    vcov = vcov_model
+    kenward_roger = method.startswith("kenward_roger")
+    if kenward_roger and kr_sums:
+        linear = method == "kenward_roger_linear"
+        vcov = kenward_roger_vcov(vcov_model, p_h, w, kr_sums[linear])
+    df = contrast_df(
+        np.eye(len(vcov_model)),
+        method="kenward_roger" if kenward_roger else method,
+        vcov=vcov_model,
+        p_h=p_h,
+        w=w,
+        residual_df=residual_df,
+    )
+    return vcov, df

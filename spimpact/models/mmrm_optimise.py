@@ -6,8 +6,8 @@ gradient; the solution is then polished by Newton-Raphson with step halving on
 the natural (SAS) parameters with the analytic observed Hessian, which is what
 SAS PROC MIXED runs throughout. Convergence is declared with SAS's default
 relative Hessian criterion, g' H^-1 g / |deviance| <= 1e-8 (PROC MIXED
-``CONVH``), and a positive definite Hessian. When BFGS fails, L-BFGS-B and then
-Nelder-Mead are tried from the same start, and the best point found is polished.
+``CONVH``), and a positive definite Hessian. When BFGS fails, L-BFGS-B is tried,
+then BFGS from a start with no correlation, and the best point found is kept.
 """
 
 from __future__ import annotations
@@ -75,9 +75,7 @@ class _Objective:
         matrix = likelihood.matrix_gradient(self.data, state, self.reml)
         gradient = []
         for g, (piece, phi) in enumerate(zip(pieces, phis, strict=True)):
-            _, first, _ = structure.derivatives(phi, order=1)
-            d_phi = np.einsum("hab,ab->h", first, matrix[g])
-            gradient.append(structure.jacobian(piece).T @ d_phi)
+            gradient.append(structure.theta_gradient(piece, phi, matrix[g]))
         return state.deviance, np.concatenate(gradient)
 
 
@@ -139,27 +137,26 @@ def optimise(
     structure: CovarianceStructure,
     n_groups: int,
     reml: bool,
-    start: np.ndarray,
+    starts: list[np.ndarray],
     *,
-    max_iterations: int = 500,
+    max_iterations: int = 200,
 ) -> Solution:
-    """Maximise the (restricted) likelihood from the unconstrained ``start``."""
+    """Maximise the (restricted) likelihood from the unconstrained starting points.
+
+    BFGS then L-BFGS-B from ``starts[0]``, then BFGS from each further start,
+    stopping at the first that converges; the best point found is returned.
+    """
     objective = _Objective(data, structure, n_groups, reml)
     offsets = tuple(g * structure.n_theta for g in range(n_groups + 1))
+    attempts = [("BFGS", "BFGS", starts[0]), ("L-BFGS-B", "L-BFGS-B", starts[0])]
+    attempts += [(f"BFGS (start {k + 2})", "BFGS", start) for k, start in enumerate(starts[1:])]
     tried = []
     best = None
-    for method in ("BFGS", "L-BFGS-B", "Nelder-Mead"):
-        tried.append(method)
-        options = {"maxiter": max_iterations}
-        if method == "Nelder-Mead":
-            options = {"maxiter": max_iterations * 20, "xatol": 1e-8, "fatol": 1e-10}
-            result = scipy.optimize.minimize(
-                lambda t: objective(t)[0], start, method=method, options=options
-            )
-        else:
-            result = scipy.optimize.minimize(
-                objective, start, jac=True, method=method, options=options
-            )
+    for label, method, start in attempts:
+        tried.append(label)
+        result = scipy.optimize.minimize(
+            objective, start, jac=True, method=method, options={"maxiter": max_iterations}
+        )
         if not np.isfinite(result.fun):
             continue
         phis = [structure.natural(piece) for piece in objective.split(result.x)]

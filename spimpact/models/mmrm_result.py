@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -101,7 +102,25 @@ class MmrmResult(EstimatorResult):
     _observed: pd.DataFrame = field(repr=False, compare=False)
     _p_h: np.ndarray = field(repr=False, compare=False)
     _residual_df: int = field(repr=False, compare=False)
+    _kr_sums: dict = field(repr=False, compare=False)
     conf_level: float = 0.95
+
+    def with_df(self, df: str) -> MmrmResult:
+        """The same fit with another degrees-of-freedom method (a new result, no refit).
+
+        ``df`` is one of ``"satterthwaite"``, ``"kenward_roger"``,
+        ``"kenward_roger_linear"`` or ``"residual"``; ``vcov``, ``df_coef`` and every
+        table follow it.
+        """
+        if df not in inference.DF_METHODS:
+            raise ValueError(f"df must be one of {list(inference.DF_METHODS)}, got {df!r}")
+        if df.startswith("kenward_roger") and self.method != "REML":
+            raise ValueError("Kenward-Roger degrees of freedom need method='REML'")
+        w = None if np.isnan(self.cov_params_vcov).any() else self.cov_params_vcov
+        vcov, df_coef = inference.coefficient_inference(
+            df, self.vcov_model, self._p_h, w, self._kr_sums, self._residual_df
+        )
+        return dataclasses.replace(self, df_method=df, vcov=vcov, df_coef=df_coef)
 
     # information criteria ---------------------------------------------------------
     @property
