@@ -240,8 +240,8 @@ def _check_positive_weights(frame, label) -> None:
     if len(bad):
         row = bad[0]
         raise ValueError(
-            f"weights ({label}) must be positive and finite: row {row!r} has "
-            f"{frame.loc[row, '__weight']!r} ({len(bad)} such rows)"
+            f"weights ({label}) must be positive and finite: row {_plain(row)!r} has "
+            f"{_plain(frame.loc[row, '__weight'])!r} ({len(bad)} such rows)"
         )
 
 
@@ -256,12 +256,17 @@ def _check_duplicates(frame, subject, visit) -> None:
     duplicated = frame.duplicated([subject, visit], keep=False)
     if duplicated.any():
         rows = frame.index[duplicated]
-        first = frame.loc[rows[0]]
+        who, when = (_plain(frame.at[rows[0], name]) for name in (subject, visit))
         raise ValueError(
-            f"subject {first[subject]!r} has more than one row at {visit} {first[visit]!r} "
+            f"subject {who!r} has more than one row at {visit} {when!r} "
             f"(rows {list(rows[:4])}); an MMRM needs at most one observation per subject "
             "and visit"
         )
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds, for readable messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _group_codes(frame, subject, group):
@@ -272,7 +277,7 @@ def _group_codes(frame, subject, group):
     if len(mixed):
         raise ValueError(
             f"group column {group!r} must be constant within subject; subject "
-            f"{mixed.index[0]!r} has {int(mixed.iloc[0])} different values"
+            f"{_plain(mixed.index[0])!r} has {int(mixed.iloc[0])} different values"
         )
     levels = _levels(frame[group])
     codes = pd.Categorical(frame[group], categories=levels).codes.astype(int)
