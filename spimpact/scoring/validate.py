@@ -20,6 +20,8 @@ from spimpact.scoring.instruments import INSTRUMENTS, ITEM_COLUMNS, Instrument
 EXCLUSION_COLUMNS = ("row", "column", "value", "reason")
 NON_STANDARD_COLUMNS = ("measure", "issue", "n_rows", "detail")
 _N_EXAMPLES = 6
+# Largest absolute value repeated in a published description of non-standard answers.
+_SHOWN_LIMIT = 999
 # Codings a modified scale is most often recorded on, narrowest first (Wobi et al. 2025
 # describe a 0–10 version of a 1–5 scale).
 _COMMON_CODINGS = ((1, 7), (0, 10), (1, 10), (0, 100), (1, 100))
@@ -322,8 +324,9 @@ def _range_issue(instrument, rows, numeric, whole, out_rows, out_values, variant
     main = [item.column for item in instrument.main_items]
     seen = numeric.loc[out_rows, main].where(whole.loc[out_rows, main]).stack()
     outside = sorted({value for _, value in out_values})
-    detail = f"values outside the coding: {', '.join(str(v) for v in outside[:_N_EXAMPLES])}"
-    if len(outside) > _N_EXAMPLES:
+    shown = list(dict.fromkeys(_shown_number(v) for v in outside))
+    detail = f"values outside the coding: {', '.join(shown[:_N_EXAMPLES])}"
+    if len(shown) > _N_EXAMPLES:
         detail += ", …"
     if variant is not None:
         issue = (
@@ -336,18 +339,19 @@ def _range_issue(instrument, rows, numeric, whole, out_rows, out_values, variant
         if guess is not None:
             issue = (
                 f"items look like a {guess[0]}–{guess[1]} scale where {instrument.coding} "
-                f"is expected (max observed {observed_max})"
+                f"is expected (max observed {_shown_number(observed_max)})"
             )
         else:
             issue = (
-                f"items outside the {instrument.coding} coding (observed {observed_min} "
-                f"to {observed_max})"
+                f"items outside the {instrument.coding} coding (observed "
+                f"{_shown_number(observed_min)} to {_shown_number(observed_max)})"
             )
         if instrument.name in _SUMMED:
             totals = numeric.loc[out_rows, main].sum(axis=1)
             n_items = len(main)
             detail += (
-                f"; totals up to {int(totals.max())} where {n_items * instrument.low}–"
+                f"; totals up to {_shown_number(int(totals.max()))} where "
+                f"{n_items * instrument.low}–"
                 f"{n_items * instrument.high} is possible"
             )
     else:
@@ -388,7 +392,11 @@ def _is_answered(column: pd.Series) -> pd.Series:
 
 
 def _to_int(values: pd.Series) -> pd.Series:
-    return values.round().astype("Int64")
+    # built from the arrays: pandas' float-to-Int64 cast checks each value in Python
+    floats = values.to_numpy(dtype=float).round()
+    missing = np.isnan(floats)
+    integers = np.where(missing, 0, floats).astype("int64")
+    return pd.Series(pd.arrays.IntegerArray(integers, missing), index=values.index)
 
 
 def _add(problems: dict, row, column: str, value, reason: str) -> None:
@@ -404,6 +412,18 @@ def _issue(measure: str, issue: str, n_rows: int, detail: str) -> dict:
     return {"measure": measure, "issue": issue, "n_rows": int(n_rows), "detail": detail}
 
 
+def _shown_number(value) -> str:
+    """A value for a published description: a plausible answer on some scale, or withheld.
+
+    Answers on any questionnaire scale have at most three digits; a longer number typed
+    into an item (an NHS number, a date of birth as 19600201, a phone number) is never
+    repeated.
+    """
+    if abs(float(value)) <= _SHOWN_LIMIT:
+        return f"{float(value):g}"
+    return f"a value beyond ±{_SHOWN_LIMIT} (withheld)"
+
+
 def _show(value) -> str:
     """Show a cell value as people read it: numbers plainly, text quoted, at most 20 characters."""
     if isinstance(value, int | float | np.integer | np.floating):
@@ -416,7 +436,14 @@ def _rows(n: int) -> str:
 
 
 def _examples(values) -> str:
-    distinct = sorted({_show(value) for value in values})
+    distinct = sorted(
+        {
+            _shown_number(value)
+            if isinstance(value, int | float | np.integer | np.floating)
+            else "text (withheld)"
+            for value in values
+        }
+    )
     text = ", ".join(distinct[:_N_EXAMPLES])
     return text + (", …" if len(distinct) > _N_EXAMPLES else "")
 
