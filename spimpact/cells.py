@@ -13,13 +13,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spimpact.contract import TABLES
+
 EXCLUSION_COLUMNS = ("table", "row", "column", "value", "reason")
 WITHHELD = "(withheld)"
 # Columns whose values identify a person: an exclusion names the row and the rule broken
 # but never repeats the value (`spimpact validate` prints exclusions).
 IDENTIFYING_COLUMNS = frozenset({"nhs_number", "date_of_birth", "text", "themes"})
-# Ten digits, spaced or not, anywhere in a value: an NHS number typed in the wrong column.
+# Ten digits, spaced or not, anywhere in a value: an NHS number typed in the wrong column;
+# a date outside a date column: most likely a date of birth typed in the wrong place.
 _NHS_SHAPED = r"(?:^|\D)\d{3}[ -]?\d{3}[ -]?\d{4}(?:\D|$)"
+_DATE_SHAPED = r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}"
+_DATE_COLUMNS = frozenset(
+    column.name for spec in TABLES.values() for column in spec.columns if column.kind == "date"
+)
 
 
 class ExclusionLog:
@@ -36,27 +43,37 @@ class ExclusionLog:
     def add(self, rows, column, values, reason) -> None:
         """Record rows; ``column``, ``values`` and ``reason`` are one string or one per row.
 
-        Values of identifying columns (``IDENTIFYING_COLUMNS``) and values shaped like
-        an NHS number are recorded as ``(withheld)``: exclusions are shown by
-        ``spimpact validate`` and must not print them.
+        Values of identifying columns (``IDENTIFYING_COLUMNS``), values shaped like an
+        NHS number and dates outside date columns are recorded as ``(withheld)``:
+        exclusions are shown by ``spimpact validate`` and must not print them.
         """
         rows = np.asarray(rows, dtype="int64").reshape(-1)
         if len(rows) == 0:
             return
 
         def per_row(x):
+            """One entry per row; repeated values share one object (8 bytes a row)."""
             if isinstance(x, str):
                 return np.full(len(rows), x, dtype=object)
             array = np.asarray(list(x) if not hasattr(x, "__array__") else x, dtype=object)
             if len(array) != len(rows):
                 raise ValueError("one value per row expected")
-            return array
+            codes, uniques = pd.factorize(array, use_na_sentinel=True)
+            shared = np.asarray(list(uniques) + [np.nan], dtype=object)
+            return shared[codes]
 
         columns = per_row(column)
-        shown = pd.Series(per_row(values)).astype(object)
-        withheld = pd.Series(columns).isin(IDENTIFYING_COLUMNS).to_numpy()
-        text = shown.where(shown.isna(), shown.astype(str)).fillna("").astype("string[pyarrow]")
-        withheld |= text.str.contains(_NHS_SHAPED, regex=True).to_numpy(dtype=bool)
+        shown = per_row(values)
+        codes, uniques = pd.factorize(shown, use_na_sentinel=True)
+        text = pd.Series([str(u) for u in uniques], dtype="string[pyarrow]")
+        nhs_shaped = np.append(text.str.contains(_NHS_SHAPED).to_numpy(dtype=bool), False)
+        date_shaped = np.append(text.str.contains(_DATE_SHAPED).to_numpy(dtype=bool), False)
+        names = pd.Series(columns)
+        withheld = (
+            nhs_shaped[codes]
+            | (date_shaped[codes] & ~names.isin(_DATE_COLUMNS).to_numpy())
+            | names.isin(IDENTIFYING_COLUMNS).to_numpy()
+        )
         shown[withheld] = WITHHELD
         self.batches.append(
             pd.DataFrame(
@@ -64,7 +81,7 @@ class ExclusionLog:
                     "table": self.table,
                     "row": rows,
                     "column": columns,
-                    "value": shown.to_numpy(),
+                    "value": shown,
                     "reason": per_row(reason),
                 }
             )

@@ -141,8 +141,9 @@ def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Col
     missing = blank if column.required else np.zeros(len(text), dtype=bool)
     out.add(rows[missing], column.name, "", "required value missing")
     if isinstance(parsed.dtype, pd.StringDtype):
-        # text and codes leave as plain Python strings with NaN for missing, as before
-        parsed = parsed.astype(object).where(parsed.notna(), np.nan)
+        # text and codes leave as plain Python strings with NaN for missing, as before;
+        # through a categorical, repeated values share one string object (8 bytes a row)
+        parsed = parsed.astype("category").astype(object).where(parsed.notna(), np.nan)
     return parsed
 
 
@@ -365,13 +366,16 @@ def _duplicates(frame: pd.DataFrame, keys: list[str], out: _Collector, what: str
     complete = frame.dropna(subset=keys)
     dup = complete.duplicated(subset=keys, keep="first")
     if dup.any():
-        # the row each duplicate repeats, found by one group-by (not one look-up per row)
-        first = complete.groupby(keys, sort=False)["source_row"].transform("first")
+        # the row each duplicate repeats, found by one group-by (not one look-up per row);
+        # one reason text per first row, shared by its duplicates
+        first = complete.groupby(keys, sort=False)["source_row"].transform("first")[dup]
+        codes, firsts = pd.factorize(first)
+        reasons = np.array([f"duplicate {what} (first seen at row {r})" for r in firsts], object)
         out.add(
             complete.loc[dup, "source_row"],
             "+".join(keys),
             complete.loc[dup, keys[0]].astype(str),
-            "duplicate " + what + " (first seen at row " + first[dup].astype(str) + ")",
+            reasons[codes],
         )
 
 

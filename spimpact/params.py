@@ -213,7 +213,7 @@ def load_params(path: str | Path) -> SchemeParams:
         problems = "; ".join(
             _describe_error(e, lines) for e in error.errors(include_input=False, include_url=False)
         )
-        raise ParamsError(_redact(f"{name}: {problems}", raw)) from None
+        raise ParamsError(f"{name}: {_redact(problems, raw)}") from None
     root = path.resolve().parent.parent
     updates = {"data_dir": _resolve(root, params.data_dir)}
     if params.boundaries is not None:

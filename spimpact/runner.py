@@ -191,26 +191,15 @@ def render_scheme(
         notebook_path = out_dir / "report.ipynb"
         _execute(params_path, out_dir, notebook_path)
         notebook_to_html(notebook_path, out_dir / "report.html", title=title)
-        scan = scan_outputs(
+        reason = privacy_gate(out_dir, params, output_root / INTERNAL_DIR / scheme_id)
+        outcome = RunOutcome(
+            scheme_id,
+            title,
+            "failed" if reason else "ok",
+            reason,
+            time.perf_counter() - started,
             out_dir,
-            load_scheme_from_params(params),
-            rule=params.disclosure.rule(),
-            secrets=_secrets(params),
         )
-        if not scan.clean:
-            _move_internal(out_dir, output_root / INTERNAL_DIR / scheme_id, PUBLISHED)
-            kinds = sorted(set(scan.findings["kind"]))
-            reason = (
-                f"privacy scan: {len(scan.findings)} finding(s) ({', '.join(kinds)}); the outputs "
-                f"were moved to {INTERNAL_DIR}/{scheme_id} and are not publishable"
-            )
-            outcome = RunOutcome(
-                scheme_id, title, "failed", reason, time.perf_counter() - started, out_dir
-            )
-        else:
-            outcome = RunOutcome(
-                scheme_id, title, "ok", None, time.perf_counter() - started, out_dir
-            )
     except Exception as error:  # noqa: BLE001 - one scheme's failure is reported, not raised
         if owned:
             _keep_failed_notebook_internal(out_dir, output_root / INTERNAL_DIR / scheme_id)
@@ -220,6 +209,33 @@ def render_scheme(
     if owned:
         write_json(out_dir / "status.json", _status(outcome))
     return outcome
+
+
+def privacy_gate(out_dir: Path, params: SchemeParams, internal_dir: Path) -> str | None:
+    """Scan what a scheme's run wrote; withhold it all if anything is found.
+
+    Runs ``spimpact.publish.privacy.scan_outputs`` on ``out_dir`` (identifiers from the
+    scheme's inputs, small counts, NHS numbers, the pseudonymisation key, active markup,
+    spreadsheet formulas). When it finds anything, the publishable files are moved to
+    ``internal_dir`` and the reason (kinds of finding and files, never values) is
+    returned; ``None`` means the outputs may be published.
+    """
+    scan = scan_outputs(
+        out_dir,
+        load_scheme_from_params(params),
+        rule=params.disclosure.rule(),
+        secrets=_secrets(params),
+    )
+    if scan.clean:
+        return None
+    _move_internal(out_dir, internal_dir, PUBLISHED)
+    kinds = sorted(set(scan.findings["kind"]))
+    files = sorted(set(scan.findings["file"]))
+    return (
+        f"privacy scan: {len(scan.findings)} finding(s) ({', '.join(kinds)}) in "
+        f"{', '.join(files)}; the outputs were moved to {INTERNAL_DIR}/{internal_dir.name} "
+        "and are not publishable"
+    )
 
 
 def claim_folder(folder: Path) -> None:

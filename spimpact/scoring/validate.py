@@ -9,6 +9,7 @@ standard coding and the rows are marked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ NON_STANDARD_COLUMNS = ("measure", "issue", "n_rows", "detail")
 _N_EXAMPLES = 6
 # Largest absolute value repeated in a published description of non-standard answers.
 _SHOWN_LIMIT = 999
+WITHHELD = "(withheld)"
 # Codings a modified scale is most often recorded on, narrowest first (Wobi et al. 2025
 # describe a 0–10 version of a 1–5 scale).
 _COMMON_CODINGS = ((1, 7), (0, 10), (1, 10), (0, 100), (1, 100))
@@ -106,7 +108,7 @@ def validate_items(
     variants = _check_variants(variants)
     max_missing = _check_max_missing(max_missing_items)
 
-    frame = measures.reset_index(drop=True).copy()
+    frame = measures.reset_index(drop=True)  # a new frame: the caller's is not changed
     for column in ITEM_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.NA
@@ -117,7 +119,7 @@ def validate_items(
 
     problems: dict[int, list[tuple[str, object, str]]] = {}
     issues: list[dict] = []
-    mapped = numeric.copy()
+    mapped = numeric.copy() if variants else numeric  # a copy only when items are mapped
     # Rows mapped by an earlier check keep their mark; mapping them again is refused.
     variant_reason = (
         frame["variant"].astype(object).where(frame["variant"].notna(), None)
@@ -187,9 +189,10 @@ def validate_items(
                 )
 
     excluded = sorted(problems)
-    kept = frame.drop(index=excluded)
+    kept = frame.drop(index=excluded) if excluded else frame
     for column in ITEM_COLUMNS:
-        kept[column] = _to_int(mapped.loc[kept.index, column])
+        values = mapped[column] if not excluded else mapped.loc[kept.index, column]
+        kept[column] = _to_int(values)
     kept["variant"] = variant_reason.loc[kept.index]
     return ItemCheck(
         measures=kept.reset_index(drop=True),
@@ -271,7 +274,7 @@ def _check_instrument(
                 row,
                 item.column,
                 value,
-                f"{item.column} = {value} is outside {where} {low}–{high}",
+                f"{item.column} = {_shown_number(value)} is outside {where} {low}–{high}",
             )
             out_rows.append(row)
             out_values.append((item, value))
@@ -328,6 +331,8 @@ def _range_issue(instrument, rows, numeric, whole, out_rows, out_values, variant
     detail = f"values outside the coding: {', '.join(shown[:_N_EXAMPLES])}"
     if len(shown) > _N_EXAMPLES:
         detail += ", …"
+    if WITHHELD in shown:
+        detail += f" (values beyond ±{_SHOWN_LIMIT} are not shown)"
     if variant is not None:
         issue = (
             f"items outside the declared {variant.observed_min}–{variant.observed_max} "
@@ -421,14 +426,20 @@ def _shown_number(value) -> str:
     """
     if abs(float(value)) <= _SHOWN_LIMIT:
         return f"{float(value):g}"
-    return f"a value beyond ±{_SHOWN_LIMIT} (withheld)"
+    return WITHHELD
 
 
 def _show(value) -> str:
-    """Show a cell value as people read it: numbers plainly, text quoted, at most 20 characters."""
+    """Show a cell value as people read it: numbers plainly, text quoted, at most 20 characters.
+
+    Numbers beyond ±999 and text with digits are withheld (``_shown_number``): they are
+    not answers on any scale and may be an identifier (an NHS number, a date of birth)
+    typed into the wrong field.
+    """
     if isinstance(value, int | float | np.integer | np.floating):
-        return f"{float(value):g}"
-    return repr(str(value)[:20])
+        return _shown_number(value)
+    text = str(value)
+    return WITHHELD if re.search(r"\d", text) else repr(text[:20])
 
 
 def _rows(n: int) -> str:
@@ -436,14 +447,7 @@ def _rows(n: int) -> str:
 
 
 def _examples(values) -> str:
-    distinct = sorted(
-        {
-            _shown_number(value)
-            if isinstance(value, int | float | np.integer | np.floating)
-            else "text (withheld)"
-            for value in values
-        }
-    )
+    distinct = sorted({_show(value) for value in values})
     text = ", ".join(distinct[:_N_EXAMPLES])
     return text + (", …" if len(distinct) > _N_EXAMPLES else "")
 
