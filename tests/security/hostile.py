@@ -197,7 +197,7 @@ def leaks(folder: Path) -> list[str]:
         if _active_content(path, text):
             found.append(f"{name}: active markup")
         if path.suffix in (".html", ".ipynb") and re.search(
-            r"<script|http-equiv=\\?\"refresh|<style>h2|<base |<form ", text, re.IGNORECASE
+            r"<script|<meta[^>]*refresh|<style>h2|<base |<form ", text, re.IGNORECASE
         ):
             found.append(f"{name}: raw payload")
         if path.suffix == ".csv" and _formula_cells(path):

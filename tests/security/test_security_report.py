@@ -143,3 +143,56 @@ def test_spimpact_run_on_the_hostile_scheme_publishes_nothing_it_should_not(host
     assert all(
         value not in json.dumps(status) for values in IDENTIFIERS.values() for value in values
     )
+
+
+def _browser(tmp_path):
+    """Headless Chromium cut off from the network (as in tests/test_report_browser.py)."""
+    import shutil
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("chromium/chromedriver not installed (make browser-deps installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+@pytest.mark.e2e
+@pytest.mark.browser
+def test_policy_keeps_the_page_style_and_blocks_injected_style_and_refresh(in_process, tmp_path):
+    """In Chromium: the report keeps its look; markup that bypassed the gate would be inert."""
+    _, out, _, _ = in_process
+    bypass = tmp_path / "bypass.html"  # what the policy does if markup ever got through
+    bypass.write_text(
+        gate.page(
+            "t",
+            '<h2 id="h">Findings</h2><p id="p" style="color: rgb(255, 0, 0)">x</p>'
+            "<style>h2{display:none}</style>",
+            css=REPORT_CSS,
+        )
+    )
+    driver = _browser(tmp_path)
+    try:
+        driver.get((out / "report.html").as_uri())
+        heading = driver.find_element("css selector", "h2")
+        assert heading.value_of_css_property("color") == "rgba(0, 94, 184, 1)"  # #005eb8
+        counts = driver.execute_script(
+            "return [document.querySelectorAll('body script, body style, body meta').length,"
+            " document.querySelectorAll('[style]').length]"
+        )
+        assert counts == [0, 0]
+        assert driver.current_url == (out / "report.html").as_uri()  # no refresh happened
+        driver.get(bypass.as_uri())
+        assert driver.find_element("id", "h").is_displayed()  # injected <style> ignored
+        color = driver.find_element("id", "p").value_of_css_property("color")
+        assert color != "rgba(255, 0, 0, 1)"  # injected style attribute ignored
+    finally:
+        driver.quit()
