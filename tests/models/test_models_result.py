@@ -26,6 +26,7 @@ from spimpact.models.ipw_sequential import fit_sequential_ipw
 from spimpact.models.matching import match_nearest
 from spimpact.models.meta import fit_random_effects
 from spimpact.models.mixed import fit_mixed
+from spimpact.models.mmrm import fit_mmrm
 from spimpact.models.paired import fit_mean, fit_welch
 from spimpact.models.result import EstimatorResult, ExponentiableResult
 from spimpact.models.spc import xmr
@@ -202,12 +203,20 @@ BUILDERS = {
         dropout_formula="x",
         conf_level=level,
     ),
+    "MmrmResult": lambda level: fit_mmrm(
+        "score ~ C(timepoint)",
+        _mixed_panel(),
+        subject="client_id",
+        visit="timepoint",
+        conf_level=level,
+    ),
     "WelchResult": lambda level: fit_welch([5.0, 6.0, 7.5], [1.0, 2.0, 3.0, 4.5], conf_level=level),
 }
 
 # broom's layout for results that are not coefficient tables
 EXPECTED_COLUMNS = {
     "MixedResult": MIXED_TIDY_COLUMNS,
+    "MmrmResult": (*MIXED_TIDY_COLUMNS, "df"),  # plus the degrees of freedom
     "KaplanMeierResult": KM_COLUMNS,  # broom's tidy.survfit
     "LogRankResult": ("statistic", "df", "p_value", "method"),  # broom's glance.survdiff
     "TippingPointResult": ("delta", *TIDY_COLUMNS),  # one row per shift delta
