@@ -245,15 +245,17 @@ class WildBootstrapDesign:
         self,
         contrast: np.ndarray,
         *,
+        null: float = 0.0,
         conf_level: float = 0.95,
         n_draws: int = 9999,
         weight_type: str = "rademacher",
         seed: int | np.random.Generator | None = 0,
     ) -> WildBootstrapTest:
-        """Restricted wild cluster bootstrap-t test of ``contrast' beta = 0`` and its CI."""
+        """Restricted wild cluster bootstrap-t test of ``contrast' beta = null`` and its CI."""
         return wild_cluster_bootstrap(
             self,
             np.asarray(contrast, dtype=float),
+            null=null,
             conf_level=conf_level,
             n_draws=n_draws,
             weight_type=weight_type,
@@ -280,12 +282,13 @@ def wild_cluster_bootstrap(
     design: WildBootstrapDesign,
     contrast: np.ndarray,
     *,
+    null: float = 0.0,
     conf_level: float,
     n_draws: int,
     weight_type: str,
     seed: int | np.random.Generator | None,
 ) -> WildBootstrapTest:
-    """WCR bootstrap-t of ``c' beta = r``: p-value at r = 0 and the interval by inversion.
+    """WCR bootstrap-t of ``c' beta = r``: p-value at r = ``null``, interval by inversion.
 
     Notes
     -----
@@ -336,12 +339,12 @@ def wild_cluster_bootstrap(
         )
     z_by_x = cluster_sum(z[:, None] * x)
 
-    def c_and_d(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def c_and_d(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """C(u) as (diagonal, left, right) with C = diag - left @ right, and d(u)."""
         d = cluster_sum(z * u)
         if nested_all:
-            # bootstrap residuals stay inside their cluster: M_X (u * v), no n x G matrix
-            x_by_u = cluster_sum(x * u[:, None]).T
-            return np.diag(d) - z_by_x @ bread @ x_by_u, d
+            # bootstrap residuals stay inside their cluster: C = diag(d) - (Z'X) B (X'U)
+            return d, z_by_x @ bread, cluster_sum(x * u[:, None]).T
         scatter = np.zeros((n, n_clusters))
         scatter[np.arange(n), cluster_of_row] = u
         root = design.sqrt_weights
@@ -349,10 +352,17 @@ def wild_cluster_bootstrap(
             scatter / root[:, None], list(design.groups), weights=root**2
         )
         projected = scatter - x @ (bread @ (x.T @ scatter))
-        return cluster_sum(z[:, None] * projected), d
+        return d, -cluster_sum(z[:, None] * projected), None
 
-    c0, d0 = c_and_d(u0)
-    c1, d1 = c_and_d(u1)
+    def apply_c(v: np.ndarray, parts) -> np.ndarray:
+        d, left, right = parts
+        if right is None:
+            return v @ left.T * -1.0
+        return v * d - (v @ right.T) @ left.T
+
+    parts0 = c_and_d(u0)
+    parts1 = c_and_d(u1)
+    d0, d1 = parts0[0], parts1[0]
     score = cluster_sum(z * design.residuals)
     se_unscaled = float(np.sqrt(score @ score))
 
@@ -365,8 +375,8 @@ def wild_cluster_bootstrap(
     chunk = max(1, 4_000_000 // max(n_clusters * n_clusters, 1))
     for start in range(0, n_used, chunk):
         v = draws[start : start + chunk]
-        y0 = v @ c0.T
-        y1 = v @ c1.T
+        y0 = apply_c(v, parts0)
+        y1 = apply_c(v, parts1)
         num0[start : start + chunk] = v @ d0
         num1[start : start + chunk] = v @ d1
         quad[0, start : start + chunk] = np.einsum("ij,ij->i", y0, y0)
@@ -387,7 +397,7 @@ def wild_cluster_bootstrap(
     high = _invert(p_value, estimate, step, alpha)
     return WildBootstrapTest(
         estimate=estimate,
-        p_value=p_value(0.0),
+        p_value=p_value(null),
         conf_low=low,
         conf_high=high,
         n_draws=n_used,

@@ -212,7 +212,9 @@ def fit_linear(
         )
     if se == "CR2":
         kept, others = split_fixed_effects(absorb, cluster)
-        t_matrix = np.column_stack([x, explicit_dummies(others, n)])
+        # without a nested factor, the constant the absorbed factors carried is explicit
+        constant = np.ones((n, 1 if kept is None and absorb else 0))
+        t_matrix = np.column_stack([x, explicit_dummies(others, n), constant])
         residuals = residuals_star / root
         inference = cr2_inference(
             t_matrix, residuals, cluster, k=x.shape[1], nested=kept, weights=weights
