@@ -31,8 +31,8 @@ from spimpact.models.did_staggered import (
     fit_staggered_did,
 )
 from spimpact.models.did_tables import (
+    bootstrap_level,
     check_binary,
-    fixed_when_bootstrapped,
     format_table,
     tidy_at,
     tidy_from_fit,
@@ -78,9 +78,8 @@ class DidResult(EstimatorResult):
     df: float | None
     conf_level: float = 0.95
 
-    @property
-    def intervals_fixed_at_fit(self) -> bool:  # noqa: D102 - wild bootstrap intervals
-        return fixed_when_bootstrapped(self)
+    def _level(self, conf_level: float | None) -> float:
+        return bootstrap_level(self, super()._level(conf_level))
 
     def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom table of all coefficients; the ATT row is ``att_term``."""
@@ -157,6 +156,7 @@ def fit_did_2x2(
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(1)
     >>> d = pd.DataFrame({"g": np.repeat([0, 1], 200), "p": np.tile([0, 1], 200)})
     >>> d["y"] = 1 + 0.5 * d.g + 0.3 * d.p + 2.0 * d.g * d.p + rng.normal(0, 0.1, 400)
@@ -245,9 +245,8 @@ class TwfeResult(EstimatorResult):
     formula: str
     conf_level: float = 0.95
 
-    @property
-    def intervals_fixed_at_fit(self) -> bool:  # noqa: D102 - wild bootstrap intervals
-        return fixed_when_bootstrapped(self)
+    def _level(self, conf_level: float | None) -> float:
+        return bootstrap_level(self, super()._level(conf_level))
 
     def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom table of the slope coefficients (fixed effects are not reported)."""
@@ -319,6 +318,7 @@ def fit_twfe(
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(2)
     >>> d = pd.DataFrame({"id": np.repeat(np.arange(50), 4), "t": np.tile(np.arange(4), 50)})
     >>> d["x"] = rng.normal(size=200)

@@ -14,10 +14,14 @@ import pandas as pd
 from scipy import stats
 
 from spimpact.models.did_fixed_effects import encode_groups, require_columns, require_numeric
-from spimpact.models.did_honest import honest_did_relative_magnitude
+from spimpact.models.did_honest import (
+    event_study_inputs,
+    honest_did_relative_magnitude,
+    honest_did_smoothness,
+)
 from spimpact.models.did_staggered import never_treated_mask
 from spimpact.models.did_tables import (
-    fixed_when_bootstrapped,
+    bootstrap_level,
     format_table,
     tidy_at,
     tidy_from_fit,
@@ -60,9 +64,8 @@ class EventStudyResult(EstimatorResult):
     other_terms: pd.DataFrame
     conf_level: float = 0.95
 
-    @property
-    def intervals_fixed_at_fit(self) -> bool:  # noqa: D102 - wild bootstrap intervals
-        return fixed_when_bootstrapped(self)
+    def _level(self, conf_level: float | None) -> float:
+        return bootstrap_level(self, super()._level(conf_level))
 
     def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom table of event-time coefficients, terms named ``event_time::<e>``."""
@@ -109,6 +112,17 @@ class EventStudyResult(EstimatorResult):
     def honest_did(self, mbar: Sequence[float], **kwargs) -> pd.DataFrame:
         """Rambachan & Roth relative-magnitude bounds; see :func:`honest_did_relative_magnitude`."""
         return honest_did_relative_magnitude(self, mbar=mbar, **kwargs)
+
+    def honest_did_smoothness(self, m_values: Sequence[float], **kwargs) -> pd.DataFrame:
+        """Rambachan & Roth smoothness (Delta^SD) FLCIs; see :func:`honest_did_smoothness`."""
+        if self.reference != -1:
+            raise ValueError("honest DiD bounds need the event study's reference period to be -1")
+        beta, sigma, n_pre, n_post = event_study_inputs(
+            self.event_times, self.coefficients["estimate"], self.covariance.to_numpy()
+        )
+        return honest_did_smoothness(
+            beta, sigma, num_pre_periods=n_pre, num_post_periods=n_post, m_values=m_values, **kwargs
+        )
 
 
 def fit_event_study(

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from spimpact.models.did_fixed_effects import encode_groups, require_columns, require_numeric
+from spimpact.models.did_honest import event_study_inputs, honest_did_smoothness
 from spimpact.models.did_staggered import never_treated_mask
+from spimpact.models.did_tables import bootstrap_level
 from spimpact.models.linear_fit import LinearFit, WildOptions, check_weights, fit_linear
 from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import make_tidy
@@ -46,16 +48,17 @@ class StackedAggregateResult(EstimatorResult):
     se_type: str
     conf_level: float = 0.95
 
-    @property
-    def intervals_fixed_at_fit(self) -> bool:  # noqa: D102 - wild bootstrap intervals
-        return self.se_type.startswith("wild")
+    def _level(self, conf_level: float | None) -> float:
+        return bootstrap_level(
+            self, super()._level(conf_level), bootstrapped=self.se_type.startswith("wild")
+        )
 
     def _tidy(self, conf_level: float) -> pd.DataFrame:
         """One broom row, term ``simple``."""
         table = make_tidy(
             [self.kind], [self.att], [self.std_error], conf_level=conf_level, df=self.df
         )
-        if self.intervals_fixed_at_fit:
+        if self.se_type.startswith("wild"):
             table["p_value"] = self.p_value
             table["conf_low"] = self.conf_low
             table["conf_high"] = self.conf_high
@@ -103,13 +106,14 @@ class StackedDidResult(EstimatorResult):
 
     reference: int = REFERENCE
 
-    @property
-    def intervals_fixed_at_fit(self) -> bool:  # noqa: D102 - wild bootstrap intervals
-        return self.se_type.startswith("wild")
+    def _level(self, conf_level: float | None) -> float:
+        return bootstrap_level(
+            self, super()._level(conf_level), bootstrapped=self.se_type.startswith("wild")
+        )
 
     def _tidy(self, conf_level: float) -> pd.DataFrame:
         """Broom table of the event-time effects, terms ``event_time::<e>``."""
-        if self.intervals_fixed_at_fit:
+        if self.se_type.startswith("wild"):
             table = self.event_study.drop(columns="event_time").copy()
             table.insert(0, "term", [f"event_time::{e}" for e in self.event_study.event_time])
             return table[
@@ -147,6 +151,19 @@ class StackedDidResult(EstimatorResult):
             event_times=tuple(int(e) for e in self.event_study.event_time[post]),
             se_type=self.se_type,
             conf_level=self.conf_level,
+        )
+
+    def honest_did_smoothness(self, m_values, **kwargs) -> pd.DataFrame:
+        """Rambachan & Roth smoothness (Delta^SD) FLCIs for this event study.
+
+        See :func:`spimpact.models.did_honest.honest_did_smoothness`; needs
+        ``kappa_pre >= 2`` (at least one pre-period coefficient besides the reference).
+        """
+        beta, sigma, n_pre, n_post = event_study_inputs(
+            self.event_study.event_time, self.event_study.estimate, self.covariance.to_numpy()
+        )
+        return honest_did_smoothness(
+            beta, sigma, num_pre_periods=n_pre, num_post_periods=n_post, m_values=m_values, **kwargs
         )
 
     def summary(self) -> str:
@@ -381,7 +398,7 @@ def fit_stacked_did(
         conf_level=conf_level,
         wild=WildOptions(n_draws=bootstrap_draws, weight_type=bootstrap_weights, seed=seed),
     )
-    table = fit.tidy(conf_level)
+    table = fit.table(conf_level)
     event_study = table.drop(columns="term")
     event_study.insert(0, "event_time", event_times)
     stacks = (

@@ -28,7 +28,7 @@ def check_binary(data: pd.DataFrame, column: str) -> pd.Series:
 
 def tidy_from_fit(fit: LinearFit, conf_level: float) -> pd.DataFrame:
     """Broom table of a fit plus the per-term df (CR2) or bootstrap columns (wild)."""
-    table = fit.tidy(conf_level)
+    table = fit.table(conf_level)
     if fit.term_df is not None:
         table["df"] = fit.term_df
     if fit.wild is not None:
@@ -58,9 +58,16 @@ def tidy_at(coefficients: pd.DataFrame, conf_level: float, df: float | None) -> 
     return table
 
 
-def fixed_when_bootstrapped(result) -> bool:
-    """Whether a result's intervals come from the wild bootstrap (fixed at fit time)."""
-    return "p_value_wild" in result.coefficients.columns
+def bootstrap_level(result, level: float, *, bootstrapped: bool | None = None) -> float:
+    """Refuse a new ``conf_level`` when the intervals came from the wild bootstrap."""
+    if bootstrapped is None:
+        bootstrapped = "p_value_wild" in result.coefficients.columns
+    if bootstrapped and level != result.conf_level:
+        raise ValueError(
+            f"{type(result).__name__} wild bootstrap intervals were computed at fit time at "
+            f"conf_level {result.conf_level}; fit again with conf_level={level} for that level"
+        )
+    return level
 
 
 def weights_of(data: pd.DataFrame, weights: str | None, *, role: str) -> np.ndarray | None:

@@ -91,7 +91,7 @@ class LinearFit:
             out |= {"p_value": test.p_value, "conf_low": test.conf_low, "conf_high": test.conf_high}
         return out
 
-    def tidy(self, conf_level: float | None = None) -> pd.DataFrame:
+    def table(self, conf_level: float | None = None) -> pd.DataFrame:
         """Broom table of the coefficients; bootstrap p-values and intervals for ``wild``."""
         level = self.conf_level if conf_level is None else conf_level
         df = self.term_df if self.term_df is not None else self.df
