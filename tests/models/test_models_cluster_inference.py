@@ -288,3 +288,48 @@ def test_enumeration_covers_every_sign_pattern():
     )
     with pytest.raises(ValueError, match="at least 99 draws"):
         design.test(np.array([1.0]), n_draws=10)
+
+
+def _few_clusters(seed, n_practices=12, n_treated=4, n_people=20, effect=0.5):
+    rng = np.random.default_rng(seed)
+    practice = np.repeat(np.arange(n_practices), n_people * 2)
+    person = np.repeat(np.arange(n_practices * n_people), 2)
+    post = np.tile([0, 1], n_practices * n_people)
+    treated = (practice < n_treated).astype(int)
+    # practice-by-period shocks make the errors correlated within practices; their size
+    # varies between practices (heteroskedastic clusters)
+    scale = rng.uniform(0.5, 1.5, n_practices)
+    shock = rng.normal(size=(n_practices, 2)) * scale[:, None] * 0.5
+    y = (
+        rng.normal(size=person.max() + 1)[person]
+        + shock[practice, post]
+        + effect * treated * post
+        + rng.normal(size=person.size)
+    )
+    return pd.DataFrame(
+        {"y": y, "practice": practice, "person": person, "post": post, "treated": treated}
+    )
+
+
+@pytest.mark.slow
+def test_coverage_with_few_clusters_by_simulation():
+    """12 practices, 4 treated, practice-level shocks of unequal size: over 200 panels the
+    95% intervals of CR2 (Satterthwaite) and of the wild bootstrap (all 4096 sign patterns)
+    cover the true effect in 91-99% of panels and CR1 covers less often than CR2; the
+    estimate is unbiased (|bias| < 0.05 against 0.5)."""
+    covered = {"CR1": [], "CR2": [], "wild": []}
+    estimates = []
+    for seed in range(200):
+        frame = _few_clusters(seed)
+        for se in covered:
+            res = fit_did_2x2(
+                frame, outcome="y", treated="treated", post="post", cluster="practice", se=se
+            )
+            row = res.tidy().set_index("term").loc["treated:post"]
+            covered[se].append(row.conf_low <= 0.5 <= row.conf_high)
+        estimates.append(res.att)
+    rates = {se: float(np.mean(hits)) for se, hits in covered.items()}
+    assert abs(np.mean(estimates) - 0.5) < 0.05
+    assert 0.91 <= rates["CR2"] <= 0.99, rates
+    assert 0.91 <= rates["wild"] <= 0.99, rates
+    assert rates["CR1"] <= rates["CR2"], rates
