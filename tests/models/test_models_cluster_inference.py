@@ -163,20 +163,32 @@ def test_wild_bootstrap_equals_refitting_every_enumerated_draw():
     assert "enumerated" in fit.se_type
 
 
-def test_wild_bootstrap_with_crossed_effects_equals_refitting():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_wild_bootstrap_with_crossed_effects_equals_refitting(weighted):
     """Clusters that cut across the time effects (time not nested): the bootstrap
-    residuals must be purged of the fixed effects, as refitting does."""
+    residuals must be purged of the fixed effects, as refitting does. Weighted: the
+    bootstrap of weighted least squares is that of OLS on rows scaled by sqrt(weight)
+    (as fwildclusterboot and boottest do)."""
     frame = _small_panel(n_units=24)
     codes = encode_groups(frame.practice)[0]
     y = frame.y.to_numpy()
     x = frame[["d", "x"]].to_numpy(float)
+    w = frame.w.to_numpy() if weighted else np.ones(len(frame))
     time_codes = encode_groups(frame.t)[0]
     fit = fit_linear(
-        y, x, ["d", "x"], absorb=(time_codes,), cluster=codes, cluster_name="practice", se="wild"
+        y,
+        x,
+        ["d", "x"],
+        absorb=(time_codes,),
+        cluster=codes,
+        cluster_name="practice",
+        se="wild",
+        weights=w if weighted else None,
     )
     draws, _ = bootstrap_draws(8, 9999, "rademacher", np.random.default_rng(0))
     full = np.column_stack([x, np.ones(len(y)), pd.get_dummies(frame.t, drop_first=True)])
-    expected = _naive_wild_p(full.astype(float), y, codes, 1, draws)
+    root = np.sqrt(w)
+    expected = _naive_wild_p(root[:, None] * full.astype(float), root * y, codes, 1, draws)
     assert fit.wild[1].p_value == pytest.approx(expected, abs=1e-12)
 
 
