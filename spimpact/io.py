@@ -18,8 +18,15 @@ import numpy as np
 import pandas as pd
 
 from spimpact import contract
+from spimpact.cells import (
+    WITHHELD,
+    ExclusionLog,
+    nullable_int,
+    parse_numbers,
+)
 from spimpact.contract import TABLES, Column, TableSpec
 from spimpact.identifiers import is_valid_nhs_number, normalise_nhs_number, pseudonymise
+from spimpact.params import check_key_allowed
 from spimpact.readers import DataValidationError, find_table_file, read_table
 from spimpact.scoring.validate import EXCLUSION_COLUMNS as ITEM_EXCLUSION_COLUMNS
 from spimpact.scoring.validate import ItemCheck, validate_items
@@ -34,8 +41,7 @@ __all__ = [
     "read_table",
 ]
 
-EXCLUSION_COLUMNS = ("table", "row", "column", "value", "reason")
-WITHHELD = "(withheld)"
+_Collector = ExclusionLog
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 
@@ -72,34 +78,6 @@ class SchemeData:
         return ItemCheck(self.measures, no_exclusions, self.non_standard)
 
 
-class _Collector:
-    """Accumulates row-level exclusions for one table."""
-
-    def __init__(self, table: str):
-        self.table = table
-        self.records: list[tuple] = []
-
-    def add(self, rows, column, values, reason) -> None:
-        """Record rows; ``column``, ``values`` and ``reason`` are one string or one per row."""
-        rows = np.asarray(rows)
-
-        def per_row(x):
-            return [x] * len(rows) if isinstance(x, str) else list(x)
-
-        self.records.extend(
-            (self.table, int(r), c, v, why)
-            for r, c, v, why in zip(
-                rows, per_row(column), per_row(values), per_row(reason), strict=True
-            )
-        )
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.records, columns=list(EXCLUSION_COLUMNS))
-
-    def excluded_rows(self) -> set[int]:
-        return {r[1] for r in self.records}
-
-
 def _check_header(spec: TableSpec, frame: pd.DataFrame, path: Path) -> list[str]:
     present = set(frame.columns)
     problems = []
@@ -118,8 +96,9 @@ def _check_header(spec: TableSpec, frame: pd.DataFrame, path: Path) -> list[str]
 
 def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Collector):
     """Parse one text column; invalid cells are recorded and returned as missing."""
-    text = values.fillna("").astype(str).str.strip()
-    blank = text == ""
+    # Arrow strings: compact, and their string functions run without a Python loop
+    text = values.fillna("").astype("string[pyarrow]").str.strip()
+    blank = (text == "").to_numpy(dtype=bool)
     if column.kind == "date":
         parsed = pd.to_datetime(text.where(~blank), format="%Y-%m-%d", errors="coerce")
         bad = ~blank & parsed.isna()
@@ -130,7 +109,7 @@ def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Col
             f"expected {column.expectation()} (impossible or malformed date)",
         )
     elif column.kind in ("int", "float"):
-        parsed = pd.to_numeric(text.where(~blank), errors="coerce")
+        parsed = parse_numbers(text)
         bad = ~blank & parsed.isna()
         if column.kind == "int":
             bad |= parsed.notna() & (parsed % 1 != 0)
@@ -140,7 +119,7 @@ def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Col
             bad |= parsed > column.maximum
         out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
         parsed = parsed.where(~bad)
-        parsed = parsed.astype("Int64") if column.kind == "int" else parsed.astype(float)
+        parsed = nullable_int(parsed) if column.kind == "int" else parsed.astype(float)
     elif column.kind == "bool":
         lowered = text.str.lower()
         parsed = pd.Series(pd.NA, index=text.index, dtype="boolean")
@@ -159,8 +138,12 @@ def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Col
             bad = ~blank & ~text.str.fullmatch(column.pattern)
             out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
         parsed = text.where(~blank & ~bad)
-    missing = blank if column.required else pd.Series(False, index=text.index)
+    missing = blank if column.required else np.zeros(len(text), dtype=bool)
     out.add(rows[missing], column.name, "", "required value missing")
+    if isinstance(parsed.dtype, pd.StringDtype):
+        # text and codes leave as plain Python strings with NaN for missing, as before;
+        # through a categorical, repeated values share one string object (8 bytes a row)
+        parsed = parsed.astype("category").astype(object).where(parsed.notna(), np.nan)
     return parsed
 
 
@@ -292,7 +275,7 @@ def load_scheme(
     """
     data_dir = Path(path)
     if not data_dir.is_dir():
-        raise DataValidationError([f"{data_dir}: no such scheme folder"])
+        raise DataValidationError([f"{data_dir.name}: no such scheme folder"])
     key = pseudonym_key or os.environ.get(pseudonym_key_env)
     tables, collectors, files, problems, ignored = {}, {}, {}, [], []
     for name, spec in TABLES.items():
@@ -304,7 +287,7 @@ def load_scheme(
         if found is None:
             if spec.required:
                 problems.append(
-                    f"{data_dir}: required table '{name}' missing "
+                    f"{data_dir.name}: required table '{name}' missing "
                     f"(expected {name}.csv or {name}.parquet)"
                 )
             continue
@@ -359,8 +342,10 @@ def load_scheme_from_params(params) -> SchemeData:
 
     The data folder, declared scale variants, pseudonymisation key (params or the
     environment variable it names), IMD edition and SWEMWBS missing-item rule all
-    come from the params.
+    come from the params. A key kept in params is refused unless the folder holds
+    synthetic example data (``spimpact.params.check_key_allowed``).
     """
+    check_key_allowed(params)
     key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
     return load_scheme(
         params.data_dir,
@@ -381,16 +366,16 @@ def _duplicates(frame: pd.DataFrame, keys: list[str], out: _Collector, what: str
     complete = frame.dropna(subset=keys)
     dup = complete.duplicated(subset=keys, keep="first")
     if dup.any():
-        first = complete.drop_duplicates(subset=keys, keep="first").set_index(keys)["source_row"]
-        firsts = [
-            first.loc[tuple(k) if len(keys) > 1 else k[0]]
-            for k in complete.loc[dup, keys].itertuples(index=False)
-        ]
+        # the row each duplicate repeats, found by one group-by (not one look-up per row);
+        # one reason text per first row, shared by its duplicates
+        first = complete.groupby(keys, sort=False)["source_row"].transform("first")[dup]
+        codes, firsts = pd.factorize(first)
+        reasons = np.array([f"duplicate {what} (first seen at row {r})" for r in firsts], object)
         out.add(
             complete.loc[dup, "source_row"],
             "+".join(keys),
             complete.loc[dup, keys[0]].astype(str),
-            [f"duplicate {what} (first seen at row {r})" for r in firsts],
+            reasons[codes],
         )
 
 
@@ -522,11 +507,28 @@ def _check_relations(tables: dict, collectors: dict) -> None:
             "appointment for a patient who is neither a client nor in the comparison pool",
         )
     if "population" in tables:
+        _check_population_categories(tables["population"], collectors["population"])
         _duplicates(
             tables["population"],
             ["dimension", "category"],
             collectors["population"],
             "dimension+category",
+        )
+
+
+def _check_population_categories(population: pd.DataFrame, out: _Collector) -> None:
+    """A category must be a code of its dimension: free text would be published as is."""
+    patterns = contract.population_category_patterns()
+    for dimension, pattern in patterns.items():
+        rows = population["dimension"] == dimension
+        categories = population.loc[rows, "category"].astype("string[pyarrow]")
+        bad = categories.notna() & ~categories.str.fullmatch(pattern).fillna(False)
+        bad = bad.to_numpy(dtype=bool)
+        out.add(
+            population.loc[rows, "source_row"].to_numpy()[bad],
+            "category",
+            categories.to_numpy(dtype=object)[bad],
+            f"not a {dimension} category of the data contract",
         )
 
 

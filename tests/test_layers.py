@@ -14,12 +14,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "spimpact"
 
 # Lowest first. A module may import from its own layer or any lower one.
 LAYERS = (
-    ("spimpact.paths", "spimpact.contract", "spimpact.identifiers"),
+    ("spimpact.paths", "spimpact.contract", "spimpact.identifiers", "spimpact.files"),
     ("spimpact.models", "spimpact.scoring"),
     (
         "spimpact.params",
         "spimpact.io",
         "spimpact.readers",
+        "spimpact.cells",
         "spimpact.boundaries",
         "spimpact.synthetic",
     ),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spimpact.paths import SYNTHETIC_MARKER
 from spimpact.synthetic.appointments import simulate_appointments, simulate_pool
 from spimpact.synthetic.clients import (
     public_clients,
@@ -53,6 +54,16 @@ def write_example_data(
                 frame.to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%d")
         (folder / "truth.json").write_text(
             json.dumps(truth, indent=2, sort_keys=True), encoding="utf-8"
+        )
+        # Marks the folder as synthetic: only such data may keep its key in params.
+        (folder / SYNTHETIC_MARKER).write_text(
+            json.dumps(
+                {"written_by": "spimpact example-data", "scheme_id": spec.scheme_id, "seed": seed},
+                indent=2,
+                sort_keys=True,
+            )
+            + "\n",
+            encoding="utf-8",
         )
         folders.append(folder)
     return folders
