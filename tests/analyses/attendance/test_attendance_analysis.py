@@ -238,3 +238,60 @@ def test_no_effect_scheme_gives_an_interval_around_zero(tmp_path):
     result = analyse_attendance(scheme, params=_params())
     did = result.estimates.set_index("term").loc["did"]
     assert did["conf_low"] <= 0 <= did["conf_high"]
+
+
+def test_primary_design_months_and_placebo_months(small_result):
+    """Defaults: baseline -12..-4, post-period 3..11, washout -3..2 between them; the placebo
+    is the same design 12 months earlier, its post-period stopping before the washout."""
+    design = small_result.primary
+    assert (design.baseline, design.post) == ((-12, -4), (3, 11))
+    periods = small_result.panel.groupby("period")["months_since_index"].agg(["min", "max"])
+    assert periods.loc["washout"].tolist() == [-3, 2]
+    assert periods.loc["baseline"].tolist() == [-12, -4]
+    assert periods.loc["post"].tolist() == [3, 11]
+    panel = small_result.panel
+    assert panel.loc[panel["period"] != "post", "treated_post"].eq(0).all()
+    placebo = small_result.estimates.set_index("term").loc["placebo"]
+    assert np.isfinite(
+        placebo[["estimate", "std_error", "conf_low", "conf_high"]].astype(float)
+    ).all()
+
+
+def test_washout_check_passes_with_the_default_washout(small_result):
+    """The example scheme's rise (clients only, peaking in months -1 to 0) lies in the
+    default washout months -3 to 2."""
+    check = small_result.washout_check
+    assert check.washout == (-3, 2)
+    assert check.peak_month is None or -3 <= check.peak_month <= 2
+    assert check.passed
+    assert set(check.profile["months_since_index"]) == set(range(-12, 12))
+
+
+def test_washout_check_flags_a_washout_that_misses_the_rise(small_scheme):
+    """No washout: the clients' rise sits in the last baseline months and the check says so
+    (the peak outside any washout, or the last baseline month above the earlier ones)."""
+    result = analyse_attendance(
+        small_scheme, params=_params(washout_months_before=0, washout_months_after=0)
+    )
+    check = result.washout_check
+    assert check.washout is None
+    assert not check.passed
+    assert not check.peak_inside or check.rise_before_p_value < 0.05
+
+
+def test_honest_bounds_and_secondary_tests(small_result):
+    """Honest bounds: relative magnitudes (C-LF) and smoothness (FLCI) rows, never narrower
+    at a larger M; the secondary outcomes are Holm-adjusted as one family (Holm 1979, by
+    hand: sorted p-values times 3, 2, 1, cumulative maximum, capped at 1)."""
+    honest = small_result.honest
+    assert set(honest["method"]) == {"C-LF", "FLCI"}
+    assert (honest["conf_low"] < honest["conf_high"]).all()
+    for _, rows in honest.groupby("restriction"):
+        widths = (rows["conf_high"] - rows["conf_low"]).to_numpy()
+        assert (np.diff(widths) >= -1e-9).all()  # sorted by M: never narrower
+    tests = small_result.secondary_tests
+    assert tests["term"].tolist() == ["did_gp", "did_face_to_face", "did_remote"]
+    p = tests["p_value"].to_numpy()
+    order = np.argsort(p)
+    holm = np.maximum.accumulate(np.minimum(1, (3 - np.arange(3)) * p[order]))
+    assert tests["p_value_holm"].to_numpy()[order] == pytest.approx(holm, rel=1e-12)
