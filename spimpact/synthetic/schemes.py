@@ -29,6 +29,10 @@ class SchemeSpec:
     boundaries: bool = False
     ethnic_mix: str = "urban"  # or "rural"
     gp_rate_ratio: float = 0.85
+    # shape of clients' transient rise in attendance around referral
+    # (spimpact.synthetic.attendance_shapes.PEAK_SHAPES)
+    client_peak: str = "around_index"
+    n_practices: int = 6
 
 
 EXAMPLE_SCHEMES = (
@@ -39,6 +43,8 @@ EXAMPLE_SCHEMES = (
         ("swemwbs",),
         n_areas=120,
         boundaries=True,
+        client_peak="north_shore",
+        n_practices=48,
     ),
     SchemeSpec(
         "riverside",
@@ -48,6 +54,8 @@ EXAMPLE_SCHEMES = (
         identifier="nhs_number",
         n_areas=50,
         gp_rate_ratio=0.9,
+        client_peak="riverside",
+        n_practices=12,
     ),
     SchemeSpec(
         "hillcrest",

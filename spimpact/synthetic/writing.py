@@ -95,7 +95,7 @@ def simulate_scheme(spec: SchemeSpec, rng: np.random.Generator) -> tuple[dict, d
         tables["gp_appointments"] = appointments
         truth["gp_attendance"] = truth_gp
         if pool is not None:
-            tables["comparison_pool"] = pool.drop(columns=["peak"])
+            tables["comparison_pool"] = pool
     if spec.identifier == "nhs_number":
         tables = key_by_nhs_number(tables, rng)
     if spec.boundaries:
