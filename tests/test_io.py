@@ -232,11 +232,24 @@ def test_utf8_bom_and_excel_style_csv(tmp_path):
     assert scheme.exclusions.empty
 
 
-def test_non_utf8_file_is_fatal_with_line(tmp_path):
+def test_undecodable_file_is_fatal_with_line(tmp_path):
     write_scheme(tmp_path)
-    (tmp_path / "clients.csv").write_bytes(CLIENTS.replace("c003", "c\xe903").encode("cp1252"))
-    with pytest.raises(DataValidationError, match=r"clients.csv row 4: byte 0xe9 is not UTF-8"):
+    raw = CLIENTS.replace("c003", "c_03").encode("cp1252").replace(b"c_03", b"c\x8103")
+    (tmp_path / "clients.csv").write_bytes(raw)
+    with pytest.raises(
+        DataValidationError, match=r"clients.csv row 4: byte 0x81 is neither UTF-8 nor Windows-1252"
+    ):
         load_scheme(tmp_path)
+
+
+def test_windows_1252_export_loads(tmp_path):
+    write_scheme(tmp_path)
+    lines = CLIENTS.splitlines()
+    text = "\n".join([lines[0] + ",note"] + [line + ",caf\xe9 \u2013 \xa35" for line in lines[1:]])
+    (tmp_path / "clients.csv").write_bytes(text.encode("cp1252"))
+    scheme = load_scheme(tmp_path)
+    assert scheme.clients["client_id"].tolist() == ["c001", "c002", "c003"]
+    assert scheme.exclusions.empty
 
 
 def test_quoted_newline_keeps_line_numbers(tmp_path):
@@ -352,3 +365,20 @@ def test_one_missing_swemwbs_item_only_when_opted_in(tmp_path):
     opted_in = load_scheme(folder, swemwbs_max_missing_items=1)
     assert reasons(opted_in, "measures").empty
     assert len(opted_in.measures) == 4
+
+
+def test_a_folder_named_like_a_table_is_a_validation_error(tmp_path):
+    write_scheme(tmp_path, clients=None)
+    (tmp_path / "clients.csv").mkdir()
+    with pytest.raises(DataValidationError, match="clients.csv: is a folder, not a file"):
+        load_scheme(tmp_path)
+
+
+def test_a_one_megabyte_free_text_cell_does_not_stop_the_scheme(tmp_path):
+    text = "x" * 1_100_000
+    feedback = (
+        "feedback_id,client_id,date,feedback_type,consent_to_quote,text\n"
+        f'f1,c001,2024-05-01,informal,true,"{text}"\n'
+    )
+    scheme = load_scheme(write_scheme(tmp_path, feedback=feedback))
+    assert scheme.feedback["text"].str.len().tolist() == [1_100_000]
