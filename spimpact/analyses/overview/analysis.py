@@ -1,8 +1,9 @@
 """Foundation numbers: who was referred, data quality, and referrals over time.
 
 ``analyse_overview`` counts referrals by source and demographic group,
-``analyse_data_quality`` reconciles rows read, used and excluded and measures the
-completeness of every contract field, and ``analyse_referrals`` charts referrals per
+``analyse_data_quality`` reconciles rows read, used and excluded, measures the
+completeness of every contract field and counts the labels a mapping file mapped and
+did not map (``spimpact.analyses.overview.mapping``), and ``analyse_referrals`` charts referrals per
 month (or quarter) as a Making Data Count XmR chart (``spimpact.models.spc.xmr``). Every
 count passes ``spimpact.publish.disclosure``. The words are in
 ``spimpact.analyses.overview.section``.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spimpact.analyses.overview.mapping import ValueMappingResult, summarise_value_mapping
 from spimpact.contract import TABLES
 from spimpact.io import SchemeData
 from spimpact.models.spc import XmrResult, xmr
@@ -122,6 +124,10 @@ class DataQualityResult:
         ``table.column`` of columns outside the data contract, sorted.
     missing_tables
         Contract tables the scheme did not supply.
+    value_mapping
+        How the scheme's own labels were mapped to contract codes
+        (:func:`spimpact.analyses.overview.mapping.summarise_value_mapping`); None
+        when the scheme was loaded without a mapping file.
     """
 
     reconciliation: pd.DataFrame
@@ -129,6 +135,7 @@ class DataQualityResult:
     completeness: pd.DataFrame
     ignored_columns: tuple[str, ...]
     missing_tables: tuple[str, ...]
+    value_mapping: ValueMappingResult | None = None
 
 
 def analyse_data_quality(scheme: SchemeData, *, params: SchemeParams) -> DataQualityResult:
@@ -157,6 +164,7 @@ def analyse_data_quality(scheme: SchemeData, *, params: SchemeParams) -> DataQua
             sorted(f"{t}.{c}" for t, c in scheme.ignored_columns.itertuples(index=False))
         ),
         missing_tables=tuple(name for name in TABLES if scheme.table(name) is None),
+        value_mapping=summarise_value_mapping(getattr(scheme, "mapping_report", None), rule),
     )
 
 

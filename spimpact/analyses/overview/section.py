@@ -14,8 +14,10 @@ from spimpact.analyses.overview.analysis import (
     analyse_overview,
     analyse_referrals,
 )
+from spimpact.analyses.overview.mapping import ValueMappingResult
 from spimpact.io import SchemeData
-from spimpact.params import SchemeParams
+from spimpact.params import DisclosureRule, SchemeParams
+from spimpact.publish.disclosure import disclose_count
 from spimpact.publish.section import Section, Table
 
 DEMOGRAPHIC_COLUMNS = {
@@ -107,7 +109,57 @@ def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section
             f"Tables not supplied: {', '.join(result.missing_tables)}; the analyses that need "
             "them say so below."
         )
+    if result.value_mapping is not None:
+        text.append(value_mapping_text(result.value_mapping, params.disclosure.rule()))
+        tables.append(
+            Table(
+                "value_mapping",
+                "How the scheme's own labels were mapped to the data contract's codes "
+                "(rows per label)",
+                result.value_mapping.table,
+            )
+        )
     return Section(title="Data quality", text=tuple(text), tables=tuple(tables))
+
+
+_ACTIONS = {
+    "exclude": "not mapped: excluded",
+    "blank": "not mapped: left blank",
+    "keep": "not mapped: kept for the data contract's own check",
+}
+# Unmapped labels named in the text; the table lists them all.
+_MAX_NAMED = 6
+
+
+def value_mapping_text(mapping: ValueMappingResult, rule: DisclosureRule) -> str:
+    """One paragraph: how many values the mapping file placed, and which labels it did not."""
+    mapped, not_mapped = disclose_count([mapping.n_rows_mapped, mapping.n_rows_not_mapped], rule)
+    text = (
+        "The scheme's exports were read through its mapping file (local labels to the data "
+        f"contract's codes): {_rows(mapped, rule)} in coded fields were mapped"
+    )
+    if mapping.n_rows_not_mapped == 0:
+        return text + " and every label was placed."
+    named = [
+        f"'{row.source_value}' ({_rows(row.n_rows, rule)}, {row.table}.{row.column}) "
+        f"{_ACTIONS.get(row.action, 'not mapped: ' + row.action)}"
+        for row in mapping.not_mapped.itertuples(index=False)
+        if not row.source_value.startswith("(")
+    ]
+    text += f"; {_rows(not_mapped, rule)} carried labels the mapping does not place"
+    if named:
+        text += ": " + "; ".join(named[:_MAX_NAMED]) + ("; ..." if len(named) > _MAX_NAMED else "")
+    return (
+        text + ". Add such labels to the mapping file, or record them with the scheme's usual "
+        "labels, so that no record is lost."
+    )
+
+
+def _rows(n, rule: DisclosureRule) -> str:
+    """A published count of rows in words ("about 210 rows", "count withheld")."""
+    if pd.isna(n):
+        return "count withheld"
+    return "no rows" if int(n) == 0 else f"about {int(n):,} rows"
 
 
 def referrals_spc_section(scheme: SchemeData, *, params: SchemeParams) -> Section:
