@@ -8,6 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from spimpact.mapping import mapping_sha256
 from spimpact.params import SchemeParams
 from spimpact.paths import NOTEBOOK, PACKAGE_DIR, PROJECT_DIR
 
@@ -95,7 +96,7 @@ def redacted_params(params: SchemeParams) -> dict:
     content = params.model_dump(mode="json")
     if content.get("pseudonym_key") is not None:
         content["pseudonym_key"] = "(redacted)"
-    for key in ("data_dir", "boundaries"):
+    for key in ("data_dir", "boundaries", "mapping"):
         if content.get(key) is not None:
             content[key] = _project_relative(Path(content[key]))
     return content
@@ -109,12 +110,17 @@ def _project_relative(path: Path) -> str:
 
 
 def build_provenance(params_path: Path, params: SchemeParams) -> dict:
-    """Everything needed to reproduce a report: input, params and code hashes, versions."""
+    """Everything needed to reproduce a report: input, params and code hashes, versions.
+
+    ``mapping_sha256`` hashes the scheme's mapping file with the user code lists it
+    names (None without a mapping); a changed mapping re-runs the report.
+    """
     return {
         "params_file": Path(params_path).name,
         "params_sha256": sha256_file(Path(params_path)),
         "params": redacted_params(params),
         "inputs_sha256": input_hashes(params.data_dir),
+        "mapping_sha256": mapping_sha256(params.mapping) if params.mapping else None,
         "code_sha256": code_hash(),
         "git_commit": git_commit(),
         "versions": library_versions(),
@@ -124,7 +130,8 @@ def build_provenance(params_path: Path, params: SchemeParams) -> dict:
 
 def rebuild_key(provenance: dict) -> dict:
     """The parts of provenance that decide whether a report must be rebuilt."""
-    return {k: provenance.get(k) for k in ("params_sha256", "inputs_sha256", "code_sha256")}
+    keys = ("params_sha256", "inputs_sha256", "mapping_sha256", "code_sha256")
+    return {k: provenance.get(k) for k in keys}
 
 
 def write_json(path: Path, content: dict) -> None:
