@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spimpact.analyses.overview.mapping import summarise_value_mapping
 from spimpact.io import SchemeData
-from spimpact.params import SchemeParams
+from spimpact.params import DisclosureRule, SchemeParams
 from spimpact.publish.disclosure import disclose_count, disclose_percentage
 from spimpact.publish.section import InsufficientData
 
@@ -336,20 +337,19 @@ def _loading_checks(reconciliation) -> list[_Check]:
 def _mapping_checks(report) -> list[_Check]:
     """Values of the scheme's own exports that its mapping file places in the contract.
 
-    Only for a scheme loaded through a mapping file (``SchemeData.mapping_report``).
+    Only for a scheme loaded through a mapping file (``SchemeData.mapping_report``);
+    blank cells count under completeness, not here.
     """
-    if report is None or len(report) == 0:
+    mapping = summarise_value_mapping(report, DisclosureRule())
+    if mapping is None or mapping.n_rows_placed + mapping.n_rows_not_placed == 0:
         return []
-    n_rows = pd.to_numeric(report["n_rows"])
-    placed = report["action"].astype(str) == "mapped"
-    labels = report.loc[~placed, ["table", "column", "source_value"]].drop_duplicates()
-    n_labels = len(labels)
+    n_labels = mapping.n_labels_not_placed
     return [
         _Check(
             "Data quality",
             "values in coded fields that the mapping file places in the data contract",
-            int(n_rows[placed].sum()),
-            int(n_rows.sum()),
+            mapping.n_rows_placed,
+            mapping.n_rows_placed + mapping.n_rows_not_placed,
             99.0,
             95.0,
             "Record coded fields (referral source, ethnicity, outcomes ...) from fixed "

@@ -2,8 +2,10 @@
 
 A mapping file (``docs/mapping.md``) turns local labels into contract codes ("Self
 referral" to ``self``); loading counts every label it mapped and every label it could
-not (``SchemeData.mapping_report``: ``table, column, source_value, target_value,
-n_rows, action``). :func:`summarise_value_mapping` makes that account publishable:
+not (``SchemeData.mapping_report``, columns
+:data:`spimpact.mapping.MAPPING_REPORT_COLUMNS`, actions
+:data:`spimpact.mapping.ACTIONS`). :func:`summarise_value_mapping` makes that account
+publishable:
 
 * labels are shown only for coded fields (contract columns of kind code or boolean,
   and questionnaire time points), never for identifiers, dates, postcodes or free
@@ -11,6 +13,8 @@ n_rows, action``). :func:`summarise_value_mapping` makes that account publishabl
 * a label found in 1 to ``threshold`` rows is not shown (a value typed once may be a
   personal detail): such labels are pooled per field and outcome as "other labels";
   so is any label that looks like a number, date, e-mail address or postcode;
+* blank cells and postcodes missing from the lookup are counted without values;
+  bookkeeping of the rules (rows read, dates converted) is left to the reconciliation;
 * every count passes :func:`spimpact.publish.disclosure.disclose_table` (1-7
   suppressed, others rounded to 5, with secondary suppression within each field).
 """
@@ -27,12 +31,26 @@ from spimpact.contract import TABLES
 from spimpact.params import DisclosureRule
 from spimpact.publish.disclosure import disclose_table
 
-MAPPING_REPORT_COLUMNS = ("table", "column", "source_value", "target_value", "n_rows", "action")
-MAPPED = "mapped"
+VALUE_MAPPING_COLUMNS = (
+    "table",
+    "column",
+    "source",
+    "source_column",
+    "source_value",
+    "target_value",
+    "n_rows",
+    "action",
+)
+# Report actions shown: labels (with a value), blank cells and postcodes not found.
+PLACED = ("mapped", "unchanged")
+NOT_PLACED = ("excluded", "blank")
+SHOWN_ACTIONS = (*PLACED, *NOT_PLACED, "missing")
 # Labels are shown for these contract column kinds (and the columns below) only.
 SHOWN_KINDS = ("code", "bool")
 SHOWN_COLUMNS = (("measures", "timepoint"),)
 NOT_SHOWN = "(values not shown: not a coded field)"
+BLANK = "(blank)"
+NOT_IN_LOOKUP = "(not found in the lookup)"
 # Anything shaped like a phone or NHS number, a date, an e-mail address or a postcode.
 _LOOKS_PERSONAL = re.compile(
     r"\d{4,}|@|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b",
@@ -52,100 +70,109 @@ class ValueMappingResult:
     Attributes
     ----------
     table
-        ``table, column, source_value, target_value, n_rows, action`` with labels
-        pooled as the module says and ``n_rows`` disclosure-controlled; ``action`` is
-        ``mapped`` or what happened to the rows of an unmapped label (``exclude``,
-        ``blank`` or ``keep``). Sorted by table and column in contract order, mapped
-        labels first, then by count.
-    n_rows_mapped, n_rows_not_mapped
-        Unrounded numbers of values mapped and not mapped (for scoring data maturity;
-        not for publication).
-    n_labels_not_mapped
-        Distinct labels not mapped.
+        ``VALUE_MAPPING_COLUMNS``: one row per shown label (pooled as the module
+        says) with ``n_rows`` disclosure-controlled; ``action`` as in
+        :data:`spimpact.mapping.ACTIONS` (``mapped``, ``unchanged``: already a
+        contract code, ``excluded``, ``blank``, ``missing``: blank cell). Sorted by
+        table and column in contract order, placed labels first, then by count.
+    n_rows_placed, n_rows_not_placed
+        Unrounded numbers of non-blank values in mapped coded fields that were placed
+        (mapped or already a code) and not placed (excluded or left blank); for
+        scoring data maturity, not for publication.
+    n_labels_not_placed
+        Distinct labels not placed.
     """
 
     table: pd.DataFrame
-    n_rows_mapped: int
-    n_rows_not_mapped: int
-    n_labels_not_mapped: int
+    n_rows_placed: int
+    n_rows_not_placed: int
+    n_labels_not_placed: int
 
     @property
-    def not_mapped(self) -> pd.DataFrame:
-        """The rows of ``table`` whose labels were not mapped."""
-        return self.table[self.table["action"] != MAPPED].reset_index(drop=True)
+    def not_placed(self) -> pd.DataFrame:
+        """The rows of ``table`` whose values were not placed."""
+        return self.table[self.table["action"].isin(NOT_PLACED)].reset_index(drop=True)
 
 
 def summarise_value_mapping(
     report: pd.DataFrame | None, rule: DisclosureRule
 ) -> ValueMappingResult | None:
-    """Publishable counts of the labels a mapping mapped and did not map.
+    """Publishable counts of the labels a mapping placed and did not place.
 
     Parameters
     ----------
     report
-        ``SchemeData.mapping_report`` (columns ``MAPPING_REPORT_COLUMNS``), or None
-        when the scheme was loaded without a mapping.
+        ``SchemeData.mapping_report`` (``spimpact.mapping.MAPPING_REPORT_COLUMNS``),
+        or None / empty when the scheme was loaded without a mapping.
     rule
         Disclosure rule.
 
     Returns
     -------
     ValueMappingResult or None
-        None without a report (or with an empty one).
+        None without a report.
 
     Examples
     --------
     >>> from spimpact.publish.disclosure import DEFAULT_RULE
     >>> report = pd.DataFrame({
-    ...     "table": ["clients"] * 5,
-    ...     "column": ["referral_source"] * 5,
+    ...     "table": "clients", "column": "referral_source", "source": "referrals.csv",
+    ...     "source_column": "Referred by",
     ...     "source_value": ["Self referral", "GP", "Walk in", "Mrs Jones", "Dropped in"],
     ...     "target_value": ["self", "gp", None, None, None],
     ...     "n_rows": [212, 530, 9, 1, 7],
-    ...     "action": ["mapped", "mapped", "exclude", "exclude", "exclude"],
+    ...     "action": ["mapped", "mapped", "excluded", "excluded", "excluded"],
     ... })
     >>> result = summarise_value_mapping(report, DEFAULT_RULE)
     >>> result.table[["source_value", "n_rows", "action"]].values.tolist()
-    [['GP', 530, 'mapped'], ['Self referral', 210, 'mapped'], ['Walk in', 10, 'exclude'], \
-['(other labels, each in 7 rows or fewer)', 10, 'exclude']]
+    [['GP', 530, 'mapped'], ['Self referral', 210, 'mapped'], ['Walk in', 10, 'excluded'], \
+['(other labels, each in 7 rows or fewer)', 10, 'excluded']]
     """
     if report is None or len(report) == 0:
         return None
-    missing = [c for c in MAPPING_REPORT_COLUMNS if c not in report.columns]
+    missing = [c for c in VALUE_MAPPING_COLUMNS if c not in report.columns]
     if missing:
         raise ValueError(f"mapping report lacks the columns {missing}")
-    frame = report[list(MAPPING_REPORT_COLUMNS)].copy()
-    frame["n_rows"] = pd.to_numeric(frame["n_rows"]).astype(int)
+    frame = report[list(VALUE_MAPPING_COLUMNS)].copy()
     frame["action"] = frame["action"].astype(str)
+    has_value = frame["source_value"].notna()
+    # labels, blank cells, and postcodes not in the lookup (a count without a value)
+    frame = frame[
+        (has_value & frame["action"].isin(SHOWN_ACTIONS))
+        | (~has_value & (frame["action"] == "blank"))
+    ]
+    if frame.empty:
+        return None
+    frame["n_rows"] = pd.to_numeric(frame["n_rows"]).astype(int)
     pairs = zip(frame["table"], frame["column"], strict=True)
     coded = np.array([_is_coded(table, column) for table, column in pairs], dtype=bool)
     label = frame["source_value"].fillna("").astype(str)
-    safe = ~label.str.contains(_LOOKS_PERSONAL) & (label.str.strip() != "")
-    shown = coded & safe.to_numpy() & (frame["n_rows"] > rule.threshold).to_numpy()
-    frame["source_value"] = np.where(
-        shown, label, np.where(coded, other_labels(rule), NOT_SHOWN)
-    ).astype(object)
+    safe = (~label.str.contains(_LOOKS_PERSONAL)).to_numpy()
+    shown = coded & safe & (frame["n_rows"] > rule.threshold).to_numpy()
+    display = np.where(shown, label, np.where(coded, other_labels(rule), NOT_SHOWN))
+    display = np.where(frame["action"] == "missing", BLANK, display)
+    display = np.where(frame["source_value"].isna(), NOT_IN_LOOKUP, display)
+    frame["source_value"] = display.astype(object)
     frame["target_value"] = (
-        frame["target_value"].astype(object).where(frame["target_value"].notna(), None)
+        frame["target_value"]
+        .astype(object)
+        .where(frame["target_value"].notna() & (frame["target_value"] != ""), "")
     )
-    keys = ["table", "column", "source_value", "target_value", "action"]
-    pooled = (
-        frame.assign(target_value=frame["target_value"].fillna(""))
-        .groupby(keys, as_index=False, sort=False)["n_rows"]
-        .sum()
-    )
+    keys = [c for c in VALUE_MAPPING_COLUMNS if c != "n_rows"]
+    pooled = frame.groupby(keys, as_index=False, sort=False)["n_rows"].sum()
     pooled["target_value"] = pooled["target_value"].replace("", None)
-    pooled = _sorted(pooled)
-    table = disclose_table(pooled, ["n_rows"], rule=rule, totals="columns", by=["table", "column"])
-    not_mapped = frame["action"] != MAPPED
+    table = disclose_table(
+        _sorted(pooled), ["n_rows"], rule=rule, totals="columns", by=["table", "column"]
+    )
+    labelled = report[report["source_value"].notna()]
+    placed = labelled["action"].isin(PLACED)
+    not_placed = labelled["action"].isin(NOT_PLACED)
     return ValueMappingResult(
-        table=table[list(MAPPING_REPORT_COLUMNS)].reset_index(drop=True),
-        n_rows_mapped=int(frame.loc[~not_mapped, "n_rows"].sum()),
-        n_rows_not_mapped=int(frame.loc[not_mapped, "n_rows"].sum()),
-        n_labels_not_mapped=int(
-            report.loc[not_mapped.to_numpy(), ["table", "column", "source_value"]]
-            .drop_duplicates()
-            .shape[0]
+        table=table[list(VALUE_MAPPING_COLUMNS)].reset_index(drop=True),
+        n_rows_placed=int(pd.to_numeric(labelled.loc[placed, "n_rows"]).sum()),
+        n_rows_not_placed=int(pd.to_numeric(labelled.loc[not_placed, "n_rows"]).sum()),
+        n_labels_not_placed=len(
+            labelled.loc[not_placed, ["table", "column", "source_value"]].drop_duplicates()
         ),
     )
 
@@ -171,7 +198,7 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
         frame.assign(
             _t=table_rank.to_numpy(),
             _c=column_rank,
-            _a=(frame["action"] != MAPPED).astype(int),
+            _a=(~frame["action"].isin(PLACED)).astype(int),
             _p=pooled_last.to_numpy(),
             _n=-frame["n_rows"],
         )

@@ -14,7 +14,7 @@ from spimpact.analyses.overview.analysis import (
     analyse_overview,
     analyse_referrals,
 )
-from spimpact.analyses.overview.mapping import ValueMappingResult
+from spimpact.analyses.overview.mapping import NOT_IN_LOOKUP, ValueMappingResult
 from spimpact.io import SchemeData
 from spimpact.params import DisclosureRule, SchemeParams
 from spimpact.publish.disclosure import disclose_count
@@ -122,33 +122,38 @@ def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section
     return Section(title="Data quality", text=tuple(text), tables=tuple(tables))
 
 
-_ACTIONS = {
-    "exclude": "not mapped: excluded",
-    "blank": "not mapped: left blank",
-    "keep": "not mapped: kept for the data contract's own check",
-}
-# Unmapped labels named in the text; the table lists them all.
+_ACTIONS = {"excluded": "not mapped: excluded", "blank": "not mapped: left blank"}
+# Unplaced labels named in the text; the table lists them all.
 _MAX_NAMED = 6
 
 
 def value_mapping_text(mapping: ValueMappingResult, rule: DisclosureRule) -> str:
-    """One paragraph: how many values the mapping file placed, and which labels it did not."""
-    mapped, not_mapped = disclose_count([mapping.n_rows_mapped, mapping.n_rows_not_mapped], rule)
+    """One paragraph: how many values the mapping file placed, and which it did not."""
+    placed, not_placed = disclose_count([mapping.n_rows_placed, mapping.n_rows_not_placed], rule)
     text = (
         "The scheme's exports were read through its mapping file (local labels to the data "
-        f"contract's codes): {_rows(mapped, rule)} in coded fields were mapped"
+        f"contract's codes; table 'value_mapping' counts every label): {_rows(placed, rule)} "
+        "of coded fields were placed"
     )
-    if mapping.n_rows_not_mapped == 0:
-        return text + " and every label was placed."
     named = [
         f"'{row.source_value}' ({_rows(row.n_rows, rule)}, {row.table}.{row.column}) "
-        f"{_ACTIONS.get(row.action, 'not mapped: ' + row.action)}"
-        for row in mapping.not_mapped.itertuples(index=False)
+        f"{_ACTIONS[row.action]}"
+        for row in mapping.not_placed.itertuples(index=False)
         if not row.source_value.startswith("(")
     ]
-    text += f"; {_rows(not_mapped, rule)} carried labels the mapping does not place"
-    if named:
-        text += ": " + "; ".join(named[:_MAX_NAMED]) + ("; ..." if len(named) > _MAX_NAMED else "")
+    lookup = mapping.table[mapping.table["source_value"] == NOT_IN_LOOKUP]
+    missed = [
+        f"{row.source_column} of {_rows(row.n_rows, rule)} not found in the postcode lookup "
+        f"({row.table}.{row.column} left blank)"
+        for row in lookup.itertuples(index=False)
+        if row.n_rows != 0
+    ]
+    if mapping.n_rows_not_placed == 0 and not missed:
+        return text + " and every label was placed."
+    text += f"; {_rows(not_placed, rule)} carried labels the mapping does not place"
+    listed = named[:_MAX_NAMED] + (["..."] if len(named) > _MAX_NAMED else []) + missed
+    if listed:
+        text += ": " + "; ".join(listed)
     return (
         text + ". Add such labels to the mapping file, or record them with the scheme's usual "
         "labels, so that no record is lost."
