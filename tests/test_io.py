@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from spimpact.io import DataValidationError, load_scheme
+from spimpact.synthetic import EXAMPLE_SCHEMES, write_example_data
 
 CLIENTS = """\
 client_id,referral_date,referral_source,age,sex,ethnic_category,imd_decile,discharge_date,\
@@ -329,21 +331,24 @@ def test_parquet_tables(tmp_path):
     ]
 
 
-def test_example_data_reconciles(example_data):
+def test_example_data_reconciles(example_data, load_example):
     for folder in sorted(example_data.iterdir()):
-        scheme = load_scheme(folder, pseudonym_key="example-data-only-not-secret")
+        scheme = load_example(folder)
         assert_reconciled(scheme)
 
 
-def test_modified_scale_example_is_flagged(example_data):
-    scheme = load_scheme(example_data / "valley")
+def test_modified_scale_example_is_flagged(example_data, load_example):
+    scheme = load_example(example_data / "valley")
     assert scheme.non_standard["measure"].tolist() == ["swemwbs"]
     assert "0–10" in scheme.non_standard["issue"].iloc[0]
 
 
-def test_corrupted_example_lists_every_problem(example_data, tmp_path):
+def test_corrupted_example_lists_every_problem(tmp_path):
+    # hillcrest written as the contract's own tables (the example sends a platform export)
+    spec = next(s for s in EXAMPLE_SCHEMES if s.scheme_id == "hillcrest")
+    (written,) = write_example_data(tmp_path, schemes=(replace(spec, export="contract"),))
     folder = tmp_path / "corrupt"
-    shutil.copytree(example_data / "hillcrest", folder)
+    shutil.copytree(written, folder)
     lines = (folder / "clients.csv").read_text(encoding="utf-8").splitlines()
     header = lines[0].split(",")
     cells = lines[5].split(",")

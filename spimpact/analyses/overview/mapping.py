@@ -8,11 +8,14 @@ not (``SchemeData.mapping_report``, columns
 publishable:
 
 * labels are shown only for coded fields (contract columns of kind code or boolean,
-  and questionnaire time points), never for identifiers, dates, postcodes or free
-  text;
+  and questionnaire time points) or when the mapping file itself lists them (as
+  practice names mapped to ODS codes), never for identifiers, dates, postcodes or
+  free text;
 * a label found in 1 to ``threshold`` rows is not shown (a value typed once may be a
   personal detail): such labels are pooled per field and outcome as "other labels";
   so is any label that looks like a number, date, e-mail address or postcode;
+* only contract columns are listed (questionnaire item responses are checked, and
+  their problems counted, by the measures sections);
 * blank cells and postcodes missing from the lookup are counted without values;
   bookkeeping of the rules (rows read, dates converted) is left to the reconciliation;
 * every count passes :func:`spimpact.publish.disclosure.disclose_table` (1-7
@@ -51,6 +54,7 @@ SHOWN_COLUMNS = (("measures", "timepoint"),)
 NOT_SHOWN = "(values not shown: not a coded field)"
 BLANK = "(blank)"
 NOT_IN_LOOKUP = "(not found in the lookup)"
+SEVERAL = "(several codes)"
 # Anything shaped like a phone or NHS number, a date, an e-mail address or a postcode.
 _LOOKS_PERSONAL = re.compile(
     r"\d{4,}|@|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b",
@@ -133,38 +137,49 @@ def summarise_value_mapping(
     missing = [c for c in VALUE_MAPPING_COLUMNS if c not in report.columns]
     if missing:
         raise ValueError(f"mapping report lacks the columns {missing}")
-    frame = report[list(VALUE_MAPPING_COLUMNS)].copy()
-    frame["action"] = frame["action"].astype(str)
-    has_value = frame["source_value"].notna()
-    # labels, blank cells, and postcodes not in the lookup (a count without a value)
-    frame = frame[
-        (has_value & frame["action"].isin(SHOWN_ACTIONS))
-        | (~has_value & (frame["action"] == "blank"))
-    ]
-    if frame.empty:
+    pairs = zip(report["table"], report["column"], strict=True)
+    in_contract = np.array([t in TABLES and c in TABLES[t].names for t, c in pairs], dtype=bool)
+    has_value = report["source_value"].notna()
+    action = report["action"].astype(str)
+    # labels, blank cells and postcodes not in the lookup (a count without a value), of
+    # contract columns (questionnaire items are checked by the measures section)
+    keep = (
+        in_contract
+        & ((has_value & action.isin(SHOWN_ACTIONS)) | (~has_value & (action == "blank"))).to_numpy()
+    )
+    if not keep.any():
         return None
+    frame = report.loc[keep, list(VALUE_MAPPING_COLUMNS)].copy()
+    frame["action"] = frame["action"].astype(str)
     frame["n_rows"] = pd.to_numeric(frame["n_rows"]).astype(int)
     pairs = zip(frame["table"], frame["column"], strict=True)
     coded = np.array([_is_coded(table, column) for table, column in pairs], dtype=bool)
+    declared = (
+        report.loc[keep, "declared"].fillna(False).astype(bool).to_numpy()
+        if "declared" in report
+        else np.zeros(len(frame), dtype=bool)
+    )
     label = frame["source_value"].fillna("").astype(str)
     safe = (~label.str.contains(_LOOKS_PERSONAL)).to_numpy()
-    shown = coded & safe & (frame["n_rows"] > rule.threshold).to_numpy()
+    shown = (coded | declared) & safe & (frame["n_rows"] > rule.threshold).to_numpy()
     display = np.where(shown, label, np.where(coded, other_labels(rule), NOT_SHOWN))
     display = np.where(frame["action"] == "missing", BLANK, display)
     display = np.where(frame["source_value"].isna(), NOT_IN_LOOKUP, display)
     frame["source_value"] = display.astype(object)
-    frame["target_value"] = (
-        frame["target_value"]
-        .astype(object)
-        .where(frame["target_value"].notna() & (frame["target_value"] != ""), "")
+    target = frame["target_value"].astype(object)
+    frame["target_value"] = target.where(target.notna() & (target != ""), "").astype(str)
+    # labels not shown are pooled per field and outcome, whatever code they were mapped to
+    pooled_rows = ~shown & ~frame["source_value"].isin([BLANK, NOT_IN_LOOKUP]).to_numpy()
+    frame["_group"] = np.where(pooled_rows, frame["source_value"], frame["target_value"])
+    keys = ["table", "column", "source", "source_column", "source_value", "action", "_group"]
+    pooled = frame.groupby(keys, as_index=False, sort=False).agg(
+        n_rows=("n_rows", "sum"), target_value=("target_value", _one_or_several)
     )
-    keys = [c for c in VALUE_MAPPING_COLUMNS if c != "n_rows"]
-    pooled = frame.groupby(keys, as_index=False, sort=False)["n_rows"].sum()
     pooled["target_value"] = pooled["target_value"].replace("", None)
     table = disclose_table(
         _sorted(pooled), ["n_rows"], rule=rule, totals="columns", by=["table", "column"]
     )
-    labelled = report[report["source_value"].notna()]
+    labelled = report[has_value.to_numpy() & in_contract]
     placed = labelled["action"].isin(PLACED)
     not_placed = labelled["action"].isin(NOT_PLACED)
     return ValueMappingResult(
@@ -175,6 +190,12 @@ def summarise_value_mapping(
             labelled.loc[not_placed, ["table", "column", "source_value"]].drop_duplicates()
         ),
     )
+
+
+def _one_or_several(targets: pd.Series) -> str:
+    """The code a pooled group of labels was mapped to, or ``(several codes)``."""
+    distinct = sorted(set(targets))
+    return distinct[0] if len(distinct) == 1 else SEVERAL
 
 
 def _is_coded(table: str, column: str) -> bool:

@@ -133,7 +133,7 @@ def value_mapping_text(mapping: ValueMappingResult, rule: DisclosureRule) -> str
     text = (
         "The scheme's exports were read through its mapping file (local labels to the data "
         f"contract's codes; table 'value_mapping' counts every label): {_rows(placed, rule)} "
-        "of coded fields were placed"
+        "in coded fields were placed"
     )
     named = [
         f"'{row.source_value}' ({_rows(row.n_rows, rule)}, {row.table}.{row.column}) "
@@ -150,7 +150,7 @@ def value_mapping_text(mapping: ValueMappingResult, rule: DisclosureRule) -> str
     ]
     if mapping.n_rows_not_placed == 0 and not missed:
         return text + " and every label was placed."
-    text += f"; {_rows(not_placed, rule)} carried labels the mapping does not place"
+    text += f"; {_rows(not_placed, rule)} had labels the mapping does not place"
     listed = named[:_MAX_NAMED] + (["..."] if len(named) > _MAX_NAMED else []) + missed
     if listed:
         text += ": " + "; ".join(listed)
