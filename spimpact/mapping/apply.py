@@ -171,7 +171,9 @@ def evaluate_rule(
                 frame[columns[0]], lookup, rule.lookup.postcode, rule.lookup.lsoa
             )
         except Exception as error:  # noqa: BLE001 - duckdb names the missing column
-            raise MappingError([f"{where}.lookup: cannot use {lookup.name}: {error}"]) from None
+            raise MappingError(
+                [f"{where[:-1]}.lookup': cannot use {lookup.name}: {error}"]
+            ) from None
     return pd.Series("", index=frame.index, dtype=object), not_found  # sequence: filled later
 
 
@@ -288,7 +290,10 @@ def convert_cell_text(table, name, rule, text, where, label, source_column):
         valid = valid_codes(table, name, text) if column is not None else text.ne("")
         mapped, action = map_labels(text, rule.values, rule.unmapped_action, valid)
         declared = {derive.label_key(k) for k in (rule.values or {})}
-        report = label_report(table, name, label, source_column, text, mapped, action, declared)
+        shown = mapped
+        if column is not None and column.kind == "code":
+            shown = mapped.where(action != "unchanged", contract.normalise_codes(name, mapped))
+        report = label_report(table, name, label, source_column, text, shown, action, declared)
         reports.append(report)
         if rule.values is not None and rule.unmapped_action == "exclude":
             bad = action == "excluded"
