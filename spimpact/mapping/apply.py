@@ -62,6 +62,7 @@ ACTIONS = {
 # labels per column; the rest are counted together (free text is not listed).
 _MAX_LABELS = 50
 OTHER_LABELS = "(other values)"
+NOT_IN_LOOKUP = "(postcode not in the lookup)"
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def evaluate_rule(
         lookup = Path(source_dir) / rule.lookup.file
         if not lookup.is_file():
             raise MappingError(
-                [f"{where}.lookup: no lookup file '{rule.lookup.file}' in {source_dir}"]
+                [f"{where[:-1]}.lookup': no lookup file '{rule.lookup.file}' in {source_dir}"]
             )
         try:
             return derive.lookup_lsoa(
@@ -256,7 +257,9 @@ def convert_rows(
         reports += report
         if rule.postcode is not None:
             reports.append(
-                _count_row(table, name, label, source_column, "blank", int(not_found.sum()))
+                _count_row(table, name, label, source_column, "blank", int(not_found.sum())).assign(
+                    source_value=NOT_IN_LOOKUP, declared=True
+                )
             )
         values[name] = text
     if errors:

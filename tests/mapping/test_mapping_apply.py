@@ -142,7 +142,7 @@ def test_labels_are_counted_mapped_or_not(scheme):
     assert report_rows(scheme, "sex", "unchanged") == {
         ("F", "female"): 3, ("Female", "female"): 1, ("Male", "male"): 1
     }  # fmt: skip
-    assert report_rows(scheme, "lsoa_code", "blank") == {(None, None): 1}
+    assert report_rows(scheme, "lsoa_code", "blank") == {("(postcode not in the lookup)", None): 1}
     report = scheme.mapping_report
     declared = report[report["column"] == "referral_source"].set_index("source_value")["declared"]
     assert declared.to_dict() == {
