@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 from rapidfuzz import fuzz
@@ -18,16 +19,18 @@ from rapidfuzz import fuzz
 from spimpact.contract import TABLES
 from spimpact.identifiers import is_valid_nhs_number
 from spimpact.mapping.derive import convert_dates
-from spimpact.mapping.vocabulary import HEADERS, LABELS, normal
+from spimpact.mapping.vocabulary import HEADERS, LABELS, TIMEPOINTS, normal
 
 __all__ = [
     "DATE_FORMATS",
     "ColumnProfile",
     "detect_date_format",
     "match_label",
+    "match_timepoints",
     "profile_column",
     "score_column",
 ]
+_NEGATIONS = {"not", "no", "never", "without", "didn", "dont", "don"}
 
 # Tried in this order; a day-first format wins a tie (UK exports).
 DATE_FORMATS = (
@@ -139,26 +142,52 @@ def _segments(label: str) -> list[str]:
     return [s for s in (whole, last) if s]
 
 
+@lru_cache(maxsize=65536)
 def match_label(column: str, label: str) -> tuple[str | None, int]:
     """The contract code a local label most likely means, and how sure (0-100).
+
+    A label matches a code when it, or its last part after ':' or ' - ', is one of the
+    code's synonyms; else when it holds every word of synonyms of one code only (the
+    longest wins; "Welfare, Benefits & Debt"); else when it is spelt nearly like one
+    (RapidFuzz token sort ratio of 88 or more). A negated label ("Not attended") never
+    matches a synonym without the negation.
 
     >>> match_label("ethnic_category", "Asian or Asian British: Pakistani")
     ('J', 100)
     >>> match_label("referral_source", "Referred by GP")
-    ('gp', 100)
+    ('gp', 95)
+    >>> match_label("status", "Not attended")
+    ('dna', 100)
     """
     vocabulary = LABELS.get(column)
     if not vocabulary:
         return None, 0
-    for segment in _segments(label):
+    segments = _segments(label)
+    for segment in segments:
         for code, synonyms in vocabulary.items():
             if segment in synonyms or segment == normal(code):
                 return code, 100
+    words = set(segments[0].split())
+    negated = bool(words & _NEGATIONS)
+    contained: dict[str, int] = {}
+    for code, synonyms in vocabulary.items():
+        for synonym in synonyms:
+            synonym_words = set(synonym.split())
+            if negated != bool(synonym_words & _NEGATIONS):
+                continue
+            if synonym_words <= words and (len(synonym) >= 4 or synonym_words == words):
+                contained[code] = max(contained.get(code, 0), len(synonym))
+    if contained:
+        ranked = sorted(contained.items(), key=lambda kv: -kv[1])
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            return ranked[0][0], 95
     best, best_score = None, 0
-    for segment in _segments(label):
+    for segment in segments:
         for code, synonyms in vocabulary.items():
             for synonym in [*synonyms, normal(code)]:
                 if len(synonym) < 3 or len(segment) < 3:
+                    continue
+                if negated != bool(set(synonym.split()) & _NEGATIONS):
                     continue
                 score = fuzz.token_sort_ratio(segment, synonym)
                 if score > best_score:
@@ -166,6 +195,34 @@ def match_label(column: str, label: str) -> tuple[str | None, int]:
     return (best, best_score) if best_score >= 88 else (None, best_score)
 
 
+def match_timepoints(labels) -> dict[str, int]:
+    """Time point numbers of stage labels ("Initial Assessment" 0, "Review" 1, ...).
+
+    Labels meaning the last review ("Final Review", "Exit") come after every other one.
+
+    >>> match_timepoints(["Final Review", "Initial Assessment", "Review"])
+    {'Final Review': 2, 'Initial Assessment': 0, 'Review': 1}
+    """
+    found, last = {}, []
+    for label in labels:
+        key = normal(label)
+        exact = [t for t, words in TIMEPOINTS.items() if key in words]
+        partial = [
+            t
+            for t in ("last", 0, 1, 2)
+            if any(re.fullmatch(rf"(.* )?{re.escape(w)}( .*)?", key)
+                   for w in TIMEPOINTS[t] if len(w) > 3)
+        ]  # fmt: skip
+        timepoint = (exact or partial or [None])[0]
+        if timepoint == "last":
+            last.append(label)
+        elif timepoint is not None:
+            found[label] = timepoint
+    after = max(found.values(), default=0) + 1
+    return dict(sorted({**found, **dict.fromkeys(last, after)}.items()))
+
+
+@lru_cache(maxsize=65536)
 def header_score(table: str, column: str, key: str) -> int:
     """How close a normalised header is to what exports call ``table.column`` (0-100)."""
     synonyms = [*HEADERS.get(table, {}).get(column, []), normal(column)]
@@ -189,7 +246,10 @@ def score_column(table: str, column: str, profile: ColumnProfile) -> int:
         score += 30 if profile.nhs_share > 0.8 else -40
     elif profile.nhs_share > 0.8:
         score -= 30
-    if spec.kind in ("int", "float"):
+    if column == "timepoint" and profile.labels and profile.numeric_share < 0.8:
+        placed = len(match_timepoints(profile.labels)) / len(profile.labels)
+        score += int(20 * placed) - (40 if placed < 0.5 else 0)
+    elif spec.kind in ("int", "float"):
         score += -40 if profile.numeric_share < 0.8 else 0
         if profile.integer_range and spec.minimum is not None and spec.maximum is not None:
             low, high = profile.integer_range

@@ -22,7 +22,13 @@ import pandas as pd
 
 from spimpact.contract import TABLES
 from spimpact.mapping.apply import valid_codes
-from spimpact.mapping.profile import ColumnProfile, match_label, profile_column, score_column
+from spimpact.mapping.profile import (
+    ColumnProfile,
+    match_label,
+    match_timepoints,
+    profile_column,
+    score_column,
+)
 from spimpact.mapping.vocabulary import (
     LABELS,
     MEASURE_ITEMS,
@@ -57,6 +63,12 @@ _QUESTION = {
     "question number",
     "question id",
     "item text",
+    "question no",
+    "item no",
+    "q no",
+    "qno",
+    "q number",
+    "question num",
 }
 _ANSWER = {
     "answer",
@@ -197,9 +209,11 @@ def _fit(table: str, source: _Source, coded: bool) -> tuple[float, dict]:
 
 
 def _long_columns(source: _Source) -> tuple[str | None, str | None]:
-    question = next((n for n, p in source.profiles.items() if p.key in _QUESTION), None)
+    """The item and answer columns of a one-item-per-row export (numbered items first)."""
+    questions = [n for n, p in source.profiles.items() if p.key in _QUESTION]
+    questions.sort(key=lambda n: -source.profiles[n].numeric_share)
     answer = next((n for n, p in source.profiles.items() if p.key in _ANSWER), None)
-    return (question, answer) if question and answer else (None, None)
+    return (questions[0], answer) if questions and answer else (None, None)
 
 
 def _is_coded_events(source: _Source) -> bool:
@@ -372,6 +386,21 @@ class _Writer:
             if split is not None:
                 lines.append(f"{indent}{column}: {split}{check}")
                 return
+        if column == "timepoint" and profile.labels and profile.numeric_share < 0.8:
+            stages = match_timepoints(profile.labels)
+            lines.append(f"{indent}{column}:{check}")
+            lines.append(f"{indent}  column: {_q(name)}")
+            lines.append(f"{indent}  values:   # CHECK: time points in the order of the stages")
+            for label in profile.labels:
+                if label in stages:
+                    lines.append(f"{indent}    {_q(label)}: {stages[label]}")
+                    self.placed.append(
+                        ("label", table, f"{column}={stages[label]}", source.label, name, label, 90)
+                    )
+                else:
+                    lines.append(f"{indent}    # {_q(label)}: ???   # could not place")
+                    self.unplaced.append(f"{source.label}: stage {_q(label)} of '{name}'")
+            return
         labels = [v for v in profile.labels if column in LABELS or spec.kind == "code"]
         to_map = [v for v in labels if not valid_codes(table, column, pd.Series([v])).iloc[0]]
         if not to_map or column not in LABELS:

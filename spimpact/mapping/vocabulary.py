@@ -31,6 +31,10 @@ def normal(text) -> str:
     return " ".join(re.sub(r"[^0-9a-z]+", " ", str(text).lower()).split())
 
 
+_CLIENT_ID = ["client id", "client ref", "client reference", "client number", "id",
+              "person id", "case id", "case ref", "case reference", "service user id",
+              "participant id", "patient id", "unique id", "record id", "person ref",
+              "client", "service user ref", "su id"]  # fmt: skip
 _PERSON = {
     "age": ["age", "age at referral", "age years", "years old", "current age"],
     "age_band": ["age band", "age group", "age range", "age bracket"],
@@ -47,9 +51,7 @@ POSTCODE = ["postcode", "post code", "postal code", "home postcode", "pcode"]
 
 HEADERS: dict[str, dict[str, list[str]]] = {
     "clients": {
-        "client_id": ["client id", "client ref", "client reference", "client number", "id",
-                      "person id", "case id", "case ref", "case reference", "service user id",
-                      "participant id", "patient id", "unique id", "record id"],
+        "client_id": _CLIENT_ID,
         "nhs_number": ["nhs number", "nhs no", "nhsno", "nhs num"],
         "episode": ["episode", "episode number", "referral number", "referral id"],
         "referral_date": ["referral date", "date of referral", "referred on", "date referred",
@@ -72,8 +74,7 @@ HEADERS: dict[str, dict[str, list[str]]] = {
                              "case outcome"],
     },
     "measures": {
-        "client_id": ["client id", "client ref", "client reference", "id", "person id",
-                      "case id", "case ref", "service user id", "participant id", "patient id"],
+        "client_id": _CLIENT_ID,
         "nhs_number": ["nhs number", "nhs no"],
         "episode": ["episode", "referral number", "referral id"],
         "measure": ["measure", "questionnaire", "tool", "assessment", "assessment type",
@@ -84,8 +85,7 @@ HEADERS: dict[str, dict[str, list[str]]] = {
                  "form date", "date of assessment", "score date", "review date"],
     },
     "contacts": {
-        "client_id": ["client id", "client ref", "client reference", "id", "case id",
-                      "person id", "service user id"],
+        "client_id": _CLIENT_ID,
         "nhs_number": ["nhs number", "nhs no"],
         "episode": ["episode", "referral id"],
         "contact_date": ["contact date", "date of contact", "appointment date", "session date",
@@ -97,7 +97,7 @@ HEADERS: dict[str, dict[str, list[str]]] = {
                              "duration mins"],
     },
     "support_offered": {
-        "client_id": ["client id", "client ref", "client reference", "id", "case id"],
+        "client_id": _CLIENT_ID,
         "nhs_number": ["nhs number", "nhs no"],
         "episode": ["episode", "referral id"],
         "date": ["date", "date offered", "date referred on", "signposted on", "referral date"],
@@ -125,13 +125,16 @@ HEADERS: dict[str, dict[str, list[str]]] = {
         **_PERSON,
     },
     "feedback": {
-        "feedback_id": ["feedback id", "id", "response id", "story id"],
-        "client_id": ["client id", "client ref", "case id"],
+        "feedback_id": ["feedback id", "feedback ref", "feedback reference", "response id",
+                        "story id", "feedback number"],
+        "client_id": _CLIENT_ID,
         "nhs_number": ["nhs number"],
         "date": ["date", "date received", "feedback date"],
         "feedback_type": ["feedback type", "type", "kind"],
         "themes": ["themes", "theme", "tags", "categories"],
-        "consent_to_quote": ["consent to quote", "can quote", "quote consent", "ok to quote"],
+        "consent_to_quote": ["consent to quote", "can quote", "quote consent", "ok to quote",
+                             "quote permission", "permission to quote", "consent quote",
+                             "happy to be quoted"],
         "text": ["text", "feedback", "comment", "comments", "story", "what they said"],
     },
     "population": {
@@ -167,7 +170,7 @@ _ETHNIC = {
     "S": ["any other ethnic group", "other ethnic group", "other", "arab", "any other",
           "other ethnic group any other ethnic group"],
     "Z": ["not stated", "prefer not to say", "refused", "declined", "not given",
-          "declined to say", "did not wish to say"],
+          "declined to say", "did not wish to say", "declined to answer", "not disclosed"],
     "99": ["not known", "unknown", "not recorded", "missing"],
 }  # fmt: skip
 
@@ -185,6 +188,7 @@ LABELS: dict[str, dict[str, list[str]]] = {
         "gp": ["gp", "gp surgery", "gp practice", "doctor", "general practitioner", "gp referral",
                "surgery", "family doctor", "referred by gp"],
         "practice_staff": ["practice nurse", "practice staff", "nurse", "receptionist",
+                           "practice team", "practice team non gp", "other practice staff",
                            "care coordinator", "health and wellbeing coach", "health coach",
                            "practice pharmacist", "pharmacist", "practice team", "pcn staff",
                            "arrs staff", "practice manager"],
@@ -236,7 +240,8 @@ LABELS: dict[str, dict[str, list[str]]] = {
         "moved_away": ["moved away", "moved", "left area", "moved out of area"],
         "died": ["died", "deceased", "death", "passed away"],
         "referred_on": ["referred on", "onward referral", "referred to another service",
-                        "signposted", "transferred"],
+                        "signposted", "transferred", "signposted other service",
+                        "referred to other service"],
         "other": ["other"],
     },
     "contact_type": {
@@ -270,10 +275,11 @@ LABELS: dict[str, dict[str, list[str]]] = {
                               "walking group", "swimming"],
         "nature_green": ["nature", "green", "gardening", "allotment", "green space",
                          "outdoors"],
-        "befriending_social": ["befriending", "social group", "lunch club", "coffee morning",
-                               "social", "peer support", "friendship"],
+        "befriending_social": ["befriending", "social group", "social groups", "lunch club",
+                               "coffee morning", "social", "peer support", "friendship",
+                               "befriending and social groups"],
         "advice_welfare_debt": ["advice", "welfare", "debt", "benefits", "citizens advice",
-                                "money advice", "financial"],
+                                "money advice", "financial", "welfare benefits and debt"],
         "housing": ["housing", "housing support", "homelessness"],
         "employment_learning": ["employment", "learning", "education", "training", "courses",
                                 "job", "skills"],
@@ -284,9 +290,12 @@ LABELS: dict[str, dict[str, list[str]]] = {
     },
 }  # fmt: skip
 _BOOLEAN = {
-    "true": ["yes", "y", "true", "1", "consent given", "agreed", "consented", "given"],
-    "false": ["no", "n", "false", "0", "consent not given", "declined", "refused", "not given"],
-}
+    "true": ["yes", "y", "true", "1", "consent given", "agreed", "consented", "given",
+             "granted", "permission granted", "ok"],
+    "false": ["no", "n", "false", "0", "consent not given", "declined", "refused", "not given",
+              "not consented", "not granted", "consent withheld", "no consent", "withheld",
+              "permission not granted"],
+}  # fmt: skip
 for _name in ("consent_data_use", "consent_contact", "consent_to_quote"):
     LABELS[_name] = _BOOLEAN
 
@@ -296,12 +305,15 @@ MEASURE_ITEMS = {"swemwbs": 7, "wemwbs": 14, "ons4": 4, "who5": 5, "eq5d5l": 6, 
 # Answer labels of the Warwick-Edinburgh scales (items 1-5) and time point labels.
 WEMWBS_RESPONSES = {"none of the time": 1, "rarely": 2, "some of the time": 3, "often": 4,
                     "all of the time": 5}  # fmt: skip
+# "last" labels (final review, exit) are the time point after every other one.
 TIMEPOINTS = {
     0: ["baseline", "initial", "start", "pre", "first", "entry", "intake", "assessment",
-        "initial assessment", "before", "t0", "0", "week 0"],
+        "initial assessment", "before", "t0", "0", "week 0", "first assessment"],
     1: ["follow up", "review", "3 month", "3 months", "three months", "3 month review",
-        "exit", "end", "post", "second", "final", "closure", "discharge", "after", "t1", "1",
-        "12 weeks", "fu", "follow up 1", "review 1"],
+        "second", "t1", "1", "12 weeks", "fu", "follow up 1", "review 1", "mid point",
+        "midpoint", "interim review"],
     2: ["6 month", "6 months", "six months", "6 month review", "third", "t2", "2",
         "follow up 2", "review 2"],
+    "last": ["final", "final review", "exit", "end", "closure", "discharge", "post", "after",
+             "end of support", "exit review", "final assessment", "closing review"],
 }  # fmt: skip
