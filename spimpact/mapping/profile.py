@@ -154,8 +154,8 @@ def match_label(column: str, label: str) -> tuple[str | None, int]:
 
     >>> match_label("ethnic_category", "Asian or Asian British: Pakistani")
     ('J', 100)
-    >>> match_label("referral_source", "Referred by GP")
-    ('gp', 95)
+    >>> match_label("activity_type", "Welfare, Benefits & Debt")
+    ('advice_welfare_debt', 95)
     >>> match_label("status", "Not attended")
     ('dna', 100)
     """
