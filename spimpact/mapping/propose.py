@@ -33,7 +33,6 @@ from spimpact.mapping.vocabulary import (
     LABELS,
     MEASURE_ITEMS,
     POSTCODE,
-    TIMEPOINTS,
     WEMWBS_RESPONSES,
     normal,
 )
@@ -216,9 +215,14 @@ def _long_columns(source: _Source) -> tuple[str | None, str | None]:
     return (questions[0], answer) if questions and answer else (None, None)
 
 
+def _squash(key: str) -> str:
+    return key.replace(" ", "")
+
+
 def _is_coded_events(source: _Source) -> bool:
+    headers = {_squash(h) for h in _CODE_HEADERS}
     return any(
-        p.key in _CODE_HEADERS or (p.code_share > 0.6 and "code" in p.key)
+        _squash(p.key) in headers or (p.code_share > 0.6 and "code" in p.key)
         for p in source.profiles.values()
     )
 
@@ -477,9 +481,10 @@ class _Writer:
         lines.append(f"{indent}  forms:")
         seen: dict[str, int] = {}
         dates = {n: p for n, p in source.profiles.items() if p.date_format is not None}
+        stages = match_timepoints([prefix for prefix, _ in forms])
         for prefix, group in forms:
             measure = _measure_of(prefix, len(group))
-            timepoint = _timepoint_of(prefix)
+            timepoint = stages.get(prefix)
             if timepoint is None:
                 timepoint = seen.get(measure, -1) + 1
             seen[measure] = max(seen.get(measure, -1), timepoint)
@@ -552,7 +557,7 @@ class _Writer:
                 (
                     n
                     for n, p in coded.profiles.items()
-                    if n not in used and (p.key in synonyms or p.key.replace(" ", "") in synonyms)
+                    if n not in used and _squash(p.key) in {_squash(s) for s in synonyms}
                 ),
                 None,
             )
@@ -605,10 +610,7 @@ def _measure_of(prefix: str, n_items: int) -> str:
 
 
 def _timepoint_of(prefix: str) -> int | None:
-    for timepoint, words in sorted(TIMEPOINTS.items(), key=lambda kv: -kv[0]):
-        if any(re.search(rf"\b{re.escape(w)}\b", prefix) for w in words if len(w) > 1):
-            return timepoint
-    return None
+    return match_timepoints([prefix]).get(prefix)
 
 
 def _date_for(prefix: str, timepoint: int, dates: dict[str, ColumnProfile]) -> str | None:
