@@ -12,14 +12,26 @@ from spimpact.mapping.propose import propose_mapping
 
 openpyxl = pytest.importorskip("openpyxl")
 
-ETHNIC = {"A": "White: English, Welsh, Scottish, Northern Irish or British", "B": "White: Irish",
-          "H": "Asian or Asian British: Indian", "N": "Black, Black British, Caribbean or African: African",
-          "Z": "Prefer not to say", "S": "Other ethnic group: Arab"}  # fmt: skip
-SOURCE = {"gp": "GP Surgery", "self": "Self-referral", "vcse": "Voluntary sector",
-          "social_care": "Adult Social Care"}  # fmt: skip
+ETHNIC = {
+    "A": "White: English, Welsh, Scottish, Northern Irish or British",
+    "B": "White: Irish",
+    "H": "Asian or Asian British: Indian",
+    "N": "Black, Black British, Caribbean or African: African",
+    "Z": "Prefer not to say",
+    "S": "Other ethnic group: Arab",
+}
+SOURCE = {
+    "gp": "GP Surgery",
+    "self": "Self-referral",
+    "vcse": "Voluntary sector",
+    "social_care": "Adult Social Care",
+}
 SEX = {"female": "Woman", "male": "Man"}
-CONTACT = {"initial_assessment": "Initial assessment", "follow_up": "Follow-up",
-           "telephone_check_in": "Welfare call"}  # fmt: skip
+CONTACT = {
+    "initial_assessment": "Initial assessment",
+    "follow_up": "Follow-up",
+    "telephone_check_in": "Welfare call",
+}
 
 
 def contract_tables(n=40):
@@ -108,18 +120,34 @@ def round_trip(tmp_path_factory):
 def test_the_unedited_proposal_places_every_column_and_label(round_trip):
     _, proposal, _ = round_trip
     placed = proposal.placed
-    tables = dict(zip(placed.loc[placed["kind"] == "table", "source"],
-                      placed.loc[placed["kind"] == "table", "table"], strict=True))  # fmt: skip
-    assert tables == {"Referrals Export.csv": "clients", "Outcomes.xlsx [SWEMWBS]": "measures",
-                      "Sessions.csv": "contacts"}  # fmt: skip
+    tables = dict(
+        zip(
+            placed.loc[placed["kind"] == "table", "source"],
+            placed.loc[placed["kind"] == "table", "table"],
+            strict=True,
+        )
+    )
+    assert tables == {
+        "Referrals Export.csv": "clients",
+        "Outcomes.xlsx [SWEMWBS]": "measures",
+        "Sessions.csv": "contacts",
+    }
     columns = placed[placed["kind"] == "column"]
-    clients = dict(zip(columns.loc[columns["table"] == "clients", "target"],
-                       columns.loc[columns["table"] == "clients", "source_column"], strict=True))  # fmt: skip
+    clients = dict(
+        zip(
+            columns.loc[columns["table"] == "clients", "target"],
+            columns.loc[columns["table"] == "clients", "source_column"],
+            strict=True,
+        )
+    )
     assert clients == {
-        "client_id": "Client Reference", "referral_date": "Date Referral Received",
-        "referral_source": "Referred By", "age": "Age at Referral", "sex": "Gender",
+        "client_id": "Client Reference",
+        "referral_date": "Date Referral Received",
+        "referral_source": "Referred By",
+        "age": "Age at Referral",
+        "sex": "Gender",
         "ethnic_category": "Ethnicity",
-    }  # fmt: skip
+    }
     labels = placed[placed["kind"] == "label"]
     wanted = {f"ethnic_category={c}": v for c, v in ETHNIC.items()}
     wanted |= {f"referral_source={c}": v for c, v in SOURCE.items()}
@@ -163,8 +191,13 @@ def test_what_cannot_be_placed_is_listed_not_guessed(tmp_path):
     assert '# "Carrier pigeon": ???   # could not place' in proposal.text
     assert '# "Zzyzx": ???   # could not place' in proposal.text
     assert any("Carrier pigeon" in u for u in proposal.unplaced)
-    assert any("no column for required 'measure'" in u or "fits no" in u or "measures" in u
-               for u in proposal.unplaced) or "measures" not in proposal.text  # fmt: skip
+    assert (
+        any(
+            "no column for required 'measure'" in u or "fits no" in u or "measures" in u
+            for u in proposal.unplaced
+        )
+        or "measures" not in proposal.text
+    )
 
 
 def test_a_coded_gp_extract_is_recognised(tmp_path):
