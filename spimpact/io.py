@@ -502,11 +502,37 @@ def _whole_years(born: pd.Series, on: pd.Series) -> pd.Series:
 
 
 def summarise_problems(exclusions: pd.DataFrame, *, limit: int | None = None) -> str:
-    """Plain lines 'file row N, column 'c': value 'v': reason' for the command line."""
+    """Plain lines 'file row N, column 'c': value 'v': reason' for the command line.
+
+    The file and row are the row's ``source`` and ``line`` when the exclusions have them
+    (the table and its ``row`` otherwise).
+    """
+    located = "source" in exclusions and "line" in exclusions
     lines = [
-        f"{r.table} row {r.row}, column '{r.column}': value {r.value!r}: {r.reason}"
+        f"{r.source if located else r.table} row {r.line if located else r.row}, "
+        f"column '{r.column}': value {r.value!r}: {r.reason}"
         for r in exclusions.itertuples(index=False)
     ]
     if limit is not None and len(lines) > limit:
         lines = [*lines[:limit], f"... and {len(lines) - limit} more"]
+    return "\n".join(lines)
+
+
+def summarise_mapping(report: pd.DataFrame) -> str:
+    """Plain lines saying how many rows each label not mapped left out or blank.
+
+    >>> report = pd.DataFrame({"table": ["clients"], "column": ["referral_source"],
+    ...     "source": ["referrals.csv"], "source_column": ["Route"], "source_value": ["Walk in"],
+    ...     "target_value": [None], "n_rows": [9], "action": ["excluded"], "declared": [False]})
+    >>> print(summarise_mapping(report))
+    clients.referral_source from referrals.csv 'Route': 'Walk in' (9 rows) not mapped: excluded
+    """
+    lines = []
+    for r in report[report["action"].isin(["excluded", "blank"])].itertuples(index=False):
+        what = f"'{r.source_value}'" if r.source_value is not None else "values"
+        how = "excluded" if r.action == "excluded" else "left blank"
+        lines.append(
+            f"{r.table}.{r.column} from {r.source} '{r.source_column}': {what} "
+            f"({r.n_rows} rows) not mapped: {how}"
+        )
     return "\n".join(lines)

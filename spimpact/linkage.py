@@ -197,7 +197,8 @@ def select_episodes(tables: dict, collectors: dict, rule: str) -> pd.DataFrame:
             [p in analysed for p in zip(frame["client_id"], frame["episode"], strict=True)],
             index=frame.index,
         )
-        other = ~mine & frame["client_id"].isin(chosen["client_id"])
+        already = frame["source_row"].isin(collectors[name].excluded_rows())
+        other = ~mine & frame["client_id"].isin(chosen["client_id"]) & ~already
         collectors[name].add(
             frame.loc[other, "source_row"], "episode", frame.loc[other, "episode"].astype(str),
             reason,

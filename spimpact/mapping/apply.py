@@ -62,6 +62,7 @@ ACTIONS = {
 # labels per column; the rest are counted together (free text is not listed).
 _MAX_LABELS = 50
 OTHER_LABELS = "(other values)"
+NOT_IN_LOOKUP = "(postcode not in the lookup)"
 
 
 @dataclass(frozen=True)
@@ -164,14 +165,16 @@ def evaluate_rule(
         lookup = Path(source_dir) / rule.lookup.file
         if not lookup.is_file():
             raise MappingError(
-                [f"{where}.lookup: no lookup file '{rule.lookup.file}' in {source_dir}"]
+                [f"{where[:-1]}.lookup': no lookup file '{rule.lookup.file}' in {source_dir}"]
             )
         try:
             return derive.lookup_lsoa(
                 frame[columns[0]], lookup, rule.lookup.postcode, rule.lookup.lsoa
             )
         except Exception as error:  # noqa: BLE001 - duckdb names the missing column
-            raise MappingError([f"{where}.lookup: cannot use {lookup.name}: {error}"]) from None
+            raise MappingError(
+                [f"{where[:-1]}.lookup': cannot use {lookup.name}: {error}"]
+            ) from None
     return pd.Series("", index=frame.index, dtype=object), not_found  # sequence: filled later
 
 
@@ -254,7 +257,9 @@ def convert_rows(
         reports += report
         if rule.postcode is not None:
             reports.append(
-                _count_row(table, name, label, source_column, "blank", int(not_found.sum()))
+                _count_row(table, name, label, source_column, "blank", int(not_found.sum())).assign(
+                    source_value=NOT_IN_LOOKUP, declared=True
+                )
             )
         values[name] = text
     if errors:
@@ -288,7 +293,10 @@ def convert_cell_text(table, name, rule, text, where, label, source_column):
         valid = valid_codes(table, name, text) if column is not None else text.ne("")
         mapped, action = map_labels(text, rule.values, rule.unmapped_action, valid)
         declared = {derive.label_key(k) for k in (rule.values or {})}
-        report = label_report(table, name, label, source_column, text, mapped, action, declared)
+        shown = mapped
+        if column is not None and column.kind == "code":
+            shown = mapped.where(action != "unchanged", contract.normalise_codes(name, mapped))
+        report = label_report(table, name, label, source_column, text, shown, action, declared)
         reports.append(report)
         if rule.values is not None and rule.unmapped_action == "exclude":
             bad = action == "excluded"

@@ -70,7 +70,7 @@ def convert_dates(text: pd.Series, date_format: str | None) -> tuple[pd.Series, 
             text.where(iso.isna() & ~blank), format=date_format, errors="coerce"
         )
         converted = parsed.dt.strftime("%Y-%m-%d")
-    result = iso.fillna(converted)
+    result = iso.astype(object).where(iso.notna(), converted.astype(object))
     bad = ~blank & result.isna()
     return result.fillna("").where(~blank, ""), bad
 
