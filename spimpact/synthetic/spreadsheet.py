@@ -51,7 +51,7 @@ REFERRED_BY = {
     "other": ("Other",),
 }
 # Written for a few clients; the charity's mapping does not place it, so they are excluded.
-UNPLACED_SOURCE = "Walk in"
+UNPLACED_SOURCE = "See notes"
 GENDER = {"female": "Female", "male": "Male", "other": "Non-binary", "unknown": "Prefer not to say"}
 ETHNICITY = {
     "A": "White - British",
@@ -180,7 +180,7 @@ def write_spreadsheet_export(
         The scheme's name, written in the title row.
     n_unplaced
         Clients whose referral source is written as a label no mapping places
-        (``"Walk in"``); 0 for a lossless export.
+        (``"See notes"``); 0 for a lossless export.
 
     Returns
     -------

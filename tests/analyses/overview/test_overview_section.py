@@ -40,20 +40,20 @@ def test_data_quality_counts_every_exclusion_reason(valley):
 
 
 def test_data_quality_counts_the_labels_of_the_mapping_file(valley):
-    """The workbook's 9 'Walk in' referrals (spimpact.synthetic.writing.N_UNPLACED) are
+    """The workbook's 9 'See notes' referrals (spimpact.synthetic.writing.N_UNPLACED) are
     counted as not mapped and excluded, rounded to 10."""
     scheme, params = valley
     section = data_quality_section(scheme, params=params)
     mapping = next(t for t in section.tables if t.name == "value_mapping").frame
-    walk_in = mapping[mapping["source_value"] == "Walk in"]
-    assert walk_in[["column", "n_rows", "action"]].values.tolist() == [
+    unplaced = mapping[mapping["source_value"] == "See notes"]
+    assert unplaced[["column", "n_rows", "action"]].values.tolist() == [
         ["referral_source", 10, "excluded"]
     ]
     assert (mapping["action"] == "mapped").sum() > 20
     counts = mapping["n_rows"].dropna().astype(int)
     assert not counts.between(1, 7).any() and (counts % 5 == 0).all()
     text = " ".join(section.text)
-    assert "'Walk in' (about 10 rows, clients.referral_source) not mapped: excluded" in text
+    assert "'See notes' (about 10 rows, clients.referral_source) not mapped: excluded" in text
 
 
 def test_small_scheme_referrals_chart_degrades_to_a_sentence(valley):
