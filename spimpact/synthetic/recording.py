@@ -42,6 +42,10 @@ class RecordingProfile:
     follow_up_kept
         Share of follow-up questionnaire forms (every measure of one client at one
         follow-up time point together) that were entered at all.
+    monotone_follow_up
+        Keep a follow-up of a measure only when the one before it was kept: a coded GP
+        extract has no time-point labels, so its forms are numbered in date order and a
+        gap would shift the later ones (see ``docs/mapping.md``).
     """
 
     ethnicity_not_stated: float = 0.0
@@ -51,9 +55,10 @@ class RecordingProfile:
     consent_contact_not_recorded: float = 0.0
     discharge_reason_not_recorded: float = 0.0
     follow_up_kept: float = 1.0
+    monotone_follow_up: bool = False
 
     def __post_init__(self):
-        shares = asdict(self)
+        shares = {k: v for k, v in asdict(self).items() if not isinstance(v, bool)}
         bad = {k: v for k, v in shares.items() if not 0 <= v <= 1}
         if bad:
             raise ValueError(f"recording shares must be within 0-1: {bad}")
@@ -129,10 +134,21 @@ def record(tables: dict, profile: RecordingProfile, rng) -> tuple[dict, dict]:
     lost = forms[rng.uniform(size=len(forms)) >= profile.follow_up_kept]
     dropped = measures.merge(lost.assign(_lost=True), on=[key, "timepoint"], how="left")["_lost"]
     keep = dropped.isna().to_numpy()
+    if profile.monotone_follow_up:
+        keep &= _without_gaps(measures, key, keep)
     out["measures"] = measures[keep].reset_index(drop=True)
     account["follow_up_forms_not_entered"] = len(lost)
     account["follow_up_rows_not_entered"] = int((~keep).sum())
     return out, account
+
+
+def _without_gaps(measures: pd.DataFrame, key: str, keep) -> pd.Series:
+    """Whether each row's earlier time points of the same measure are all kept."""
+    kept = measures.loc[keep, [key, "measure", "timepoint"]]
+    rank = kept.groupby([key, "measure"])["timepoint"].rank(method="first") - 1
+    # within a client and measure, time point t is kept only if 0..t are all there
+    complete = kept["timepoint"] == rank
+    return complete.reindex(measures.index, fill_value=False).to_numpy()
 
 
 def _blank(frame: pd.DataFrame, columns: list[str], share: float, rng) -> int:
@@ -147,5 +163,5 @@ def _blank(frame: pd.DataFrame, columns: list[str], share: float, rng) -> int:
 
 
 def describe(profile: RecordingProfile) -> dict:
-    """The profile as plain numbers, for ``truth.json``."""
-    return {k: float(v) for k, v in asdict(profile).items()}
+    """The profile as plain values, for ``truth.json``."""
+    return {k: v if isinstance(v, bool) else float(v) for k, v in asdict(profile).items()}

@@ -32,8 +32,9 @@ class SchemeSpec:
     ethnic_mix: str = "urban"  # or "rural"
     gp_rate_ratio: float = 0.85
     # How the scheme sends its data: "contract" (the contract's tables), "spreadsheet"
-    # (a caseload workbook, spimpact.synthetic.spreadsheet) or "platform" (a case-
-    # management platform's CSV export, spimpact.synthetic.platform).
+    # (a caseload workbook, spimpact.synthetic.spreadsheet), "platform" (a case-
+    # management platform's CSV export, spimpact.synthetic.platform) or "gp_extract"
+    # (coded GP events, pseudonymised, spimpact.synthetic.gp_extract).
     export: str = "contract"
     recording: RecordingProfile | None = None  # gaps in what the scheme recorded
 
@@ -55,6 +56,14 @@ EXAMPLE_SCHEMES = (
         identifier="nhs_number",
         n_areas=50,
         gp_rate_ratio=0.9,
+        export="gp_extract",
+        recording=RecordingProfile(
+            ethnicity_not_stated=0.03,
+            ethnicity_not_known=0.15,
+            area_not_recorded=0.02,
+            follow_up_kept=0.75,
+            monotone_follow_up=True,
+        ),
     ),
     SchemeSpec(
         "hillcrest",

@@ -22,6 +22,7 @@ from spimpact.synthetic.people import (
     simulate_boundaries,
     simulate_population,
 )
+from spimpact.synthetic.gp_extract import write_gp_extract
 from spimpact.synthetic.platform import write_platform_export
 from spimpact.synthetic.recording import describe, record
 from spimpact.synthetic.schemes import EXAMPLE_SCHEMES, SchemeSpec
@@ -79,6 +80,11 @@ def write_scheme(folder: Path, spec: SchemeSpec, tables: dict, truth: dict, rng)
     elif spec.export == "platform":
         write_platform_export(tables, folder, rng)
         truth["export"] = {"format": "platform"}
+    elif spec.export == "gp_extract":
+        if spec.identifier != "nhs_number":
+            raise ValueError(f"scheme {spec.scheme_id}: a GP extract is keyed by NHS number")
+        write_gp_extract(tables, folder, rng)
+        truth["export"] = {"format": "gp_extract"}
     else:
         raise ValueError(f"unknown export {spec.export!r} of scheme {spec.scheme_id}")
     if boundaries is not None:
