@@ -15,6 +15,7 @@ from spimpact.synthetic.clients import (
     simulate_feedback,
     simulate_support,
 )
+from spimpact.synthetic.gp_extract import write_gp_extract
 from spimpact.synthetic.measures import simulate_measures
 from spimpact.synthetic.people import (
     key_by_nhs_number,
@@ -22,7 +23,6 @@ from spimpact.synthetic.people import (
     simulate_boundaries,
     simulate_population,
 )
-from spimpact.synthetic.gp_extract import write_gp_extract
 from spimpact.synthetic.platform import write_platform_export
 from spimpact.synthetic.recording import describe, record
 from spimpact.synthetic.schemes import EXAMPLE_SCHEMES, SchemeSpec
