@@ -311,9 +311,10 @@ def load_scheme(
     Examples
     --------
     >>> import tempfile
+    >>> from spimpact.paths import PARAMS_DIR
     >>> from spimpact.synthetic import write_example_data, EXAMPLE_SCHEMES
     >>> folder = write_example_data(tempfile.mkdtemp(), schemes=EXAMPLE_SCHEMES[-1:])[0]
-    >>> scheme = load_scheme(folder)
+    >>> scheme = load_scheme(folder, mapping=PARAMS_DIR / "mappings" / "valley.yaml")
     >>> bool((scheme.reconciliation.n_read == scheme.reconciliation.n_used
     ...       + scheme.reconciliation.n_excluded).all())
     True

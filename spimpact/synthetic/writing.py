@@ -67,6 +67,7 @@ def write_scheme(folder: Path, spec: SchemeSpec, tables: dict, truth: dict, rng)
     caseload workbook or a platform's CSV export.
     """
     truth = dict(truth)
+    _remove_earlier_example(folder)
     if spec.recording is not None:
         tables, account = record(tables, spec.recording, rng)
         truth["recording"] = {"profile": describe(spec.recording), "records_changed": account}
@@ -94,6 +95,27 @@ def write_scheme(folder: Path, spec: SchemeSpec, tables: dict, truth: dict, rng)
     (folder / "truth.json").write_text(
         json.dumps(truth, indent=2, sort_keys=True), encoding="utf-8"
     )
+
+
+# Files an earlier example of any kind may have left: a scheme that changed how it
+# sends its data must not keep its old files beside the new ones.
+_EXAMPLE_FILES = (
+    "*.csv",
+    "*.parquet",
+    "caseload.xlsx",
+    "boundaries.geojson",
+    "truth.json",
+)
+
+
+def _remove_earlier_example(folder: Path) -> None:
+    """Delete the example files of an earlier run from a scheme folder (nothing else)."""
+    if not (folder / "truth.json").is_file():
+        return  # not an example folder: leave it alone
+    for pattern in _EXAMPLE_FILES:
+        for path in folder.glob(pattern):
+            if path.is_file():
+                path.unlink()
 
 
 def simulate_scheme(spec: SchemeSpec, rng: np.random.Generator) -> tuple[dict, dict]:

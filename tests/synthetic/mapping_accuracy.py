@@ -69,9 +69,7 @@ def true_items(mapping: MappingFile, report: pd.DataFrame):
                     continue
                 values = {label_key(k): str(v) for k, v in rule.values.items()}
                 here = seen[
-                    (seen["table"] == table)
-                    & (seen["column"] == name)
-                    & (seen["source"] == label)
+                    (seen["table"] == table) & (seen["column"] == name) & (seen["source"] == label)
                 ]
                 for value in here["source_value"].astype(str).unique():
                     labels[(table, name, label_key(value))] = values.get(label_key(value))
