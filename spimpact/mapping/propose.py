@@ -305,7 +305,7 @@ class _Writer:
         dates = {n: p for n, p in source.profiles.items() if p.date_format is not None}
         stages = match_timepoints([prefix for prefix, _ in forms])
         for prefix, group in forms:
-            measure = _measure_of(prefix, len(group))
+            measure = _measure_of(f"{prefix} {normal(source.sheet or '')}", len(group))
             timepoint = stages.get(prefix)
             if timepoint is None:
                 timepoint = seen.get(measure, -1) + 1

@@ -141,14 +141,22 @@ def assign_columns(table: str, source: Source, skip=()) -> dict[str, tuple[str, 
 
 
 def item_groups(source: Source) -> list[tuple[str, list[str]]]:
-    """Columns numbered 1..k with a shared prefix (k >= 3): the items of one form."""
+    """Columns numbered 1..k (k >= 3) that share a prefix, or all lead with their number.
+
+    "Q1" … "Q7", "Baseline SWEMWBS 1" …, or "1. Optimistic about the future" … give one
+    form each; the prefix (with the sheet name) later tells the measure and time point.
+    """
     groups: dict[str, dict[int, str]] = {}
     for name, profile in source.profiles.items():
-        match = re.match(r"^(.*?)\s*(?:q|item|question)?\s*(\d{1,2})$", profile.key)
-        if match and profile.numeric_share + (1 if profile.labels else 0) > 0.5:
-            number = int(match.group(2))
-            if 1 <= number <= 14:
-                groups.setdefault(match.group(1), {})[number] = name
+        answers = profile.numeric_share + (1 if profile.labels else 0) > 0.5
+        trailing = re.match(r"^(.*?)\s*(?:q|item|question)?\s*(\d{1,2})$", profile.key)
+        leading = re.match(r"^(?:q|item|question)?\s*(\d{1,2})\s+\D.*$", profile.key)
+        if answers and (trailing or leading):
+            prefix, number = (trailing.group(1), trailing.group(2)) if trailing else (
+                "", leading.group(1)
+            )  # fmt: skip
+            if 1 <= int(number) <= 14:
+                groups.setdefault(prefix, {}).setdefault(int(number), name)
     forms = []
     for prefix, numbered in groups.items():
         k = len(numbered)
