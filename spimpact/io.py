@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,19 @@ class SchemeData:
     def table(self, name: str) -> pd.DataFrame | None:
         """The validated table ``name`` (None when the scheme does not have it)."""
         return getattr(self, name)
+
+    def raw_table(self, name: str) -> pd.DataFrame | None:
+        """Table ``name`` as read, before any check: contract column names, text cells.
+
+        Read again from the scheme's files (through its mapping, if it has one), for
+        the privacy scan, which looks for identifiers as they were written in the
+        inputs (NHS numbers, dates of birth). None when the scheme has no such table.
+        """
+        if self.mapping_file is not None:
+            frame = _mapped_raw(str(self.mapping_file), str(self.data_dir)).get(name)
+            return None if frame is None else frame.copy()
+        path = self.source_files.get(name) if self.source_files else None
+        return read_table(Path(path)) if path is not None else None
 
     @property
     def measure_items(self) -> ItemCheck:
@@ -385,6 +399,11 @@ def load_scheme(
         **extra,
         **used,
     )
+
+
+@lru_cache(maxsize=2)
+def _mapped_raw(mapping_file: str, data_dir: str) -> dict[str, pd.DataFrame]:
+    return apply_mapping(load_mapping(mapping_file), data_dir).tables
 
 
 def _read_mapped(mapping: MappingFile, data_dir: Path):

@@ -387,3 +387,10 @@ def test_a_one_megabyte_free_text_cell_does_not_stop_the_scheme(tmp_path):
     )
     scheme = load_scheme(write_scheme(tmp_path, feedback=feedback))
     assert scheme.feedback["text"].str.len().tolist() == [1_100_000]
+
+
+def test_raw_table_reads_the_contract_file_again(tmp_path):
+    scheme = load_scheme(write_scheme(tmp_path))
+    assert scheme.raw_table("clients")["client_id"].tolist() == ["c001", "c002", "c003"]
+    assert scheme.raw_table("contacts") is None
+    assert scheme.mapping_report.empty and scheme.mapping_file is None

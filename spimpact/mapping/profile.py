@@ -73,6 +73,7 @@ class ColumnProfile:
     lsoa_share: float
     code_share: float  # long digit strings, as SNOMED CT codes are
     unique: bool
+    sample: tuple[str, ...] = ()  # a few cells, held in memory only, to test patterns
 
 
 def detect_date_format(values: pd.Series) -> tuple[str | None, float]:
@@ -131,6 +132,7 @@ def profile_column(name: str, values: pd.Series) -> ColumnProfile:
         lsoa_share=float(upper.str.match(_LSOA).mean()) if len(sample) else 0.0,
         code_share=float(sample.str.fullmatch(r"\d{6,18}").mean()) if len(sample) else 0.0,
         unique=len(distinct) == len(filled) and len(filled) > 0,
+        sample=tuple(sample.iloc[:200]),
     )
 
 
@@ -262,6 +264,14 @@ def score_column(table: str, column: str, profile: ColumnProfile) -> int:
         score -= 30
     if column == "lsoa_code":
         score += 30 if profile.lsoa_share > 0.8 else -30
+    elif spec.kind == "text" and spec.pattern and profile.sample:
+        cells = pd.Series(profile.sample)
+        first = cells.str.split(r" - |: | \(|,", regex=True).str[0].str.strip()
+        if (
+            max(cells.str.fullmatch(spec.pattern).mean(), first.str.fullmatch(spec.pattern).mean())
+            < 0.5
+        ):
+            score -= 40
     if column in ("client_id", "patient_id", "feedback_id") and profile.numeric_share < 1:
         score += 5
     return score

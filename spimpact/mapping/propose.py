@@ -13,21 +13,25 @@ of coded columns are written, never free text or identifiers.
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from spimpact.contract import TABLES
 from spimpact.mapping.apply import valid_codes
-from spimpact.mapping.profile import (
-    ColumnProfile,
-    match_label,
-    match_timepoints,
-    profile_column,
-    score_column,
+from spimpact.mapping.profile import ColumnProfile, match_label, match_timepoints
+from spimpact.mapping.sources import (
+    CODE_HEADERS,
+    Source,
+    fit_table,
+    is_coded_events,
+    is_lookup,
+    item_groups,
+    long_columns,
+    quote,
+    read_sources,
+    squash,
 )
 from spimpact.mapping.vocabulary import (
     LABELS,
@@ -36,65 +40,10 @@ from spimpact.mapping.vocabulary import (
     WEMWBS_RESPONSES,
     normal,
 )
-from spimpact.readers import EXCEL_SUFFIXES, TABLE_SUFFIXES, DataValidationError, read_table
 
 __all__ = ["PLACED_COLUMNS", "Proposal", "propose_mapping"]
 
 PLACED_COLUMNS = ("kind", "table", "target", "source", "source_column", "label", "score")
-THRESHOLD = 75
-_CODE_HEADERS = {
-    "code",
-    "snomed code",
-    "snomed",
-    "snomedct",
-    "snomed ct code",
-    "concept id",
-    "clinical code",
-    "read code",
-    "event code",
-    "snomed concept id",
-}
-_QUESTION = {
-    "question",
-    "item",
-    "question text",
-    "item number",
-    "question number",
-    "question id",
-    "item text",
-    "question no",
-    "item no",
-    "q no",
-    "qno",
-    "q number",
-    "question num",
-}
-_ANSWER = {
-    "answer",
-    "response",
-    "score",
-    "value",
-    "answer value",
-    "response value",
-    "item score",
-    "result",
-}
-
-
-@dataclass
-class _Source:
-    path: Path
-    sheet: str | None
-    header_row: int | None
-    frame: pd.DataFrame
-    profiles: dict[str, ColumnProfile]
-    table: str | None = None
-    columns: dict[str, tuple[str, int]] = field(default_factory=dict)
-    role: str = ""
-
-    @property
-    def label(self) -> str:
-        return self.path.name if self.sheet is None else f"{self.path.name} [{self.sheet}]"
 
 
 @dataclass(frozen=True)
@@ -110,130 +59,6 @@ class Proposal:
     text: str
     placed: pd.DataFrame
     unplaced: tuple[str, ...]
-
-
-def _q(value) -> str:
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def _read_sources(source_dir: Path, unplaced: list[str]) -> list[_Source]:
-    sources = []
-    for path in sorted(p for p in source_dir.iterdir() if p.suffix.lower() in TABLE_SUFFIXES):
-        if not path.is_file():
-            continue
-        sheets: list[str | None] = [None]
-        if path.suffix.lower() in EXCEL_SUFFIXES:
-            from python_calamine import CalamineWorkbook
-
-            try:
-                sheets = list(CalamineWorkbook.from_path(str(path)).sheet_names)
-            except Exception:  # noqa: BLE001 - reported below as unreadable
-                unplaced.append(f"{path.name}: cannot read the workbook")
-                continue
-        for sheet in sheets:
-            try:
-                frame = read_table(path, sheet=sheet, keep_case=True)
-            except DataValidationError as error:
-                unplaced.append(f"{path.name}: {error.problems[0]}")
-                continue
-            if frame.shape[1] < 3 or frame.empty:
-                if sheet is None or frame.shape[1] >= 2:
-                    unplaced.append(f"{path.name}{f' [{sheet}]' if sheet else ''}: no table")
-                continue
-            header = frame.attrs.get("header_row")
-            profiles = {c: profile_column(c, frame[c]) for c in frame.columns[1:]}
-            sources.append(
-                _Source(path, sheet, header if header and header > 1 else None, frame, profiles)
-            )
-    return sources
-
-
-def _assign(table: str, source: _Source, skip=()) -> dict[str, tuple[str, int]]:
-    """Greedy one-to-one assignment of source columns to the table's contract columns."""
-    pairs = []
-    for column in TABLES[table].names:
-        if column in skip:
-            continue
-        for name, profile in source.profiles.items():
-            score = score_column(table, column, profile)
-            if score >= THRESHOLD:
-                pairs.append((score, column, name))
-    chosen, used = {}, set()
-    for score, column, name in sorted(pairs, key=lambda p: (-p[0], p[1], p[2])):
-        if column not in chosen and name not in used:
-            chosen[column] = (name, score)
-            used.add(name)
-    return chosen
-
-
-def _item_groups(source: _Source) -> list[tuple[str, list[str]]]:
-    """Columns numbered 1..k with a shared prefix (k >= 3): the items of one form."""
-    groups: dict[str, dict[int, str]] = {}
-    for name, profile in source.profiles.items():
-        match = re.match(r"^(.*?)\s*(?:q|item|question)?\s*(\d{1,2})$", profile.key)
-        if match and profile.numeric_share + (1 if profile.labels else 0) > 0.5:
-            number = int(match.group(2))
-            if 1 <= number <= 14:
-                groups.setdefault(match.group(1), {})[number] = name
-    forms = []
-    for prefix, numbered in groups.items():
-        k = len(numbered)
-        if k >= 3 and sorted(numbered) == list(range(1, k + 1)):
-            forms.append((prefix, [numbered[n] for n in range(1, k + 1)]))
-    return forms
-
-
-def _fit(table: str, source: _Source, coded: bool) -> tuple[float, dict]:
-    spec = TABLES[table]
-    skip = ("referral_date", "referral_source", "episode") if coded and table == "clients" else ()
-    chosen = _assign(table, source, skip)
-    fit = sum(
-        score / 100 * (2 if spec.column(c).required else 1) for c, (_, score) in chosen.items()
-    )
-    forms = _item_groups(source) if table == "measures" else []
-    long = table == "measures" and _long_columns(source)[0] is not None
-    for column in spec.columns:
-        derivable = (
-            table == "measures"
-            and column.name in ("measure", "timepoint", "date")
-            and (forms or long)
-        )
-        if column.required and column.name not in chosen and column.name not in skip:
-            fit -= 0 if derivable else 1.5
-    for group in spec.one_of:
-        if not set(group) & set(chosen) and not set(group) & set(skip):
-            fit -= 1.5
-    fit += 3 * len(forms) + (3 if long else 0)
-    return fit, chosen
-
-
-def _long_columns(source: _Source) -> tuple[str | None, str | None]:
-    """The item and answer columns of a one-item-per-row export (numbered items first)."""
-    questions = [n for n, p in source.profiles.items() if p.key in _QUESTION]
-    questions.sort(key=lambda n: -source.profiles[n].numeric_share)
-    answer = next((n for n, p in source.profiles.items() if p.key in _ANSWER), None)
-    return (questions[0], answer) if questions and answer else (None, None)
-
-
-def _squash(key: str) -> str:
-    return key.replace(" ", "")
-
-
-def _is_coded_events(source: _Source) -> bool:
-    headers = {_squash(h) for h in _CODE_HEADERS}
-    return any(
-        _squash(p.key) in headers or (p.code_share > 0.6 and "code" in p.key)
-        for p in source.profiles.values()
-    )
-
-
-def _is_lookup(source: _Source) -> bool:
-    keys = {p.key for p in source.profiles.values()}
-    if {"code", "term"} <= keys:
-        return True
-    has_postcode = any(p.postcode_share > 0.8 for p in source.profiles.values())
-    has_lsoa = any(p.lsoa_share > 0.8 for p in source.profiles.values())
-    return has_postcode and has_lsoa
 
 
 def propose_mapping(source_dir: str | Path) -> Proposal:
@@ -256,13 +81,13 @@ def propose_mapping(source_dir: str | Path) -> Proposal:
     """
     source_dir = Path(source_dir)
     unplaced: list[str] = []
-    sources = _read_sources(source_dir, unplaced)
-    lookups = [s for s in sources if _is_lookup(s)]
-    coded = next((s for s in sources if _is_coded_events(s) and s not in lookups), None)
+    sources = read_sources(source_dir, unplaced)
+    lookups = [s for s in sources if is_lookup(s)]
+    coded = next((s for s in sources if is_coded_events(s) and s not in lookups), None)
     for source in sources:
         if source in lookups or source is coded:
             continue
-        fits = {t: _fit(t, source, coded is not None) for t in TABLES}
+        fits = {t: fit_table(t, source, coded is not None) for t in TABLES}
         best = max(fits, key=lambda t: (fits[t][0], -list(TABLES).index(t)))
         if fits[best][0] < 2:
             unplaced.append(f"{source.label}: fits no contract table (check it by hand)")
@@ -282,14 +107,14 @@ def propose_mapping(source_dir: str | Path) -> Proposal:
 class _Writer:
     """Writes the YAML and records what was placed."""
 
-    def __init__(self, source_dir: Path, lookups: list[_Source], unplaced: list[str]):
+    def __init__(self, source_dir: Path, lookups: list[Source], unplaced: list[str]):
         self.source_dir = source_dir
         self.lookups = lookups
         self.unplaced = unplaced
         self.placed: list[tuple] = []
         self.lines: list[str] = []
 
-    def write(self, sources: list[_Source], coded: _Source | None) -> str:
+    def write(self, sources: list[Source], coded: Source | None) -> str:
         lines = self.lines
         lines += [
             f"# Mapping proposed by `spimpact map` for {self.source_dir.name}/. Check every line,",
@@ -301,7 +126,7 @@ class _Writer:
         ]
         if coded is not None:
             self._coded(coded)
-        by_table: dict[str, list[_Source]] = {}
+        by_table: dict[str, list[Source]] = {}
         for source in sources:
             if source.table:
                 by_table.setdefault(source.table, []).append(source)
@@ -315,14 +140,14 @@ class _Writer:
             lines += [f"#   - {u}" for u in self.unplaced]
         return "\n".join(lines) + "\n"
 
-    def _source_keys(self, source: _Source, indent: str) -> None:
-        self.lines.append(f"{indent}source: {_q(source.path.name)}")
+    def _source_keys(self, source: Source, indent: str) -> None:
+        self.lines.append(f"{indent}source: {quote(source.path.name)}")
         if source.sheet is not None:
-            self.lines.append(f"{indent}sheet: {_q(source.sheet)}")
+            self.lines.append(f"{indent}sheet: {quote(source.sheet)}")
         if source.header_row:
             self.lines.append(f"{indent}header_row: {source.header_row}  # rows above are titles")
 
-    def _table(self, table: str, source: _Source, k: int, n: int, coded: bool) -> None:
+    def _table(self, table: str, source: Source, k: int, n: int, coded: bool) -> None:
         lines = self.lines
         self.placed.append(("table", table, table, source.label, "", "", 100))
         if n == 1:
@@ -331,10 +156,10 @@ class _Writer:
         else:
             if k == 0:
                 lines.append(f"  {table}:")
-            lines.append("    - source: " + _q(source.path.name))
+            lines.append("    - source: " + quote(source.path.name))
             source_lines = []
             if source.sheet is not None:
-                source_lines.append(f"      sheet: {_q(source.sheet)}")
+                source_lines.append(f"      sheet: {quote(source.sheet)}")
             if source.header_row:
                 source_lines.append(f"      header_row: {source.header_row}")
             lines += source_lines
@@ -343,8 +168,8 @@ class _Writer:
             self._source_keys(source, indent)
         lines.append(f"{indent}columns:")
         columns = dict(source.columns)
-        forms = _item_groups(source) if table == "measures" else []
-        question, answer = _long_columns(source) if table == "measures" else (None, None)
+        forms = item_groups(source) if table == "measures" else []
+        question, answer = long_columns(source) if table == "measures" else (None, None)
         if forms or question:
             for name in list(columns):
                 if name.startswith("item_") or (
@@ -380,10 +205,7 @@ class _Writer:
         check = "" if score >= 90 else f"  # CHECK (match {score})"
         spec = TABLES[table].column(column)
         if spec.kind == "date" and profile.date_format not in (None, "iso"):
-            lines.append(
-                f"{indent}{column}: {{column: {_q(name)}, date_format: {_q(profile.date_format)}}}"
-                + check
-            )
+            lines.append(f"{indent}{column}: {_date_rule(name, profile.date_format)}{check}")
             return
         if spec.pattern and profile.labels is not None:
             split = _split_rule(source.frame[name], spec.pattern)
@@ -393,39 +215,39 @@ class _Writer:
         if column == "timepoint" and profile.labels and profile.numeric_share < 0.8:
             stages = match_timepoints(profile.labels)
             lines.append(f"{indent}{column}:{check}")
-            lines.append(f"{indent}  column: {_q(name)}")
+            lines.append(f"{indent}  column: {quote(name)}")
             lines.append(f"{indent}  values:   # CHECK: time points in the order of the stages")
             for label in profile.labels:
                 if label in stages:
-                    lines.append(f"{indent}    {_q(label)}: {stages[label]}")
+                    lines.append(f"{indent}    {quote(label)}: {stages[label]}")
                     self.placed.append(
                         ("label", table, f"{column}={stages[label]}", source.label, name, label, 90)
                     )
                 else:
-                    lines.append(f"{indent}    # {_q(label)}: ???   # could not place")
-                    self.unplaced.append(f"{source.label}: stage {_q(label)} of '{name}'")
+                    lines.append(f"{indent}    # {quote(label)}: ???   # could not place")
+                    self.unplaced.append(f"{source.label}: stage {quote(label)} of '{name}'")
             return
         labels = [v for v in profile.labels if column in LABELS or spec.kind == "code"]
         to_map = [v for v in labels if not valid_codes(table, column, pd.Series([v])).iloc[0]]
         if not to_map or column not in LABELS:
-            lines.append(f"{indent}{column}: {_q(name)}{check}")
+            lines.append(f"{indent}{column}: {quote(name)}{check}")
             if to_map and spec.kind == "code":
                 lines.append(
                     f"{indent}# CHECK: labels not in the contract's codes: "
-                    + ", ".join(_q(v) for v in to_map[:10])
+                    + ", ".join(quote(v) for v in to_map[:10])
                 )
             return
         lines.append(f"{indent}{column}:{check}")
-        lines.append(f"{indent}  column: {_q(name)}")
+        lines.append(f"{indent}  column: {quote(name)}")
         lines.append(f"{indent}  values:")
         for label in to_map:
             code, sure = match_label(column, label)
             if code is None:
-                lines.append(f"{indent}    # {_q(label)}: ???   # could not place")
-                self.unplaced.append(f"{source.label}: label {_q(label)} of '{name}' ({column})")
+                lines.append(f"{indent}    # {quote(label)}: ???   # could not place")
+                self.unplaced.append(f"{source.label}: label {quote(label)} of '{name}' ({column})")
                 continue
             note = "" if sure == 100 else f"  # CHECK (match {sure})"
-            lines.append(f"{indent}    {_q(label)}: {_q(code)}{note}")
+            lines.append(f"{indent}    {quote(label)}: {quote(code)}{note}")
             self.placed.append(
                 ("label", table, f"{column}={code}", source.label, name, label, sure)
             )
@@ -451,11 +273,11 @@ class _Writer:
         if table == "measures" and "timepoint" not in columns and not forms:
             lines.append(f"{indent}timepoint: {{sequence: true}}   # CHECK: numbered by date")
 
-    def _postcode(self, postcode: str, indent: str, source: _Source) -> None:
+    def _postcode(self, postcode: str, indent: str, source: Source) -> None:
         lookup = self.lookups[0] if self.lookups else None
         if lookup is None:
             self.lines.append(
-                f"{indent}# lsoa_code: {{postcode: {_q(postcode)}, lookup: {{file: "
+                f"{indent}# lsoa_code: {{postcode: {quote(postcode)}, lookup: {{file: "
                 '"postcode_lsoa.csv", postcode: "pcds", lsoa: "lsoa21"}}   # add a lookup file'
             )
             self.unplaced.append(
@@ -466,12 +288,12 @@ class _Writer:
         pc = next(n for n, p in lookup.profiles.items() if p.postcode_share > 0.8)
         lsoa = next(n for n, p in lookup.profiles.items() if p.lsoa_share > 0.8)
         self.lines.append(
-            f"{indent}lsoa_code: {{postcode: {_q(postcode)}, lookup: "
-            f"{{file: {_q(lookup.path.name)}, postcode: {_q(pc)}, lsoa: {_q(lsoa)}}}}}"
+            f"{indent}lsoa_code: {{postcode: {quote(postcode)}, lookup: "
+            f"{{file: {quote(lookup.path.name)}, postcode: {quote(pc)}, lsoa: {quote(lsoa)}}}}}"
         )
         self.placed.append(("column", "clients", "lsoa_code", source.label, postcode, "", 90))
 
-    def _forms(self, source: _Source, forms, columns, indent) -> None:
+    def _forms(self, source: Source, forms, columns, indent) -> None:
         lines = self.lines
         lines.append(f"{indent}questionnaire:")
         lines.append(f"{indent}  layout: wide")
@@ -483,14 +305,14 @@ class _Writer:
         dates = {n: p for n, p in source.profiles.items() if p.date_format is not None}
         stages = match_timepoints([prefix for prefix, _ in forms])
         for prefix, group in forms:
-            measure = _measure_of(prefix, len(group))
+            measure = _measure_of(f"{prefix} {normal(source.sheet or '')}", len(group))
             timepoint = stages.get(prefix)
             if timepoint is None:
                 timepoint = seen.get(measure, -1) + 1
             seen[measure] = max(seen.get(measure, -1), timepoint)
-            form = [f"items: [{', '.join(_q(c) for c in group)}]"]
+            form = [f"items: [{', '.join(quote(c) for c in group)}]"]
             if "measure" not in columns:
-                form.append(f"measure: {_q(measure)}   # CHECK ({len(group)} items)")
+                form.append(f"measure: {quote(measure)}   # CHECK ({len(group)} items)")
             for k, name in enumerate(group, start=1):
                 self.placed.append(
                     ("column", "measures", f"item_{k}", source.label, name, prefix, 80)
@@ -510,36 +332,38 @@ class _Writer:
             lines.append(f"{indent}    - {form[0]}")
             lines += [f"{indent}      {line}" for line in form[1:]]
 
-    def _responses(self, source: _Source, item_columns: list[str]) -> str:
+    def _responses(self, source: Source, item_columns: list[str]) -> str:
         labels = {v for c in item_columns for v in source.profiles[c].labels}
         words = [v for v in labels if pd.to_numeric(pd.Series([v]), errors="coerce").isna().all()]
         mapped = {v: WEMWBS_RESPONSES[normal(v)] for v in words if normal(v) in WEMWBS_RESPONSES}
         for v in set(words) - set(mapped):
-            self.unplaced.append(f"{source.label}: answer label {_q(v)}")
-        return ", ".join(f"{_q(k)}: {v}" for k, v in sorted(mapped.items(), key=lambda kv: kv[1]))
+            self.unplaced.append(f"{source.label}: answer label {quote(v)}")
+        return ", ".join(
+            f"{quote(k)}: {v}" for k, v in sorted(mapped.items(), key=lambda kv: kv[1])
+        )
 
-    def _long(self, source: _Source, question: str, answer: str, columns, indent) -> None:
+    def _long(self, source: Source, question: str, answer: str, columns, indent) -> None:
         lines = self.lines
         lines.append(f"{indent}questionnaire:")
         lines.append(f"{indent}  layout: long")
         profile = source.profiles[question]
         if profile.numeric_share >= 0.99:
-            lines.append(f"{indent}  item: {_q(question)}")
+            lines.append(f"{indent}  item: {quote(question)}")
         else:
             order = list(dict.fromkeys(source.frame[question].fillna("").astype(str).str.strip()))
             order = [v for v in order if v][:14]
             lines.append(f"{indent}  item:   # CHECK: item numbers in order of first appearance")
-            lines.append(f"{indent}    column: {_q(question)}")
+            lines.append(f"{indent}    column: {quote(question)}")
             lines.append(f"{indent}    values:")
-            lines += [f"{indent}      {_q(v)}: {k}" for k, v in enumerate(order, start=1)]
-        lines.append(f"{indent}  response: {_q(answer)}")
+            lines += [f"{indent}      {quote(v)}: {k}" for k, v in enumerate(order, start=1)]
+        lines.append(f"{indent}  response: {quote(answer)}")
         responses = self._responses(source, [answer])
         if responses:
             lines.append(f"{indent}  responses: {{{responses}}}")
         self.placed.append(("column", "measures", "item", source.label, question, "", 80))
         self.placed.append(("column", "measures", "response", source.label, answer, "", 80))
 
-    def _coded(self, coded: _Source) -> None:
+    def _coded(self, coded: Source) -> None:
         lines = self.lines
         self.placed.append(("table", "coded_events", "coded_events", coded.label, "", "", 100))
         lines.append("coded_events:   # a GP extract of coded events (SNOMED CT)")
@@ -548,7 +372,7 @@ class _Writer:
         wanted = {
             "patient_id": ["patient id", "patient", "id", "person id", "patientid"],
             "date": ["date", "event date", "eventdate", "consultation date", "entry date"],
-            "code": sorted(_CODE_HEADERS),
+            "code": sorted(CODE_HEADERS),
             "value": ["value", "numeric value", "numericvalue", "result", "score"],
         }
         used = set()
@@ -557,7 +381,7 @@ class _Writer:
                 (
                     n
                     for n, p in coded.profiles.items()
-                    if n not in used and _squash(p.key) in {_squash(s) for s in synonyms}
+                    if n not in used and squash(p.key) in {squash(s) for s in synonyms}
                 ),
                 None,
             )
@@ -572,7 +396,7 @@ class _Writer:
             if column == "date" and profile.date_format not in (None, "iso"):
                 lines.append(f"    {column}: {_date_rule(name, profile.date_format)}")
             else:
-                lines.append(f"    {column}: {_q(name)}")
+                lines.append(f"    {column}: {quote(name)}")
         lines.append("  # code lists: builtin:<name> or CSV files (code,term) beside this file")
         lines.append('  referral_accepted: "builtin:social_prescribing_referral_accepted"')
         lines.append('  referral_declined: "builtin:social_prescribing_referral_declined"')
@@ -591,14 +415,14 @@ def _split_rule(values: pd.Series, pattern: str) -> str | None:
     for sep in (" - ", " – ", ": ", " (", ","):
         first = text.str.split(sep, n=1, regex=False).str[0].str.strip()
         if first.str.fullmatch(pattern).mean() > 0.8:
-            return f"{{split: {_q(values.name)}, sep: {_q(sep)}, part: 1}}"
+            return f"{{split: {quote(values.name)}, sep: {quote(sep)}, part: 1}}"
     return None
 
 
 def _date_rule(name: str, date_format: str | None) -> str:
     if date_format in (None, "iso"):
-        return _q(name)
-    return f"{{column: {_q(name)}, date_format: {_q(date_format)}}}"
+        return quote(name)
+    return f"{{column: {quote(name)}, date_format: {quote(date_format)}}}"
 
 
 def _measure_of(prefix: str, n_items: int) -> str:

@@ -34,7 +34,8 @@ def normal(text) -> str:
 _CLIENT_ID = ["client id", "client ref", "client reference", "client number", "id",
               "person id", "case id", "case ref", "case reference", "service user id",
               "participant id", "patient id", "unique id", "record id", "person ref",
-              "client", "service user ref", "su id"]  # fmt: skip
+              "client", "service user ref", "su id", "ref", "reference", "client no",
+              "case no", "case number"]  # fmt: skip
 _PERSON = {
     "age": ["age", "age at referral", "age years", "years old", "current age"],
     "age_band": ["age band", "age group", "age range", "age bracket"],
@@ -92,7 +93,8 @@ HEADERS: dict[str, dict[str, list[str]]] = {
                          "date", "date seen", "activity date"],
         "contact_type": ["contact type", "type", "activity", "session type", "appointment type",
                          "contact reason"],
-        "mode": ["mode", "method", "contact method", "channel", "delivery", "contact mode"],
+        "mode": ["mode", "method", "contact method", "channel", "delivery", "contact mode", "how",
+                 "delivery method", "how seen", "format"],
         "duration_minutes": ["duration", "minutes", "duration minutes", "length", "time spent",
                              "duration mins"],
     },
@@ -104,7 +106,8 @@ HEADERS: dict[str, dict[str, list[str]]] = {
         "activity_type": ["activity type", "support type", "activity", "referred to",
                           "signposted to", "support", "category", "service type"],
         "organisation_id": ["organisation", "organisation id", "provider", "org id",
-                            "organisation ref", "provider id"],
+                            "organisation ref", "provider id", "org ref", "provider ref",
+                            "organisation reference"],
     },
     "gp_appointments": {
         "patient_id": ["patient id", "patient", "patient ref", "client id", "id"],
@@ -186,7 +189,8 @@ LABELS: dict[str, dict[str, list[str]]] = {
     "ethnic_category": _ETHNIC,
     "referral_source": {
         "gp": ["gp", "gp surgery", "gp practice", "doctor", "general practitioner", "gp referral",
-               "surgery", "family doctor", "referred by gp"],
+               "surgery", "family doctor", "referred by gp", "dr", "dr referral",
+               "doctor referral", "gp practice referral"],
         "practice_staff": ["practice nurse", "practice staff", "nurse", "receptionist",
                            "practice team", "practice team non gp", "other practice staff",
                            "care coordinator", "health and wellbeing coach", "health coach",

@@ -233,3 +233,9 @@ def test_errors_never_show_row_values(tmp_path):
     with pytest.raises(MappingError) as caught:
         load_scheme(folder, mapping=path)
     assert "C-001" not in str(caught.value) and "White" not in str(caught.value)
+
+
+def test_raw_tables_are_read_again_through_the_mapping(scheme):
+    raw = scheme.raw_table("clients")
+    assert raw["date_of_birth"].tolist()[:2] == ["1970-03-12", "1950-01-01"]
+    assert scheme.raw_table("contacts") is None
