@@ -3,8 +3,9 @@
 Items scored, each counted once:
 
 * columns: every contract column the true mapping fills from a source column (a plain
-  column, a split, a postcode lookup) and every questionnaire item column (wide forms:
-  ``item_k``; long layout: the item and response columns), per source; a proposal
+  column, a split, a postcode lookup), every questionnaire item column (wide forms:
+  ``item_k``; long layout: the item and response columns) and the columns of a coded
+  GP extract (patient, date, code, value), per source; a proposal
   places it correctly when it gives the same contract column of the same table the
   same source column (case and spacing ignored);
 * labels: every distinct label found in the data of a column the true mapping maps
@@ -57,6 +58,10 @@ def true_items(mapping: MappingFile, report: pd.DataFrame):
     columns: dict[tuple[str, str, str], str] = {}
     labels: dict[tuple[str, str, str], str | None] = {}
     seen = report[report["source_value"].notna() & (report["action"] != "missing")]
+    coded = mapping.coded_events
+    if coded is not None:
+        for name, rule in coded.columns.items():
+            columns[(coded.label(), "coded_events", name)] = rule.source_columns[0]
     for table in mapping.tables:
         for source in mapping.sources(table):
             if _is_identity(source):
