@@ -84,7 +84,7 @@ EXAMPLE_SCHEMES = (
             practice_not_recorded=0.02,
             consent_contact_not_recorded=0.1,
             discharge_reason_not_recorded=0.1,
-            follow_up_kept=0.6,
+            follow_up_kept=0.5,
         ),
     ),
     SchemeSpec(

@@ -55,6 +55,9 @@ NOT_SHOWN = "(values not shown: not a coded field)"
 BLANK = "(blank)"
 NOT_IN_LOOKUP = "(not found in the lookup)"
 SEVERAL = "(several codes)"
+OTHER_CODES = "(other codes)"
+# The report's column of a coded GP extract's codes (spimpact.mapping.coded).
+CODE = "code"
 # Anything shaped like a phone or NHS number, a date, an e-mail address or a postcode.
 _LOOKS_PERSONAL = re.compile(
     r"\d{4,}|@|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b",
@@ -141,9 +144,12 @@ def summarise_value_mapping(
     in_contract = np.array([t in TABLES and c in TABLES[t].names for t, c in pairs], dtype=bool)
     has_value = report["source_value"].notna()
     action = report["action"].astype(str)
+    # coded GP events: the codes used (referrals, items) and not used (declined, offered
+    # referrals, total scores, other codes)
+    events = (report["column"] == CODE).to_numpy() & action.isin(["mapped", "not_used"])
     # labels, blank cells and postcodes not in the lookup (a count without a value), of
     # contract columns (questionnaire items are checked by the measures section)
-    keep = (
+    keep = events | (
         in_contract
         & ((has_value & action.isin(SHOWN_ACTIONS)) | (~has_value & (action == "blank"))).to_numpy()
     )
@@ -160,16 +166,20 @@ def summarise_value_mapping(
         else np.zeros(len(frame), dtype=bool)
     )
     label = frame["source_value"].fillna("").astype(str)
-    safe = (~label.str.contains(_LOOKS_PERSONAL)).to_numpy()
+    # codes from the code lists (SNOMED CT concept ids are long numbers) are safe
+    listed_code = (frame["column"] == CODE).to_numpy() & declared
+    safe = (~label.str.contains(_LOOKS_PERSONAL)).to_numpy() | listed_code
     shown = (coded | declared) & safe & (frame["n_rows"] > rule.threshold).to_numpy()
     display = np.where(shown, label, np.where(coded, other_labels(rule), NOT_SHOWN))
     display = np.where(frame["action"] == "missing", BLANK, display)
-    display = np.where(frame["source_value"].isna(), NOT_IN_LOOKUP, display)
+    no_value = frame["source_value"].isna().to_numpy()
+    display = np.where(no_value, NOT_IN_LOOKUP, display)
+    display = np.where(no_value & (frame["column"] == CODE).to_numpy(), OTHER_CODES, display)
     frame["source_value"] = display.astype(object)
     target = frame["target_value"].astype(object)
     frame["target_value"] = target.where(target.notna() & (target != ""), "").astype(str)
     # labels not shown are pooled per field and outcome, whatever code they were mapped to
-    pooled_rows = ~shown & ~frame["source_value"].isin([BLANK, NOT_IN_LOOKUP]).to_numpy()
+    pooled_rows = ~shown & ~frame["source_value"].isin([BLANK, NOT_IN_LOOKUP, OTHER_CODES])
     frame["_group"] = np.where(pooled_rows, frame["source_value"], frame["target_value"])
     keys = ["table", "column", "source", "source_column", "source_value", "action", "_group"]
     pooled = frame.groupby(keys, as_index=False, sort=False).agg(
@@ -199,7 +209,7 @@ def _one_or_several(targets: pd.Series) -> str:
 
 
 def _is_coded(table: str, column: str) -> bool:
-    if (table, column) in SHOWN_COLUMNS:
+    if (table, column) in SHOWN_COLUMNS or column == CODE:
         return True
     spec = TABLES.get(table)
     if spec is None or column not in spec.names:

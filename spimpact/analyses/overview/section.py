@@ -132,7 +132,7 @@ def value_mapping_text(mapping: ValueMappingResult, rule: DisclosureRule) -> str
     placed, not_placed = disclose_count([mapping.n_rows_placed, mapping.n_rows_not_placed], rule)
     text = (
         "The scheme's exports were read through its mapping file (local labels to the data "
-        f"contract's codes; table 'value_mapping' counts every label): {_rows(placed, rule)} "
+        f"contract's codes; table 'value_mapping' counts every label): {_values(placed, rule)} "
         "in coded fields were placed"
     )
     named = [
@@ -150,7 +150,7 @@ def value_mapping_text(mapping: ValueMappingResult, rule: DisclosureRule) -> str
     ]
     if mapping.n_rows_not_placed == 0 and not missed:
         return text + " and every label was placed."
-    text += f"; {_rows(not_placed, rule)} had labels the mapping does not place"
+    text += f"; {_values(not_placed, rule)} had labels the mapping does not place"
     listed = named[:_MAX_NAMED] + (["..."] if len(named) > _MAX_NAMED else []) + missed
     if listed:
         text += ": " + "; ".join(listed)
@@ -158,6 +158,11 @@ def value_mapping_text(mapping: ValueMappingResult, rule: DisclosureRule) -> str
         text + ". Add such labels to the mapping file, or record them with the scheme's usual "
         "labels, so that no record is lost."
     )
+
+
+def _values(n, rule: DisclosureRule) -> str:
+    """A published count of values in words ("about 14,120 values", "count withheld")."""
+    return _rows(n, rule).replace("rows", "values")
 
 
 def _rows(n, rule: DisclosureRule) -> str:

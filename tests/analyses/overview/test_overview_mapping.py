@@ -132,3 +132,25 @@ def test_no_report_no_account():
     assert summarise_value_mapping(REPORT.iloc[:0], DEFAULT_RULE) is None
     with pytest.raises(ValueError, match="lacks the columns"):
         summarise_value_mapping(REPORT.drop(columns=["action"]), DEFAULT_RULE)
+
+
+def test_codes_of_a_coded_gp_extract_are_listed_with_what_they_gave():
+    """SNOMED concept ids are long numbers: listed codes are shown all the same, with
+    the referral or item they gave, or why they were not used."""
+    coded = report(
+        [
+            ("clients", "code", "871731000000106", "referral accepted", 1500, "mapped"),
+            ("clients", "code", "871711000000103", "referral declined", 180, "not_used"),
+            ("clients", "code", None, "(other codes)", 40, "not_used"),
+            ("measures", "code", "RVSP0001", "ons4 item 1", 1770, "mapped"),
+        ]
+    )
+    coded["declared"] = coded["source_value"].notna()
+    table = summarise_value_mapping(coded, DEFAULT_RULE).table.set_index("source_value")
+    assert table.loc["871731000000106", ["target_value", "n_rows"]].tolist() == [
+        "referral accepted",
+        1500,
+    ]
+    assert table.loc["871711000000103", "action"] == "not_used"
+    assert table.loc["(other codes)", "n_rows"] == 40
+    assert table.loc["RVSP0001", "target_value"] == "ons4 item 1"
