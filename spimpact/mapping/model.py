@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from spimpact.contract import N_ITEMS, TABLES
 from spimpact.readers import DataValidationError
@@ -46,6 +53,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _inside_folder(value: str) -> str:
+    path = Path(value)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError("give a file inside the data folder (no absolute path, no '..')")
+    return value
+
+
 class Lookup(_Strict):
     """A user-supplied postcode → LSOA lookup (e.g. the ONS Postcode Directory).
 
@@ -55,6 +69,8 @@ class Lookup(_Strict):
     file: str
     postcode: str = "postcode"
     lsoa: str = "lsoa_code"
+
+    _file_inside = field_validator("file")(_inside_folder)
 
 
 class ColumnRule(_Strict):
@@ -171,6 +187,8 @@ class TableMapping(_Strict):
     columns: dict[str, ColumnRule] = {}
     questionnaire: Questionnaire | None = None
 
+    _source_inside = field_validator("source")(_inside_folder)
+
     def label(self) -> str:
         """The source as people name it: ``file`` or ``file [sheet]``."""
         return self.source if self.sheet is None else f"{self.source} [{self.sheet}]"
@@ -195,6 +213,8 @@ class CodedEvents(_Strict):
     referral_offered: str | None = "builtin:social_prescribing_referral_offered"
     referral_source: str = "gp"
     measures: list[str] = ["builtin:wellbeing_scores"]
+
+    _source_inside = field_validator("source")(_inside_folder)
 
     @model_validator(mode="after")
     def _needs_keys(self):
@@ -321,6 +341,11 @@ def _location(loc) -> str:
 def _check_against_contract(mapping: MappingFile) -> list[str]:
     problems = []
     coded = mapping.coded_events is not None
+    if coded and not mapping.sources("clients"):
+        problems.append(
+            "key 'coded_events': the patients' demographics are needed too: map them as "
+            "'tables.clients' (client_id = the patient id, sex, ethnic_category, age ...)"
+        )
     for table, value in mapping.tables.items():
         if table not in TABLES:
             problems.append(
