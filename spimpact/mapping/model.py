@@ -36,6 +36,7 @@ __all__ = [
     "MappingFile",
     "Questionnaire",
     "TableMapping",
+    "check_variants",
     "load_mapping",
     "mapping_sha256",
 ]
@@ -161,6 +162,9 @@ class Questionnaire(_Strict):
     item numbers, or labels mapped by ``values``) and ``response`` the answer. Rows with
     the same client, measure, date and time point make one form.
     ``responses`` maps answer labels (e.g. "None of the time") to numbers for every item.
+    ``variants`` names the measures this source records on a modified scale; each must
+    be declared, with its observed range and reason, in the params
+    (``measures.variants``), which map it back to the standard coding.
     """
 
     layout: Literal["wide", "long"]
@@ -168,6 +172,7 @@ class Questionnaire(_Strict):
     item: ColumnRule | None = None
     response: ColumnRule | None = None
     responses: dict[str, int] = {}
+    variants: list[str] = []
 
     @model_validator(mode="after")
     def _fits_layout(self):
@@ -429,6 +434,29 @@ def _check_questionnaire(source: TableMapping, key: str) -> list[str]:
                     "nor in columns"
                 )
     return problems
+
+
+def check_variants(mapping: MappingFile, declared) -> None:
+    """Every scale variant a mapping names must be declared in the params.
+
+    Raises
+    ------
+    MappingError
+        Naming the mapping key and the measure.
+    """
+    problems = []
+    for k, source in enumerate(mapping.sources("measures")):
+        questionnaire = source.questionnaire
+        for measure in questionnaire.variants if questionnaire else ():
+            if measure not in (declared or {}):
+                key = "tables.measures" + (f"[{k}]" if len(mapping.sources("measures")) > 1 else "")
+                problems.append(
+                    f"{mapping.name}: key '{key}.questionnaire.variants': the params declare no "
+                    f"scale variant for '{measure}' (add it under measures.variants with its "
+                    "observed range and reason)"
+                )
+    if problems:
+        raise MappingError(problems)
 
 
 def mapping_sha256(mapping: MappingFile | str | Path) -> str:
