@@ -32,6 +32,7 @@ from spimpact.linkage import (
     select_episodes,
 )
 from spimpact.mapping import MAPPING_REPORT_COLUMNS, MappingFile, apply_mapping, load_mapping
+from spimpact.mapping.model import check_variants
 from spimpact.readers import DataValidationError, find_table_file, read_table
 from spimpact.scoring.validate import EXCLUSION_COLUMNS as ITEM_EXCLUSION_COLUMNS
 from spimpact.scoring.validate import ItemCheck, validate_items
@@ -339,6 +340,7 @@ def load_scheme(
     key = pseudonym_key or os.environ.get(pseudonym_key_env)
     if mapping is not None:
         mapping = mapping if isinstance(mapping, MappingFile) else load_mapping(mapping)
+        check_variants(mapping, variants)
         frames, files, collectors, already, report, ignored = _read_mapped(mapping, data_dir)
     else:
         frames, files, collectors = _read_files(data_dir)

@@ -28,6 +28,7 @@ __all__ = [
     "attribute_episodes",
     "check_relations",
     "duplicates",
+    "episode_on",
     "select_episodes",
 ]
 
@@ -148,23 +149,46 @@ def attribute_episodes(tables: dict, collectors: dict) -> None:
         else:
             blank = pd.Series(True, index=frame.index)
         frame["episode"] = frame.get("episode", pd.Series(None, index=frame.index, dtype=object))
-        frame.loc[blank, "episode"] = _episode_on(frame.loc[blank], date_column, starts)
+        frame.loc[blank, "episode"] = episode_on(frame.loc[blank], date_column, starts).to_numpy()
         tables[name] = frame
 
 
-def _episode_on(records: pd.DataFrame, date_column: str, starts: pd.DataFrame) -> list:
-    """The episode running on each record's date (the first if before every referral)."""
-    by_client = {k: g for k, g in starts.groupby("client_id", sort=False)}
-    result = []
-    for client, date in zip(records["client_id"], records[date_column], strict=True):
-        episodes = by_client.get(client)
-        if episodes is None:
-            result.append(None)
-            continue
-        started = episodes[episodes["referral_date"] <= date] if pd.notna(date) else episodes[:0]
-        chosen = started.iloc[-1] if len(started) else episodes.iloc[0]
-        result.append(chosen["episode"])
-    return result
+def episode_on(records: pd.DataFrame, date_column: str, starts: pd.DataFrame) -> pd.Series:
+    """The episode running on each record's date (the first if before every referral).
+
+    ``starts`` holds ``client_id, episode, referral_date``; records of clients without
+    an episode get None. Vectorised with ``pandas.merge_asof``.
+
+    >>> starts = pd.DataFrame({"client_id": ["a", "a"], "episode": ["1", "2"],
+    ...                        "referral_date": pd.to_datetime(["2024-01-01", "2024-06-01"])})
+    >>> dates = pd.to_datetime(["2024-03-01", "2024-07-01", "2023-12-01", "2024-01-01"])
+    >>> records = pd.DataFrame({"client_id": ["a", "a", "a", "b"], "date": dates})
+    >>> episode_on(records, "date", starts).tolist()
+    ['1', '2', '1', None]
+    """
+    starts = starts.dropna(subset=["client_id", "referral_date"])
+    starts = starts.sort_values(["referral_date", "client_id"], kind="stable")
+    first = starts.drop_duplicates("client_id").set_index("client_id")["episode"]
+    dates = pd.to_datetime(records[date_column])
+    frame = pd.DataFrame(
+        {"client_id": records["client_id"].to_numpy(), "_date": dates.to_numpy(),
+         "_order": np.arange(len(records))}
+    )  # fmt: skip
+    dated = frame.dropna(subset=["_date", "client_id"]).sort_values("_date", kind="stable")
+    found = pd.merge_asof(
+        dated,
+        starts[["client_id", "episode", "referral_date"]].rename(
+            columns={"referral_date": "_date"}
+        ),
+        on="_date",
+        by="client_id",
+        direction="backward",
+    ).set_index("_order")["episode"]
+    result = frame["_order"].map(found)
+    result = result.where(result.notna(), frame["client_id"].map(first))
+    return pd.Series(result.to_numpy(), index=records.index, dtype=object).where(
+        lambda s: s.notna(), None
+    )
 
 
 def select_episodes(tables: dict, collectors: dict, rule: str) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spimpact.linkage import episode_on
 from spimpact.mapping import derive
 from spimpact.mapping.apply import (
     _count_row,
@@ -205,25 +206,13 @@ def _clients(mapping: MappingFile, accepted: pd.DataFrame, source_dir: Path):
 
 def _measures(items: pd.DataFrame, clients: pd.DataFrame):
     """One measures row per patient, date and measure; episode by date; timepoint in order."""
-    episodes = clients[["client_id", "episode", "referral_date"]]
     problems: list[tuple] = []
     rows = []
     for position, ((patient, date, measure), group) in enumerate(
         items.groupby(["patient_id", "date", "measure"], sort=True)
     ):
-        row = {
-            "client_id": patient,
-            "date": date,
-            "measure": measure,
-            "_line": int(group["line"].min()),
-        }
-        mine = episodes[episodes["client_id"] == patient].sort_values("referral_date")
-        started = mine[mine["referral_date"] <= date]
-        row["episode"] = (
-            (started if len(started) else mine)["episode"].iloc[-1 if len(started) else 0]
-            if len(mine)
-            else ""
-        )
+        row = {"client_id": patient, "date": date, "measure": measure}
+        row["_line"] = int(group["line"].min())
         for item, value, line in zip(group["item"], group["value"], group["line"], strict=True):
             number = pd.to_numeric(value, errors="coerce")
             if np.isnan(number):
@@ -235,6 +224,11 @@ def _measures(items: pd.DataFrame, clients: pd.DataFrame):
             row[f"item_{item}"] = text
         rows.append(row)
     measures = pd.DataFrame(rows).fillna("")
+    starts = clients[["client_id", "episode", "referral_date"]].assign(
+        referral_date=lambda f: pd.to_datetime(f["referral_date"], errors="coerce")
+    )
+    dated = measures.assign(date=pd.to_datetime(measures["date"], errors="coerce"))
+    measures["episode"] = episode_on(dated, "date", starts).fillna("").to_numpy()
     by = ["client_id", "episode", "measure"]
     measures["timepoint"] = derive.number_in_sequence(measures, by, "date", start=0)
     return measures, problems

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from spimpact.contract import N_ITEMS, TABLES
 from spimpact.readers import DataValidationError
@@ -29,6 +36,7 @@ __all__ = [
     "MappingFile",
     "Questionnaire",
     "TableMapping",
+    "check_variants",
     "load_mapping",
     "mapping_sha256",
 ]
@@ -46,6 +54,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _inside_folder(value: str) -> str:
+    path = Path(value)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError("give a file inside the data folder (no absolute path, no '..')")
+    return value
+
+
 class Lookup(_Strict):
     """A user-supplied postcode → LSOA lookup (e.g. the ONS Postcode Directory).
 
@@ -55,6 +70,8 @@ class Lookup(_Strict):
     file: str
     postcode: str = "postcode"
     lsoa: str = "lsoa_code"
+
+    _file_inside = field_validator("file")(_inside_folder)
 
 
 class ColumnRule(_Strict):
@@ -145,6 +162,9 @@ class Questionnaire(_Strict):
     item numbers, or labels mapped by ``values``) and ``response`` the answer. Rows with
     the same client, measure, date and time point make one form.
     ``responses`` maps answer labels (e.g. "None of the time") to numbers for every item.
+    ``variants`` names the measures this source records on a modified scale; each must
+    be declared, with its observed range and reason, in the params
+    (``measures.variants``), which map it back to the standard coding.
     """
 
     layout: Literal["wide", "long"]
@@ -152,6 +172,7 @@ class Questionnaire(_Strict):
     item: ColumnRule | None = None
     response: ColumnRule | None = None
     responses: dict[str, int] = {}
+    variants: list[str] = []
 
     @model_validator(mode="after")
     def _fits_layout(self):
@@ -170,6 +191,8 @@ class TableMapping(_Strict):
     header_row: int | None = Field(default=None, ge=1)
     columns: dict[str, ColumnRule] = {}
     questionnaire: Questionnaire | None = None
+
+    _source_inside = field_validator("source")(_inside_folder)
 
     def label(self) -> str:
         """The source as people name it: ``file`` or ``file [sheet]``."""
@@ -195,6 +218,8 @@ class CodedEvents(_Strict):
     referral_offered: str | None = "builtin:social_prescribing_referral_offered"
     referral_source: str = "gp"
     measures: list[str] = ["builtin:wellbeing_scores"]
+
+    _source_inside = field_validator("source")(_inside_folder)
 
     @model_validator(mode="after")
     def _needs_keys(self):
@@ -321,6 +346,11 @@ def _location(loc) -> str:
 def _check_against_contract(mapping: MappingFile) -> list[str]:
     problems = []
     coded = mapping.coded_events is not None
+    if coded and not mapping.sources("clients"):
+        problems.append(
+            "key 'coded_events': the patients' demographics are needed too: map them as "
+            "'tables.clients' (client_id = the patient id, sex, ethnic_category, age ...)"
+        )
     for table, value in mapping.tables.items():
         if table not in TABLES:
             problems.append(
@@ -404,6 +434,29 @@ def _check_questionnaire(source: TableMapping, key: str) -> list[str]:
                     "nor in columns"
                 )
     return problems
+
+
+def check_variants(mapping: MappingFile, declared) -> None:
+    """Every scale variant a mapping names must be declared in the params.
+
+    Raises
+    ------
+    MappingError
+        Naming the mapping key and the measure.
+    """
+    problems = []
+    for k, source in enumerate(mapping.sources("measures")):
+        questionnaire = source.questionnaire
+        for measure in questionnaire.variants if questionnaire else ():
+            if measure not in (declared or {}):
+                key = "tables.measures" + (f"[{k}]" if len(mapping.sources("measures")) > 1 else "")
+                problems.append(
+                    f"{mapping.name}: key '{key}.questionnaire.variants': the params declare no "
+                    f"scale variant for '{measure}' (add it under measures.variants with its "
+                    "observed range and reason)"
+                )
+    if problems:
+        raise MappingError(problems)
 
 
 def mapping_sha256(mapping: MappingFile | str | Path) -> str:

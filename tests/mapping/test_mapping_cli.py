@@ -122,7 +122,9 @@ def test_mapping_hash_covers_user_code_lists(tmp_path):
     mapping = tmp_path / "m.yaml"
     mapping.write_text(
         "coded_events:\n  source: e.csv\n  columns: {patient_id: P, date: D, code: C}\n"
-        "  measures: [mine.csv]\n",
+        "  measures: [mine.csv]\n"
+        "tables:\n  clients:\n    source: p.csv\n"
+        "    columns: {client_id: P, sex: S, ethnic_category: E, age: A}\n",
         encoding="utf-8",
     )
     (tmp_path / "mine.csv").write_text("code,term,measure,item\nx,y,ucla3,1\n", encoding="utf-8")

@@ -12,10 +12,14 @@ from spimpact.io import load_scheme
 openpyxl = pytest.importorskip("openpyxl")
 
 SWEMWBS_QUESTIONS = [
-    "Optimistic about the future", "Feeling useful", "Feeling relaxed",
-    "Dealing with problems well", "Thinking clearly", "Feeling close to other people",
+    "Optimistic about the future",
+    "Feeling useful",
+    "Feeling relaxed",
+    "Dealing with problems well",
+    "Thinking clearly",
+    "Feeling close to other people",
     "Able to make up my own mind",
-]  # fmt: skip
+]
 ANSWERS = ["None of the time", "Rarely", "Some of the time", "Often", "All of the time"]
 
 
@@ -35,13 +39,12 @@ def write_workbook(path):
     book.save(path)
 
 
-ANSWER_ROWS = [
-    ("h1", "02/05/2024", "Baseline", SWEMWBS_QUESTIONS[k], ANSWERS[k % 5]) for k in range(7)
-] + [
-    ("h1", "02/08/2024", "3 month review", q, "Often") for q in SWEMWBS_QUESTIONS
-] + [
-    ("h2", "07/05/2024", "Baseline", q, "Rarely") for q in SWEMWBS_QUESTIONS[:6]
-] + [("h2", "07/05/2024", "Baseline", "A question we added", "Often")]  # fmt: skip
+ANSWER_ROWS = (
+    [("h1", "02/05/2024", "Baseline", SWEMWBS_QUESTIONS[k], ANSWERS[k % 5]) for k in range(7)]
+    + [("h1", "02/08/2024", "3 month review", q, "Often") for q in SWEMWBS_QUESTIONS]
+    + [("h2", "07/05/2024", "Baseline", q, "Rarely") for q in SWEMWBS_QUESTIONS[:6]]
+    + [("h2", "07/05/2024", "Baseline", "A question we added", "Often")]
+)
 
 MAPPING = """\
 tables:
@@ -91,8 +94,10 @@ def test_spreadsheet_with_title_rows_and_serial_dates(tmp_path):
     scheme = load_scheme(*write_scheme(tmp_path)[:1], mapping=tmp_path / "mapping.yaml")
     clients = scheme.clients.set_index("client_id")
     assert clients["referral_date"].dt.strftime("%Y-%m-%d").to_dict() == {
-        "h1": "2024-05-02", "h2": "2024-05-07", "h3": "2024-06-01"
-    }  # fmt: skip
+        "h1": "2024-05-02",
+        "h2": "2024-05-07",
+        "h3": "2024-06-01",
+    }
     assert clients["ethnic_category"].to_dict() == {"h1": "A", "h2": "M", "h3": "Z"}
     assert scheme.source_files["clients"].name == "export.xlsx"
 
@@ -101,8 +106,14 @@ def test_one_item_per_row_becomes_one_form(tmp_path):
     scheme = load_scheme(*write_scheme(tmp_path)[:1], mapping=tmp_path / "mapping.yaml")
     measures = scheme.measures.set_index(["client_id", "timepoint"])
     assert measures.loc[("h1", 0), [f"item_{k}" for k in range(1, 8)]].tolist() == [
-        1, 2, 3, 4, 5, 1, 2
-    ]  # fmt: skip
+        1,
+        2,
+        3,
+        4,
+        5,
+        1,
+        2,
+    ]
     assert measures.loc[("h1", 1), "item_7"] == 4
     # h2's form has a question the mapping does not know: excluded with the line named
     excluded = scheme.exclusions[scheme.exclusions["table"] == "measures"]
@@ -136,3 +147,22 @@ def test_several_sources_fill_one_table(tmp_path):
     # rows of two sources get distinct numbers; exclusions still name file and line
     assert scheme.clients["source_row"].is_unique
     assert set(scheme.mapping_report["source"]) >= {"export.xlsx [Referrals]", "more_referrals.csv"}
+
+
+def test_a_scale_variant_named_by_the_mapping_must_be_declared_in_params(tmp_path):
+    from spimpact.mapping import MappingError
+    from spimpact.params import ScaleVariant
+
+    mapping = MAPPING.replace(
+        "      layout: long\n", "      layout: long\n      variants: [swemwbs]\n"
+    )
+    folder, path = write_scheme(tmp_path, mapping=mapping)
+    with pytest.raises(
+        MappingError,
+        match=r"key 'tables.measures.questionnaire.variants': the "
+        r"params declare no scale variant for 'swemwbs'",
+    ):
+        load_scheme(folder, mapping=path)
+    variant = ScaleVariant(observed_min=1, observed_max=5, reason="recorded as printed")
+    scheme = load_scheme(folder, mapping=path, variants={"swemwbs": variant})
+    assert len(scheme.measures) == 2

@@ -100,6 +100,15 @@ def test_a_valid_mapping_loads(tmp_path):
             CLIENTS.replace("Route, values", "Route, unmapped: blank, valuez") + MEASURES,
             r"key 'tables.clients.columns.referral_source.valuez'",
         ),
+        (
+            CLIENTS.replace("source: referrals.csv", "source: ../../etc/referrals.csv") + MEASURES,
+            r"key 'tables.clients.source': Value error, give a file inside the data folder",
+        ),
+        (
+            "coded_events:\n  source: e.csv\n  columns: {patient_id: P, date: D, code: C}\n"
+            + MEASURES.replace("  measures:", "tables:\n  measures:"),
+            r"key 'coded_events': the patients' demographics are needed too",
+        ),
         ("- just\n- a list\n", r"north_shore.yaml: expected a mapping of keys to values"),
         ("tables: [\n", r"north_shore.yaml: not valid YAML"),
     ],
