@@ -59,8 +59,10 @@ ACTIONS = {
     "not_used": "coded events that are not used (e.g. declined referrals, total scores)",
 }
 # An undeclared label seen in the data is listed on its own only up to this many
-# labels per column; the rest are counted together (free text is not listed).
+# labels per column, and only when short; the rest are counted together as
+# OTHER_LABELS, so free text typed into a coded column is never listed.
 _MAX_LABELS = 50
+_MAX_LABEL_CHARS = 40
 OTHER_LABELS = "(other values)"
 NOT_IN_LOOKUP = "(postcode not in the lookup)"
 
@@ -223,7 +225,12 @@ def label_report(
     counts = counts.rename("n_rows").reset_index()
     counts["declared"] = counts["source_value"].map(lambda v: derive.label_key(v) in declared)
     undeclared = ~counts["declared"] & counts["action"].isin(["excluded", "blank", "unchanged"])
+    # long undeclared values look like free text: never listed one by one
+    collapse = undeclared & counts["source_value"].astype(str).str.len().gt(_MAX_LABEL_CHARS)
     if undeclared.sum() > _MAX_LABELS:
+        collapse = undeclared
+    if collapse.any():
+        undeclared = collapse
         tail = counts[undeclared].groupby(["action"], as_index=False)["n_rows"].sum()
         tail = tail.assign(source_value=OTHER_LABELS, target_value="", declared=False)
         counts = pd.concat([counts[~undeclared], tail], ignore_index=True)

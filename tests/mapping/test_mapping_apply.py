@@ -239,3 +239,13 @@ def test_raw_tables_are_read_again_through_the_mapping(scheme):
     raw = scheme.raw_table("clients")
     assert raw["date_of_birth"].tolist()[:2] == ["1970-03-12", "1950-01-01"]
     assert scheme.raw_table("contacts") is None
+
+
+def test_free_text_in_a_coded_column_is_never_listed(tmp_path):
+    long_text = "Referred after a fall at home, lives alone, daughter in Leeds"
+    referrals = REFERRALS.replace("Walk in", long_text)
+    folder, path = write_scheme(tmp_path, **{"referrals.csv": referrals})
+    scheme = load_scheme(folder, mapping=path)
+    report = scheme.mapping_report
+    assert long_text not in set(report["source_value"].dropna())
+    assert report_rows(scheme, "referral_source", "excluded") == {("(other values)", None): 1}
