@@ -96,13 +96,13 @@ def _map(args) -> int:
 
 def _run(args) -> int:
     from spimpact.params import ParamsError
-    from spimpact.runner import exit_code, print_summary, run_reports
+    from spimpact.runner import OutputFolderError, exit_code, print_summary, run_reports
 
     try:
         outcomes = run_reports(
             args.params or None, jobs=args.jobs, force=args.force, output_root=args.output_dir
         )
-    except ParamsError as error:
+    except (ParamsError, OutputFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print()
@@ -112,7 +112,16 @@ def _run(args) -> int:
 
 def _summary(args) -> int:
     from spimpact.report.summary import build_summary
+    from spimpact.runner import OutputFolderError, claim_folder
 
+    if not args.output_dir.is_dir():
+        print(f"error: output folder {args.output_dir.name} does not exist", file=sys.stderr)
+        return 2
+    try:
+        claim_folder(args.output_dir)  # never write the summary into someone else's folder
+    except OutputFolderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"wrote {build_summary(args.output_dir)}")
     return 0
 
@@ -223,7 +232,9 @@ def main(argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - users see a sentence, not a traceback
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        from spimpact.publish.section import redact_error
+
+        print(f"error: {redact_error(error, max_chars=300)}", file=sys.stderr)
         return 1
 
 

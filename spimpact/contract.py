@@ -55,6 +55,17 @@ ACTIVITY_TYPES = (
     "volunteering",
     "other",
 )
+# Feedback themes that may always be published (a controlled vocabulary of the needs and
+# outcomes social prescribing addresses; NHS England SP summary guide, SPEC section 2.3).
+# Other theme labels are published only under the rules of spimpact.publish.gate.
+FEEDBACK_THEMES = (
+    "anxiety", "arts", "benefits", "bereavement", "carer_support", "community",
+    "confidence", "debt", "employment", "exercise", "food", "friendship", "gardening",
+    "health", "housing", "independence", "isolation", "learning", "loneliness",
+    "mental_health", "money_worries", "nature", "new_skills", "physical_activity",
+    "purpose", "relationships", "sleep", "staff", "support", "transport", "volunteering",
+    "wellbeing",
+)  # fmt: skip
 POPULATION_DIMENSIONS = (
     "total",
     "age_band",
@@ -304,3 +315,25 @@ def normalise_codes(name: str, text):
     if name in ("age_band", "imd_edition"):
         return text
     return text.str.lower()
+
+
+def population_category_patterns() -> dict[str, str]:
+    """Per population dimension, a full-match pattern of the categories it may hold.
+
+    Categories are published in reach tables, so they are held to the codes of the
+    dimension they belong to (the same codes as ``clients``); free text is refused.
+    """
+    import re
+
+    def one_of(values) -> str:
+        return "|".join(re.escape(str(v)) for v in values)
+
+    return {
+        "total": "all",
+        "age_band": one_of(AGE_BANDS),
+        "sex": one_of(SEXES),
+        "imd_quintile": r"[1-5](?:\.0)?",
+        "imd_decile": r"(?:[1-9]|10)(?:\.0)?",
+        "ethnic_group": one_of(sorted(set(ETHNIC_GROUPS.values()))),
+        "lsoa_code": _LSOA,
+    }

@@ -21,6 +21,11 @@ import numpy as np
 import pandas as pd
 
 from spimpact import contract
+from spimpact.cells import (
+    WITHHELD,
+    nullable_int,
+    parse_numbers,
+)
 from spimpact.contract import TABLES, Column, TableSpec
 from spimpact.identifiers import is_valid_nhs_number, normalise_nhs_number, pseudonymise
 from spimpact.linkage import (
@@ -33,6 +38,7 @@ from spimpact.linkage import (
 )
 from spimpact.mapping import MAPPING_REPORT_COLUMNS, MappingFile, apply_mapping, load_mapping
 from spimpact.mapping.model import check_variants
+from spimpact.params import check_key_allowed
 from spimpact.readers import DataValidationError, find_table_file, read_table
 from spimpact.scoring.validate import EXCLUSION_COLUMNS as ITEM_EXCLUSION_COLUMNS
 from spimpact.scoring.validate import ItemCheck, validate_items
@@ -48,7 +54,6 @@ __all__ = [
     "read_table",
 ]
 
-WITHHELD = "(withheld)"
 _TRUE = set(contract.BOOL_TRUE)
 _FALSE = set(contract.BOOL_FALSE)
 
@@ -139,8 +144,9 @@ def _parse_column(
 
     ``already``: rows a mapping rule excluded for this column (not reported again).
     """
-    text = values.fillna("").astype(str).str.strip()
-    blank = text == ""
+    # Arrow strings: compact, and their string functions run without a Python loop
+    text = values.fillna("").astype("string[pyarrow]").str.strip()
+    blank = (text == "").to_numpy(dtype=bool)
     if column.kind == "date":
         parsed = pd.to_datetime(text.where(~blank), format="%Y-%m-%d", errors="coerce")
         bad = ~blank & parsed.isna()
@@ -151,7 +157,7 @@ def _parse_column(
             f"expected {column.expectation()} (impossible or malformed date)",
         )
     elif column.kind in ("int", "float"):
-        parsed = pd.to_numeric(text.where(~blank), errors="coerce")
+        parsed = parse_numbers(text)
         bad = ~blank & parsed.isna()
         if column.kind == "int":
             bad |= parsed.notna() & (parsed % 1 != 0)
@@ -161,7 +167,7 @@ def _parse_column(
             bad |= parsed > column.maximum
         out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
         parsed = parsed.where(~bad)
-        parsed = parsed.astype("Int64") if column.kind == "int" else parsed.astype(float)
+        parsed = nullable_int(parsed) if column.kind == "int" else parsed.astype(float)
     elif column.kind == "bool":
         lowered = text.str.lower()
         parsed = pd.Series(pd.NA, index=text.index, dtype="boolean")
@@ -180,9 +186,14 @@ def _parse_column(
             bad = ~blank & ~text.str.fullmatch(column.pattern)
             out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
         parsed = text.where(~blank & ~bad)
-    missing = blank if column.required else pd.Series(False, index=text.index)
-    missing &= ~pd.Series(rows, index=text.index).isin(already)
+    missing = blank if column.required else np.zeros(len(text), dtype=bool)
+    if already:
+        missing = missing & ~pd.Series(rows).isin(already).to_numpy(dtype=bool)
     out.add(rows[missing], column.name, "", "required value missing")
+    if isinstance(parsed.dtype, pd.StringDtype):
+        # text and codes leave as plain Python strings with NaN for missing, as before;
+        # through a categorical, repeated values share one string object (8 bytes a row)
+        parsed = parsed.astype("category").astype(object).where(parsed.notna(), np.nan)
     return parsed
 
 
@@ -263,7 +274,7 @@ def _read_files(data_dir: Path):
             if found is None:
                 if spec.required:
                     problems.append(
-                        f"{data_dir}: required table '{name}' missing "
+                        f"{data_dir.name}: required table '{name}' missing "
                         f"(expected {name}.csv or {name}.parquet)"
                     )
                 continue
@@ -336,7 +347,7 @@ def load_scheme(
     """
     data_dir = Path(path)
     if not data_dir.is_dir():
-        raise DataValidationError([f"{data_dir}: no such scheme folder"])
+        raise DataValidationError([f"{data_dir.name}: no such scheme folder"])
     key = pseudonym_key or os.environ.get(pseudonym_key_env)
     if mapping is not None:
         mapping = mapping if isinstance(mapping, MappingFile) else load_mapping(mapping)
@@ -361,7 +372,9 @@ def load_scheme(
                 f"{files[name].name}: has a header but no data rows (expected at least one row)"
             )
     missing = [n for n, spec in TABLES.items() if spec.required and n not in frames]
-    problems += [f"{data_dir}: the mapping makes no '{n}' table (it is required)" for n in missing]
+    problems += [
+        f"{data_dir.name}: the mapping makes no '{n}' table (it is required)" for n in missing
+    ]
     if problems:
         raise DataValidationError(problems)
     n_read = {name: len(frame) for name, frame in tables.items()}
@@ -429,8 +442,11 @@ def load_scheme_from_params(params) -> SchemeData:
 
     The data folder, mapping file, episode rule, declared scale variants,
     pseudonymisation key (params or the environment variable it names), IMD edition
-    and SWEMWBS missing-item rule all come from the params.
+    and SWEMWBS missing-item rule all come from the params. A key kept in params is
+    refused unless the folder holds synthetic example data
+    (``spimpact.params.check_key_allowed``).
     """
+    check_key_allowed(params)
     key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
     return load_scheme(
         params.data_dir,

@@ -20,6 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spimpact import contract
+from spimpact.cells import ExclusionLog
+
 __all__ = [
     "EPISODE_RULES",
     "EXCLUSION_COLUMNS",
@@ -39,33 +42,19 @@ EPISODE_COLUMNS = ("client_id", "episode", "referral_date", "referral_source", "
 _DATE_COLUMN = {"measures": "date", "contacts": "contact_date", "support_offered": "date"}
 
 
-class Collector:
-    """Accumulates row-level exclusions for one table.
+class Collector(ExclusionLog):
+    """Accumulates row-level exclusions for one table (identifying values withheld).
 
     ``origins`` (``source_row, source, row``) says where each row came from when the
     table was made by a mapping; otherwise every row is line ``source_row`` of
-    ``source``.
+    ``source``. Values are recorded as :class:`spimpact.cells.ExclusionLog` does:
+    identifying ones are ``(withheld)``.
     """
 
     def __init__(self, table: str, source: str = "", origins: pd.DataFrame | None = None):
-        self.table = table
-        self.records: list[tuple] = []
+        super().__init__(table)
         self.source = source
         self.origins = None if origins is None else origins.set_index("source_row")
-
-    def add(self, rows, column, values, reason) -> None:
-        """Record rows; ``column``, ``values`` and ``reason`` are one string or one per row."""
-        rows = np.asarray(rows)
-
-        def per_row(x):
-            return [x] * len(rows) if isinstance(x, str) else list(x)
-
-        self.records.extend(
-            (self.table, int(r), c, v, why)
-            for r, c, v, why in zip(
-                rows, per_row(column), per_row(values), per_row(reason), strict=True
-            )
-        )
 
     def where(self, row: int) -> tuple[str, int]:
         """The source and line of row ``row``."""
@@ -81,12 +70,17 @@ class Collector:
 
     def frame(self) -> pd.DataFrame:
         """The exclusions in :data:`EXCLUSION_COLUMNS`."""
-        located = [(*record, *self.where(record[1])) for record in self.records]
-        return pd.DataFrame(located, columns=list(EXCLUSION_COLUMNS))
-
-    def excluded_rows(self) -> set[int]:
-        """``source_row`` of every excluded row."""
-        return {r[1] for r in self.records}
+        frame = super().frame()
+        rows = frame["row"].astype("int64")
+        if self.origins is None or frame.empty:
+            frame["source"] = self.source
+            frame["line"] = rows
+        else:
+            origin = self.origins[~self.origins.index.duplicated()].reindex(rows.to_numpy())
+            frame["source"] = origin["source"].fillna(self.source).astype(str).to_numpy()
+            line = origin["row"].to_numpy(dtype=float)
+            frame["line"] = np.where(np.isnan(line), rows.to_numpy(), line).astype("int64")
+        return frame[list(EXCLUSION_COLUMNS)]
 
 
 def duplicates(frame: pd.DataFrame, keys: list[str], out: Collector, what: str) -> None:
@@ -94,16 +88,18 @@ def duplicates(frame: pd.DataFrame, keys: list[str], out: Collector, what: str) 
     complete = frame.dropna(subset=keys)
     dup = complete.duplicated(subset=keys, keep="first")
     if dup.any():
-        first = complete.drop_duplicates(subset=keys, keep="first").set_index(keys)["source_row"]
-        firsts = [
-            first.loc[tuple(k) if len(keys) > 1 else k[0]]
-            for k in complete.loc[dup, keys].itertuples(index=False)
-        ]
+        # the row each duplicate repeats, found by one group-by (not one look-up per row);
+        # one reason text per first row, shared by its duplicates
+        first = complete.groupby(keys, sort=False)["source_row"].transform("first")[dup]
+        codes, firsts = pd.factorize(first)
+        reasons = np.array(
+            [f"duplicate {what} (first seen at {out.describe(r)})" for r in firsts], object
+        )
         out.add(
             complete.loc[dup, "source_row"],
             "+".join(keys),
             complete.loc[dup, keys[0]].astype(str),
-            [f"duplicate {what} (first seen at {out.describe(r)})" for r in firsts],
+            reasons[codes],
         )
 
 
@@ -319,11 +315,28 @@ def check_relations(tables: dict, collectors: dict) -> None:
             "appointment for a patient who is neither a client nor in the comparison pool",
         )
     if "population" in tables:
+        _check_population_categories(tables["population"], collectors["population"])
         duplicates(
             tables["population"],
             ["dimension", "category"],
             collectors["population"],
             "dimension+category",
+        )
+
+
+def _check_population_categories(population: pd.DataFrame, out: Collector) -> None:
+    """A category must be a code of its dimension: free text would be published as is."""
+    patterns = contract.population_category_patterns()
+    for dimension, pattern in patterns.items():
+        rows = population["dimension"] == dimension
+        categories = population.loc[rows, "category"].astype("string[pyarrow]")
+        bad = categories.notna() & ~categories.str.fullmatch(pattern).fillna(False)
+        bad = bad.to_numpy(dtype=bool)
+        out.add(
+            population.loc[rows, "source_row"].to_numpy()[bad],
+            "category",
+            categories.to_numpy(dtype=object)[bad],
+            f"not a {dimension} category of the data contract",
         )
 
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from spimpact.contract import MEASURES as INSTRUMENT_NAMES
+from spimpact.files import MAX_PARAMS_BYTES, FileRefused, read_bytes_limited
+from spimpact.paths import SYNTHETIC_MARKER
+
+# A params file needs no YAML aliases; a few are allowed, many are refused (an alias
+# bomb expands exponentially in anything that walks the document).
+MAX_YAML_ALIASES = 16
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_KEY_SHAPE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
 
 EQ5D_VALUE_SETS = (
     "dsu_5l_to_3l",
@@ -59,6 +72,9 @@ class DisclosureRule:
         if name not in rules:
             raise ValueError(f"unknown disclosure rule {name!r}; choose from {sorted(rules)}")
         return rules[name]
+
+
+SCHEME_ID_PATTERN = r"^[a-z0-9_]+$"
 
 
 class ParamsError(ValueError):
@@ -149,8 +165,8 @@ class CostParams(_Strict):
 class SchemeParams(_Strict):
     """Everything one scheme's report needs besides its data."""
 
-    scheme_id: str = Field(pattern=r"^[a-z0-9_]+$")
-    title: str
+    scheme_id: str = Field(pattern=SCHEME_ID_PATTERN, max_length=64)
+    title: str = Field(min_length=1, max_length=200)
     data_dir: Path
     seed: int = 20261130
     conf_level: float = Field(default=0.95, gt=0.5, lt=1)
@@ -177,29 +193,164 @@ def load_params(path: str | Path) -> SchemeParams:
 
     Relative paths in the file are taken from the project root (the folder that
     holds ``params/``). Unknown or misspelt keys are rejected.
+
+    Errors name the file (never its folder), the line and the key, and the rule
+    broken; they never repeat a value or a line of the file, which could hold the
+    pseudonymisation key. The file must be a regular file of at most
+    ``MAX_PARAMS_BYTES`` and use at most ``MAX_YAML_ALIASES`` YAML aliases.
     """
     path = Path(path)
+    name = path.name
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise ParamsError(f"{path}: cannot read params file: {error}") from None
+        data = read_bytes_limited(path, MAX_PARAMS_BYTES, what="params file", follow_symlinks=True)
+    except FileRefused as error:
+        raise ParamsError(str(error)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ParamsError(f"{name} line {line}: not UTF-8 text") from None
+    raw, lines = _parse_yaml(text, name)
     if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected a mapping of keys to values")
+        raise ParamsError(f"{name}: expected a mapping of keys to values")
     try:
         params = SchemeParams.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(
-            f"key '{'.'.join(str(p) for p in e['loc'])}': {e['msg']}"
-            + (f" (got {e['input']!r})" if e["type"] != "missing" else "")
-            for e in error.errors()
+            _describe_error(e, lines) for e in error.errors(include_input=False, include_url=False)
         )
-        raise ParamsError(f"{path}: {problems}") from None
+        raise ParamsError(f"{name}: {_redact(problems, raw)}") from None
     root = path.resolve().parent.parent
     updates = {"data_dir": _resolve(root, params.data_dir)}
     for name in ("boundaries", "mapping"):
         if getattr(params, name) is not None:
             updates[name] = _resolve(root, getattr(params, name))
     return params.model_copy(update=updates)
+
+
+def is_synthetic_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` was written by the synthetic generator (``spimpact example-data``)."""
+    marker = Path(folder) / SYNTHETIC_MARKER
+    try:
+        content = json.loads(read_bytes_limited(marker, 4096, what="synthetic marker"))
+    except (FileRefused, ValueError):
+        return False
+    return isinstance(content, dict) and content.get("written_by") == "spimpact example-data"
+
+
+def check_key_allowed(params: SchemeParams) -> None:
+    """Refuse a pseudonymisation key kept in params unless the data are synthetic.
+
+    A key in a params file travels with the file (and its published SHA-256 would let
+    anyone check a guessed key offline), so it is allowed only for data the synthetic
+    generator wrote, which it marks with ``SYNTHETIC_MARKER``. Real schemes keep the
+    key in the environment variable named by ``pseudonym_key_env``.
+
+    Raises
+    ------
+    ParamsError
+        When params hold a key and ``data_dir`` is not a synthetic example folder.
+    """
+    if params.pseudonym_key is not None and not is_synthetic_folder(params.data_dir):
+        raise ParamsError(
+            "params key 'pseudonym_key': a key in the params file is allowed only for "
+            "synthetic example data (a folder written by `spimpact example-data`); keep a real "
+            "scheme's key in the environment variable named by 'pseudonym_key_env' "
+            "(SPIMPACT_PSEUDONYM_KEY by default)"
+        )
+
+
+def _parse_yaml(text: str, name: str):
+    """The YAML document and the line of each key path; errors never quote the file."""
+    try:
+        n_aliases = sum(
+            isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)
+        )
+        if n_aliases > MAX_YAML_ALIASES:
+            raise ParamsError(
+                f"{name}: uses {n_aliases} YAML aliases (at most {MAX_YAML_ALIASES} are allowed)"
+            )
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = _QUOTED.sub("…", str(error.problem or "syntax error"))
+        raise ParamsError(
+            f"{name}{where}: not valid YAML ({problem}); the line is not repeated here in "
+            "case it holds a secret"
+        ) from None
+    except (yaml.YAMLError, RecursionError):
+        raise ParamsError(f"{name}: not valid YAML") from None
+    lines: dict[tuple, int] = {}
+    _key_lines(node, (), lines)
+    return raw, lines
+
+
+def _key_lines(node, prefix: tuple, lines: dict) -> None:
+    if isinstance(node, yaml.MappingNode) and len(prefix) < 4:
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                path = (*prefix, key.value)
+                lines.setdefault(path, key.start_mark.line + 1)
+                _key_lines(value, path, lines)
+
+
+def _known_names() -> frozenset[str]:
+    names = set(EQ5D_VALUE_SETS) | set(INSTRUMENT_NAMES)
+    models = [SchemeParams]
+    while models:
+        model = models.pop()
+        for field_name, info in model.model_fields.items():
+            names.add(field_name)
+            annotation = info.annotation
+            for candidate in (annotation, *getattr(annotation, "__args__", ())):
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                    models.append(candidate)
+    return frozenset(names)
+
+
+def _describe_error(error: dict, lines: dict) -> str:
+    """``line N, key 'a.b': rule broken`` without the value received."""
+    known = _known_names()
+    loc = error["loc"]
+    parts = [str(p) if isinstance(p, int) or p in known or p == "[key]" else "…" for p in loc]
+    key = ".".join(parts)
+    line = next(
+        (lines[tuple(loc[:k])] for k in range(len(loc), 0, -1) if tuple(loc[:k]) in lines), None
+    )
+    where = f"line {line}, " if line else ""
+    if error["type"] == "extra_forbidden":
+        typed = str(loc[-1])
+        close = difflib.get_close_matches(typed, sorted(known), n=1, cutoff=0.75)
+        if close:
+            shown = ".".join([*parts[:-1], typed]) if _KEY_SHAPE.fullmatch(typed) else key
+            return f"{where}key '{shown}' is not allowed (did you mean '{close[0]}'?)"
+        return f"{where}unknown key (its name is not repeated here)"
+    return f"{where}key '{key}': {error['msg']}"
+
+
+def _redact(message: str, raw) -> str:
+    """Replace any value of the params file that still appears in ``message`` by '…'."""
+    known = _known_names()
+    values = set()
+    stack = [raw]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif item is not None and not isinstance(item, bool):
+            text = str(item)
+            # a misspelt key name is shown on purpose ("did you mean ...")
+            misspelt = difflib.get_close_matches(text, sorted(known), n=1, cutoff=0.75)
+            if len(text) >= 4 and text not in known and not misspelt:
+                values.add(text)
+    for value in sorted(values, key=len, reverse=True):
+        message = message.replace(value, "…")
+    return message
 
 
 def _resolve(root: Path, value: Path) -> Path:

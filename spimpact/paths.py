@@ -11,3 +11,12 @@ NOTEBOOK = NOTEBOOKS_DIR / "scheme_report.ipynb"
 PARAMS_DIR = PROJECT_DIR / "params"
 OUTPUTS_DIR = PROJECT_DIR / "outputs"
 EXAMPLE_DATA_DIR = PROJECT_DIR / "data" / "example"
+
+# Written by `spimpact example-data` into each synthetic scheme folder: only such data
+# may carry its pseudonymisation key in params (docs/outputs.md, "Security").
+SYNTHETIC_MARKER = "spimpact-synthetic.json"
+# Written by `spimpact run` into every folder it makes: it replaces only folders that
+# carry it, so it never deletes a folder it did not make.
+OUTPUT_MARKER = ".spimpact-output"
+# Beside the scheme folders, never published: failed notebooks and full error texts.
+INTERNAL_DIR = "_internal"

@@ -26,10 +26,16 @@ import csv
 import datetime as dt
 import io
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from spimpact.files import MAX_TABLE_BYTES, FileRefused, check_regular_file, read_bytes_limited
 
 __all__ = ["DataValidationError", "TABLE_SUFFIXES", "find_table_file", "read_table"]
 
@@ -39,6 +45,7 @@ TABLE_SUFFIXES = (*CSV_SUFFIXES, *EXCEL_SUFFIXES, ".parquet")
 DELIMITERS = (",", ";", "\t", "|")
 # Title rows above a spreadsheet's header are looked for in the first rows only.
 _HEADER_SEARCH_ROWS = 30
+_BOM = b"\xef\xbb\xbf"
 
 
 class DataValidationError(ValueError):
@@ -50,11 +57,22 @@ class DataValidationError(ValueError):
 
 
 def find_table_file(data_dir: Path, name: str) -> Path | None:
-    """``<name>.csv`` or ``<name>.parquet`` in ``data_dir`` (error if both exist)."""
-    found = [data_dir / f"{name}{ext}" for ext in (".csv", ".parquet")]
-    found = [p for p in found if p.exists()]
+    """``<name>.csv`` or ``<name>.parquet`` in ``data_dir`` (error if both exist).
+
+    Tables are found by name and must be regular files: a symbolic link, folder or
+    device of that name is refused (``DataValidationError``), never followed.
+    """
+    found = [Path(data_dir) / f"{name}{ext}" for ext in (".csv", ".parquet")]
+    found = [p for p in found if os.path.lexists(p)]
     if len(found) > 1:
-        raise DataValidationError([f"{data_dir}: both {found[0].name} and {found[1].name} exist"])
+        raise DataValidationError(
+            [f"{Path(data_dir).name}: both {found[0].name} and {found[1].name} exist"]
+        )
+    if found:
+        try:
+            check_regular_file(found[0], what="table")
+        except FileRefused as error:
+            raise DataValidationError([str(error)]) from None
     return found[0] if found else None
 
 
@@ -92,8 +110,9 @@ def read_table(
     Raises
     ------
     DataValidationError
-        Naming the file (and row) when it cannot be read: a folder in place of a file,
-        an empty file, an unknown encoding, a repeated column name.
+        Naming the file (and row) when it cannot be read: a folder, link or device in
+        place of a regular file, a file over 2 GiB, an empty file, an unknown encoding,
+        a repeated column name.
 
     Examples
     --------
@@ -104,17 +123,18 @@ def read_table(
     [[2, 'c1'], [4, 'c2']]
     """
     path = Path(path)
-    if path.is_dir():
-        raise DataValidationError([f"{path.name}: is a folder, not a file (expected a table)"])
-    if not path.is_file():
-        raise DataValidationError([f"{path.name}: no such file"])
+    try:
+        # only a regular file (no link, folder or device), of bounded size
+        raw = read_bytes_limited(path, MAX_TABLE_BYTES, what="table")
+    except FileRefused as error:
+        raise DataValidationError([str(error)]) from None
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        frame = _read_parquet(path)
+        frame = _read_parquet(path, raw)
     elif suffix in EXCEL_SUFFIXES:
-        frame = _read_spreadsheet(path, sheet, header_row)
+        frame = _read_spreadsheet(path, raw, sheet, header_row)
     else:
-        frame = _read_csv(path)
+        frame = _read_csv(path, raw)
     return _name_columns(frame, path, keep_case)
 
 
@@ -145,11 +165,18 @@ def _header_location(frame: pd.DataFrame) -> str:
     return f" sheet '{sheet}' row {row}" if sheet is not None else f" row {row}"
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _reason(error: Exception) -> str:
+    """A reader library's error in one short line (never a whole cell's content)."""
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+
+
+def _read_parquet(path: Path, raw: bytes) -> pd.DataFrame:
     try:
-        frame = pd.read_parquet(path)
+        frame = pd.read_parquet(io.BytesIO(raw))
     except Exception as error:  # noqa: BLE001 - pyarrow raises many types
-        raise DataValidationError([f"{path.name}: cannot read Parquet file: {error}"]) from None
+        raise DataValidationError(
+            [f"{path.name}: cannot read Parquet file: {_reason(error)}"]
+        ) from None
     text = frame.apply(_parquet_text) if len(frame.columns) else frame
     text.columns = [str(c) for c in frame.columns]
     text.insert(0, "source_row", np.arange(1, len(frame) + 1))
@@ -222,10 +249,12 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    raw = path.read_bytes()
+def _read_csv(path: Path, raw: bytes) -> pd.DataFrame:
     if not raw.strip():
         raise DataValidationError([f"{path.name}: the file is empty (expected a header row)"])
+    fast = _read_csv_fast(raw.removeprefix(_BOM))
+    if fast is not None:
+        return fast
     text, encoding = _decode(raw, path)
     delimiter = _sniff_delimiter(text)
     # A free-text cell may be longer than the csv module's default limit (128 KiB);
@@ -236,6 +265,80 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return _parse_csv(text, path, delimiter, encoding)
     finally:
         csv.field_size_limit(previous_limit)
+
+
+def _read_csv_fast(raw: bytes) -> pd.DataFrame | None:
+    """Read a plain UTF-8 CSV file (no quotes, no blank lines, no ragged rows) with Arrow.
+
+    In such a file every line is one record, so the record on line ``k`` is row
+    ``k - 1`` of the data and no per-record Python work is needed; cells stay Arrow
+    strings (compact) until the contract parses them. Returns ``None`` when the file
+    needs the record-by-record reader (quotes, blank lines, ragged rows, bytes that
+    are not UTF-8, a UTF-16 file).
+    """
+    end_of_header = raw.find(b"\n")
+    if (
+        b'"' in raw
+        or end_of_header < 0
+        or b"\n\n" in raw
+        or b"\n\r\n" in raw
+        or raw.startswith((b"\n", b"\r", b"\xff\xfe", b"\xfe\xff"))
+        or raw.count(b"\r") != raw.count(b"\r\n")
+    ):
+        return None
+    try:
+        header_text = raw[:end_of_header].removesuffix(b"\r").decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    delimiter = _sniff_delimiter(header_text)
+    try:
+        header = next(csv.reader([header_text], delimiter=delimiter))
+    except (StopIteration, csv.Error):
+        return None
+    header = [h.strip() for h in header]
+    ragged: list[int] = []
+
+    def invalid_row(row) -> str:
+        ragged.append(row.number)
+        return "skip"
+
+    names = [f"c{k}" for k in range(len(header))]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(raw),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char=False,
+                ignore_empty_lines=True,
+                invalid_row_handler=invalid_row,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return None
+    if ragged:
+        return None
+    columns = {
+        key: pd.Series(pd.arrays.ArrowStringArray(table.column(key)), copy=False) for key in names
+    }
+    frame = pd.DataFrame(columns) if columns else pd.DataFrame(index=range(table.num_rows))
+    frame.insert(0, "source_row", np.arange(2, table.num_rows + 2))
+    blank = None
+    for key in names:  # rows whose every cell is blank are skipped, as in the record reader
+        blank_cell = pc.equal(pc.utf8_trim_whitespace(table.column(key)), "")
+        blank = blank_cell if blank is None else pc.and_(blank, blank_cell)
+        if not pc.any(blank).as_py():
+            break
+    if blank is not None and pc.any(blank).as_py():
+        frame = frame[~blank.to_numpy(zero_copy_only=False)].reset_index(drop=True)
+    frame.columns = ["source_row", *header]
+    frame.attrs.update(ragged=[], encoding="utf-8", delimiter=delimiter)
+    return frame
 
 
 def _parse_csv(text: str, path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
@@ -275,13 +378,15 @@ def _frame(rows: list[list[str]], lines: list[int], header: list[str]) -> pd.Dat
     return frame
 
 
-def _read_spreadsheet(path: Path, sheet: str | int | None, header_row: int | None):
+def _read_spreadsheet(path: Path, raw: bytes, sheet: str | int | None, header_row: int | None):
     from python_calamine import CalamineWorkbook
 
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(raw))
     except Exception as error:  # noqa: BLE001 - calamine raises its own error types
-        raise DataValidationError([f"{path.name}: cannot read the workbook: {error}"]) from None
+        raise DataValidationError(
+            [f"{path.name}: cannot read the workbook: {_reason(error)}"]
+        ) from None
     names = list(workbook.sheet_names)
     if sheet is None:
         sheet = 0
@@ -298,7 +403,7 @@ def _read_spreadsheet(path: Path, sheet: str | int | None, header_row: int | Non
         cells = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
     except Exception as error:  # noqa: BLE001
         raise DataValidationError(
-            [f"{path.name} sheet '{sheet}': cannot read the sheet: {error}"]
+            [f"{path.name} sheet '{sheet}': cannot read the sheet: {_reason(error)}"]
         ) from None
     grid = [
         [_cell_text(v).strip() if isinstance(v, str) else _cell_text(v) for v in r] for r in cells

@@ -3,13 +3,21 @@
 For each params file: validate it (all files before anything runs), skip it when its
 inputs, params and code are unchanged since the last successful run (unless
 ``force``), execute ``notebooks/scheme_report.ipynb`` into
-``outputs/<scheme_id>/report.ipynb``, render ``report.html`` and write
-``provenance.json`` and ``status.json``. One failing scheme never stops the others.
+``outputs/<scheme_id>/report.ipynb``, render ``report.html``, write
+``provenance.json``, run the privacy scan on everything written and write
+``status.json``. One failing scheme never stops the others.
+
+The runner touches nothing outside the output folder and replaces only folders it
+made (they carry ``OUTPUT_MARKER``); a params file's name must be its scheme id. A
+scheme whose outputs fail the privacy scan is marked failed and its outputs are moved
+to ``_internal/`` (docs/outputs.md).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import sys
 import time
@@ -19,9 +27,17 @@ from pathlib import Path
 
 import nbformat
 
-from spimpact.io import DataValidationError
-from spimpact.params import ParamsError, SchemeParams, load_params
-from spimpact.paths import NOTEBOOK, OUTPUTS_DIR, PARAMS_DIR
+from spimpact.io import DataValidationError, load_scheme_from_params
+from spimpact.params import (
+    SCHEME_ID_PATTERN,
+    ParamsError,
+    SchemeParams,
+    check_key_allowed,
+    load_params,
+)
+from spimpact.paths import INTERNAL_DIR, NOTEBOOK, OUTPUT_MARKER, OUTPUTS_DIR, PARAMS_DIR
+from spimpact.publish.privacy import scan_outputs
+from spimpact.publish.section import redact_message
 from spimpact.report.provenance import (
     PROVENANCE_FILE,
     build_provenance,
@@ -31,10 +47,16 @@ from spimpact.report.provenance import (
 from spimpact.report.render import notebook_to_html
 
 CELL_TIMEOUT_SECONDS = 1800
-# A failed run's notebook may hold a traceback quoting input values: it is kept for the
-# analyst here, outside the publishable scheme folders (docs/outputs.md).
-INTERNAL_DIR = "_internal"
 REASON_MAX_CHARS = 300
+# Errors of these types are spimpact's own: their messages name files, keys, columns and
+# rows but never values, so their first line is published as the reason for a failure.
+OWN_ERRORS = ("ParamsError", "DataValidationError", "FileRefused", "OutputFolderError")
+# Files of a scheme folder that are moved to _internal when the privacy scan finds anything.
+PUBLISHED = ("report.html", "report.ipynb", "provenance.json", "tables")
+
+
+class OutputFolderError(ValueError):
+    """An output folder that spimpact did not make and will not write into or replace."""
 
 
 @dataclass(frozen=True)
@@ -71,13 +93,34 @@ def run_reports(
     paths = [Path(p) for p in (params_paths or find_params())]
     if not paths:
         raise ParamsError("no params files found (expected params/*.yaml)")
+    claim_folder(output_root)
     outcomes: dict[Path, RunOutcome] = {}
     runnable: list[tuple[Path, SchemeParams]] = []
     for path in paths:
+        if not re.fullmatch(SCHEME_ID_PATTERN, path.stem):
+            outcomes[path] = _failed(
+                path.stem,
+                path.stem,
+                f"{path.name}: a params file's name must be its scheme id (lower-case letters, "
+                "digits and '_'), e.g. params/valley.yaml",
+                output_root,
+            )
+            continue
         try:
-            runnable.append((path, load_params(path)))
+            params = load_params(path)
         except ParamsError as error:
             outcomes[path] = _failed(path.stem, path.stem, str(error), output_root)
+            continue
+        if params.scheme_id != path.stem:
+            outcomes[path] = _failed(
+                path.stem,
+                path.stem,
+                f"{path.name}: scheme_id must equal the file name ({path.stem}), so that one "
+                "params file writes one output folder",
+                output_root,
+            )
+            continue
+        runnable.append((path, params))
     progress(
         f"Rendering {len(runnable)} scheme report(s) with {jobs} job(s); "
         f"{len(outcomes)} params file(s) invalid."
@@ -98,8 +141,11 @@ def run_reports(
             )
     ordered = [outcomes[p] for p in paths]
     for outcome in ordered:
-        if outcome.status == "failed":
-            outcome.output_dir.mkdir(parents=True, exist_ok=True)
+        if outcome.status == "failed" and re.fullmatch(SCHEME_ID_PATTERN, outcome.scheme_id):
+            try:
+                claim_folder(outcome.output_dir)
+            except OutputFolderError:
+                continue  # not ours: the reason was printed; nothing is written there
             write_json(outcome.output_dir / "status.json", _status(outcome))
     if summary:
         from spimpact.report.summary import build_summary
@@ -120,9 +166,15 @@ def render_scheme(
     started = time.perf_counter()
     scheme_id, title = params.scheme_id, params.title
     out_dir = output_root / scheme_id
+    owned = False
     try:
+        claim_folder(out_dir)
+        owned = True
         if not params.data_dir.is_dir():
-            raise DataValidationError([f"{params.data_dir}: no such scheme folder"])
+            raise DataValidationError(
+                [f"params 'data_dir' ({params.data_dir.name}): no such scheme folder"]
+            )
+        check_key_allowed(params)
         provenance = build_provenance(params_path, params)
         if not force and _unchanged(out_dir, provenance):
             return RunOutcome(
@@ -133,22 +185,98 @@ def render_scheme(
                 time.perf_counter() - started,
                 out_dir,
             )
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.mkdir(parents=True)
+        shutil.rmtree(out_dir)  # ours: claim_folder checked its marker
+        claim_folder(out_dir)
         write_json(out_dir / PROVENANCE_FILE, provenance)
         notebook_path = out_dir / "report.ipynb"
         _execute(params_path, out_dir, notebook_path)
         notebook_to_html(notebook_path, out_dir / "report.html", title=title)
-        outcome = RunOutcome(scheme_id, title, "ok", None, time.perf_counter() - started, out_dir)
+        reason = privacy_gate(out_dir, params, output_root / INTERNAL_DIR / scheme_id)
+        outcome = RunOutcome(
+            scheme_id,
+            title,
+            "failed" if reason else "ok",
+            reason,
+            time.perf_counter() - started,
+            out_dir,
+        )
     except Exception as error:  # noqa: BLE001 - one scheme's failure is reported, not raised
-        _keep_failed_notebook_internal(out_dir, output_root / INTERNAL_DIR / scheme_id)
+        if owned:
+            _keep_failed_notebook_internal(out_dir, output_root / INTERNAL_DIR / scheme_id)
         outcome = RunOutcome(
             scheme_id, title, "failed", _reason(error), time.perf_counter() - started, out_dir
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "status.json", _status(outcome))
+    if owned:
+        write_json(out_dir / "status.json", _status(outcome))
     return outcome
+
+
+def privacy_gate(out_dir: Path, params: SchemeParams, internal_dir: Path) -> str | None:
+    """Scan what a scheme's run wrote; withhold it all if anything is found.
+
+    Runs ``spimpact.publish.privacy.scan_outputs`` on ``out_dir`` (identifiers from the
+    scheme's inputs, small counts, NHS numbers, the pseudonymisation key, active markup,
+    spreadsheet formulas). When it finds anything, the publishable files are moved to
+    ``internal_dir`` and the reason (kinds of finding and files, never values) is
+    returned; ``None`` means the outputs may be published.
+    """
+    scan = scan_outputs(
+        out_dir,
+        load_scheme_from_params(params),
+        rule=params.disclosure.rule(),
+        secrets=_secrets(params),
+    )
+    if scan.clean:
+        return None
+    _move_internal(out_dir, internal_dir, PUBLISHED)
+    kinds = sorted(set(scan.findings["kind"]))
+    files = sorted(set(scan.findings["file"]))
+    return (
+        f"privacy scan: {len(scan.findings)} finding(s) ({', '.join(kinds)}) in "
+        f"{', '.join(files)}; the outputs were moved to {INTERNAL_DIR}/{internal_dir.name} "
+        "and are not publishable"
+    )
+
+
+def claim_folder(folder: Path) -> None:
+    """Make sure ``folder`` is one spimpact made, creating it (with its marker) if missing.
+
+    A folder that exists is accepted when it carries ``OUTPUT_MARKER`` or is empty
+    (it is then marked). Anything else (a data folder, a folder of someone else's
+    files, a symbolic link, a file) is refused: the runner never writes into it or
+    deletes it.
+
+    Raises
+    ------
+    OutputFolderError
+        When ``folder`` exists and was not made by spimpact.
+    """
+    folder = Path(folder)
+    marker = folder / OUTPUT_MARKER
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise OutputFolderError(
+            f"output folder {folder.name} is a symbolic link or a file; spimpact writes only "
+            "into folders it made"
+        )
+    if folder.is_dir():
+        if marker.is_file() and not marker.is_symlink():
+            return
+        if any(folder.iterdir()):
+            raise OutputFolderError(
+                f"output folder {folder.name} exists and was not made by `spimpact run` (it "
+                f"has no {OUTPUT_MARKER}); it is not replaced or written into. Choose an "
+                "empty or new --output-dir, or remove the folder yourself"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        "Made by `spimpact run`; the next run may replace this folder.\n", encoding="utf-8"
+    )
+
+
+def _secrets(params: SchemeParams) -> tuple[str, ...]:
+    key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
+    key = key or os.environ.get(params.pseudonym_key_env)
+    return (key,) if key else ()
 
 
 def _execute(params_path: Path, out_dir: Path, notebook_path: Path) -> None:
@@ -210,10 +338,7 @@ def _unchanged(out_dir: Path, provenance: dict) -> bool:
 
 
 def _keep_failed_notebook_internal(out_dir: Path, internal_dir: Path) -> None:
-    notebook = out_dir / "report.ipynb"
-    if notebook.exists():
-        internal_dir.mkdir(parents=True, exist_ok=True)
-        shutil.move(notebook, internal_dir / "report.ipynb")
+    _move_internal(out_dir, internal_dir, ("report.ipynb",))
     for partial in ("report.html", "provenance.json", "tables"):
         path = out_dir / partial
         if path.is_dir():
@@ -222,11 +347,36 @@ def _keep_failed_notebook_internal(out_dir: Path, internal_dir: Path) -> None:
             path.unlink()
 
 
+def _move_internal(out_dir: Path, internal_dir: Path, names) -> None:
+    """Move ``names`` from a scheme folder to its internal folder (never published)."""
+    for name in names:
+        source = out_dir / name
+        if not source.exists():
+            continue
+        internal_dir.mkdir(parents=True, exist_ok=True)
+        target = internal_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        shutil.move(source, target)
+
+
 def _reason(error: Exception) -> str:
-    """The first line of the error: names files, keys and columns, not row values."""
+    """The first line of the error: names files, keys and columns, never values.
+
+    spimpact's own errors (``OWN_ERRORS``) are written without values and shown as
+    they are; any other error (a library's, or one raised in the notebook) is shown
+    by ``redact_error``, without quoted text, long numbers or paths.
+    """
     ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
-    text = f"{ename}: {evalue}" if ename else f"{type(error).__name__}: {error}"
-    lines = text.strip().splitlines() or [type(error).__name__]
+    name = ename or type(error).__name__
+    message = evalue if ename else str(error)
+    if name in OWN_ERRORS:
+        text = f"{name}: {message}"
+    else:
+        text = f"{name}: {redact_message(message, max_chars=REASON_MAX_CHARS)}"
+    lines = text.strip().splitlines() or [name]
     first = (
         lines[0] if len(lines[0]) <= REASON_MAX_CHARS else lines[0][: REASON_MAX_CHARS - 1] + "…"
     )

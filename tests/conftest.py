@@ -20,6 +20,25 @@ def example_data(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def contract_example_data(tmp_path_factory) -> Path:
+    """The small ``valley`` example sent as the contract's own tables.
+
+    The example schemes other than north_shore arrive as messy exports read through a
+    mapping file; tests of the contract loader itself (the security corpus) need a
+    small scheme in contract form, which this gives under ``<root>/valley``.
+    """
+    import dataclasses
+
+    from spimpact.synthetic import write_example_data
+    from spimpact.synthetic.schemes import EXAMPLE_SCHEMES
+
+    root = tmp_path_factory.mktemp("contract_example")
+    valley = next(s for s in EXAMPLE_SCHEMES if s.scheme_id == "valley")
+    write_example_data(root, schemes=(dataclasses.replace(valley, export="contract"),))
+    return root
+
+
 def write_params_for(example_root: Path, params_dir: Path) -> list[Path]:
     """Copies of the project's example params pointing at ``example_root``."""
     params_dir.mkdir(parents=True, exist_ok=True)

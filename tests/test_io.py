@@ -375,7 +375,7 @@ def test_one_missing_swemwbs_item_only_when_opted_in(tmp_path):
 def test_a_folder_named_like_a_table_is_a_validation_error(tmp_path):
     write_scheme(tmp_path, clients=None)
     (tmp_path / "clients.csv").mkdir()
-    with pytest.raises(DataValidationError, match="clients.csv: is a folder, not a file"):
+    with pytest.raises(DataValidationError, match="clients.csv: table is not a regular file"):
         load_scheme(tmp_path)
 
 

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "spimpact"
 
 # Lowest first. A module may import from its own layer or any lower one.
 LAYERS = (
-    ("spimpact.paths", "spimpact.contract", "spimpact.identifiers"),
+    ("spimpact.paths", "spimpact.contract", "spimpact.identifiers", "spimpact.files"),
     ("spimpact.models", "spimpact.scoring"),
     (
         "spimpact.params",
@@ -22,6 +22,7 @@ LAYERS = (
         "spimpact.linkage",
         "spimpact.mapping",
         "spimpact.readers",
+        "spimpact.cells",
         "spimpact.boundaries",
         "spimpact.synthetic",
     ),

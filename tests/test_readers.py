@@ -112,7 +112,7 @@ def test_a_one_megabyte_free_text_cell_is_read(tmp_path):
 
 def test_a_folder_in_place_of_a_file_is_a_validation_error(tmp_path):
     (tmp_path / "clients.csv").mkdir()
-    with pytest.raises(DataValidationError, match="clients.csv: is a folder, not a file"):
+    with pytest.raises(DataValidationError, match="clients.csv: table is not a regular file"):
         read_table(tmp_path / "clients.csv")
 
 

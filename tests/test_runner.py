@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from spimpact.paths import OUTPUT_MARKER
 from spimpact.runner import exit_code, run_reports
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +43,9 @@ def test_provenance_names_every_input(rendered_reports, example_data):
     outputs, outcomes = rendered_reports
     for outcome in outcomes:
         provenance = json.loads((outputs / outcome.scheme_id / "provenance.json").read_text())
-        files = {p.name for p in (example_data / outcome.scheme_id).iterdir()}
+        folder = example_data / outcome.scheme_id
+        # the contract's tables (and boundaries) only: truth.json and the marker are not inputs
+        files = {p.name for p in folder.iterdir() if p.suffix in (".csv", ".geojson")}
         assert set(provenance["inputs_sha256"]) == files
         assert len(provenance["params_sha256"]) == 64 and len(provenance["code_sha256"]) == 64
         assert provenance["versions"]["statsmodels"] != "not installed"
@@ -114,7 +117,10 @@ def test_a_failing_scheme_does_not_stop_the_others(example_params, tmp_path):
     assert status["corrupt"][1].startswith("DataValidationError: clients.csv: the file is empty")
     # the failed notebook (it may hold a traceback quoting data) is kept outside the
     # publishable scheme folder
-    assert sorted(p.name for p in (tmp_path / "out" / "corrupt").iterdir()) == ["status.json"]
+    assert sorted(p.name for p in (tmp_path / "out" / "corrupt").iterdir()) == [
+        OUTPUT_MARKER,
+        "status.json",
+    ]
     assert (tmp_path / "out" / "_internal" / "corrupt" / "report.ipynb").exists()
     assert exit_code(outcomes) == 1
     saved = json.loads((tmp_path / "out" / "broken" / "status.json").read_text())

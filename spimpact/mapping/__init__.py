@@ -11,7 +11,13 @@ proposal for the analyst to edit (``spimpact map``).
 
 from spimpact.mapping.apply import ACTIONS, MAPPING_REPORT_COLUMNS, MappedTables, apply_mapping
 from spimpact.mapping.codelists import builtin_codelists, read_codelist
-from spimpact.mapping.model import MappingError, MappingFile, load_mapping, mapping_sha256
+from spimpact.mapping.model import (
+    MappingError,
+    MappingFile,
+    load_mapping,
+    mapping_sha256,
+    source_files,
+)
 
 __all__ = [
     "ACTIONS",
@@ -24,4 +30,5 @@ __all__ = [
     "load_mapping",
     "mapping_sha256",
     "read_codelist",
+    "source_files",
 ]

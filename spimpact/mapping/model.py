@@ -459,6 +459,20 @@ def check_variants(mapping: MappingFile, declared) -> None:
         raise MappingError(problems)
 
 
+def source_files(mapping: MappingFile) -> list[str]:
+    """The data-folder files a mapping reads (sources and lookups), as written in it, sorted."""
+    files = set()
+    for table in mapping.tables:
+        for source in mapping.sources(table):
+            files.add(source.source)
+            for rule in source.columns.values():
+                if rule.lookup is not None:
+                    files.add(rule.lookup.file)
+    if mapping.coded_events is not None:
+        files.add(mapping.coded_events.source)
+    return sorted(files)
+
+
 def mapping_sha256(mapping: MappingFile | str | Path) -> str:
     """SHA-256 of a mapping file's bytes and of the user code lists it names (for provenance)."""
     from spimpact.mapping.codelists import user_codelist_paths

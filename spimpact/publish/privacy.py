@@ -8,7 +8,14 @@ JSON, Markdown) and looks for
   with or without spaces) and dates of birth (ISO and dd/mm/yyyy);
 * free text of feedback given without consent to quote (any run of
   ``TEXT_SHINGLE_WORDS`` consecutive words from it);
-* counts from 1 to the disclosure threshold in count columns of ``tables/*.csv``.
+* counts from 1 to the disclosure threshold in count columns of ``tables/*.csv``;
+* any number shaped like an NHS number that passes its Modulus 11 check, wherever it
+  came from (an NHS number typed into a free-text or numeric field);
+* secrets the caller names (the pseudonymisation key);
+* active content in HTML and notebooks (a script, a ``<meta>``, ``<style>``, ``<base>``,
+  ``<form>`` or embedded frame in the body, an event-handler or ``style`` attribute,
+  a ``javascript:`` link), which the publishing gate never writes;
+* CSV cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@`` first).
 
 Embedded images (``data:`` URIs) are skipped: base64 is not readable text and would
 only produce chance matches.
@@ -16,12 +23,15 @@ only produce chance matches.
 
 from __future__ import annotations
 
+import csv
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from spimpact.identifiers import is_valid_nhs_number
 from spimpact.io import SchemeData, find_table_file, read_table
 from spimpact.publish.disclosure import DEFAULT_RULE, DisclosureRule
 
@@ -37,6 +47,16 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _SPACED_NHS = re.compile(r"\b\d{3} \d{3} \d{4}\b")
 _DATES = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{2}/\d{2}/\d{4}\b")
 FINDING_COLUMNS = ("file", "kind", "detail")
+_TEN_DIGITS = re.compile(r"(?<![\w.])(\d{3}) ?(\d{3}) ?(\d{4})(?![\w.])")
+_ACTIVE = re.compile(
+    r"<\s*(?:script|style|meta|link|base|form|iframe|frame|object|embed|applet|svg|math|"
+    r"template|input|button|textarea|select)\b"
+    r"|\son[a-z]+\s*=|\sstyle\s*=|\s(?:src|href|action|formaction)\s*=\s*\\?[\"']?\s*"
+    r"(?:javascript|vbscript|data:text)",
+    re.IGNORECASE,
+)
+_FORMULA = re.compile(r"[=+\-@\t\r]")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -154,8 +174,45 @@ def _small_counts(path: Path, rule: DisclosureRule) -> list[str]:
     return found
 
 
+def _valid_nhs_numbers(text: str) -> set[str]:
+    found = set()
+    for match in _TEN_DIGITS.finditer(text):
+        digits = "".join(match.groups())
+        if is_valid_nhs_number(digits):
+            found.add(digits)
+    return found
+
+
+def _active_content(path: Path, text: str) -> int:
+    """Pieces of active markup outside the head the gate writes (HTML) or anywhere (ipynb)."""
+    if path.suffix.lower() in (".html", ".htm"):
+        head_end = text.lower().find("</head>")
+        text = text[head_end + len("</head>") :] if head_end >= 0 else text
+    elif path.suffix.lower() != ".ipynb":
+        return 0
+    return len(_ACTIVE.findall(text))
+
+
+def _formula_cells(path: Path) -> int:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return 0
+    return sum(
+        1
+        for row in rows
+        for cell in row
+        if _FORMULA.match(cell) and not _PLAIN_NUMBER.fullmatch(cell)
+    )
+
+
 def scan_outputs(
-    output_dir, scheme_data: SchemeData, *, rule: DisclosureRule = DEFAULT_RULE
+    output_dir,
+    scheme_data: SchemeData,
+    *,
+    rule: DisclosureRule = DEFAULT_RULE,
+    secrets: Iterable[str] = (),
 ) -> PrivacyScan:
     """Scan every output file of one scheme for identifiers and small counts.
 
@@ -168,6 +225,8 @@ def scan_outputs(
         are re-read for NHS numbers and dates of birth, which loading drops.
     rule
         Disclosure rule whose threshold defines a small count.
+    secrets
+        Strings that must appear nowhere (e.g. the pseudonymisation key).
 
     Returns
     -------
@@ -204,6 +263,20 @@ def scan_outputs(
             findings.append((name, "feedback text without consent", "quoted words found"))
         if path.suffix.lower() == ".csv" and path.parent.name == "tables":
             findings += [(name, "small count", detail) for detail in _small_counts(path, rule)]
+        nhs_shaped = _valid_nhs_numbers(text) - identifiers.get("NHS number", set())
+        if nhs_shaped:
+            findings.append(
+                (name, "NHS number", f"{len(nhs_shaped)} number(s) passing the NHS check digit")
+            )
+        if any(secret and secret in text for secret in secrets):
+            findings.append((name, "secret", "a secret (e.g. the pseudonymisation key) found"))
+        n_active = _active_content(path, text)
+        if n_active:
+            findings.append((name, "active content", f"{n_active} piece(s) of active markup"))
+        if path.suffix.lower() == ".csv":
+            n_formulas = _formula_cells(path)
+            if n_formulas:
+                findings.append((name, "spreadsheet formula", f"{n_formulas} formula-like cell(s)"))
     return PrivacyScan(
         findings=pd.DataFrame(findings, columns=list(FINDING_COLUMNS)),
         n_files=len(files),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,21 +53,59 @@ class Section:
     notes: tuple[str, ...] = field(default=())
 
 
-def build_section(title: str, analysis: Callable[[], Section]) -> Section:
+def build_section(
+    title: str,
+    analysis: Callable[[], Section],
+    *,
+    on_error: Callable[[str, BaseException], None] | None = None,
+) -> Section:
     """Run ``analysis``; if the data cannot support it, return a section that says why.
 
     ``InsufficientData`` becomes its plain message; any other error becomes a
-    sentence naming the error, so one failing analysis never stops the report.
+    sentence naming the error, so one failing analysis never stops the report. An
+    unexpected error's message can quote input values (a library error repeating a
+    cell, a file's content), so the published sentence keeps only its first line with
+    quoted text and long numbers removed (``redact_error``); ``on_error(title, error)``
+    receives the full error to keep internally.
     """
     try:
         return analysis()
     except InsufficientData as reason:
         return Section(title=title, text=(str(reason),))
     except Exception as error:  # noqa: BLE001 - a report degrades section by section
+        if on_error is not None:
+            on_error(title, error)
         return Section(
             title=title,
             text=(
-                f"This section could not be produced: {type(error).__name__}: {error}. "
+                f"This section could not be produced: {redact_error(error)}. "
                 "The rest of the report is unaffected.",
             ),
         )
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|“[^”]*”|\([^()]*\d[^()]*\)")
+_LONG_NUMBER = re.compile(r"\d[\d ./-]{4,}\d")
+
+
+def redact_error(error: BaseException, *, max_chars: int = 160) -> str:
+    """The error's type and first line, without quoted text, long numbers or paths.
+
+    Examples
+    --------
+    >>> redact_error(KeyError("943 476 5919"))
+    'KeyError: …'
+    >>> redact_error(ValueError("bad value 'Jane Smith' at 12/03/1960 in /srv/x/y.csv"))
+    'ValueError: bad value … at … in …'
+    """
+    text = redact_message(str(error), max_chars=max_chars)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def redact_message(message: str, *, max_chars: int = 160) -> str:
+    """The first line of an error message without quoted text, long numbers or paths."""
+    lines = str(message).strip().splitlines()
+    text = _QUOTED.sub("…", lines[0] if lines else "")
+    text = _LONG_NUMBER.sub("…", text)
+    text = re.sub(r"(?:[A-Za-z]:)?[\\/]\S*", "…", text)  # paths
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"

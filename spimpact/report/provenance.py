@@ -8,7 +8,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from spimpact.mapping import mapping_sha256
+from spimpact.contract import TABLES
+from spimpact.files import FileRefused, check_regular_file
+from spimpact.mapping import load_mapping, mapping_sha256, source_files
 from spimpact.params import SchemeParams
 from spimpact.paths import NOTEBOOK, PACKAGE_DIR, PROJECT_DIR
 
@@ -38,9 +40,35 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def input_hashes(data_dir: Path) -> dict[str, str]:
-    """SHA-256 of every file in the scheme's data folder, by file name (sorted)."""
-    return {p.name: sha256_file(p) for p in sorted(Path(data_dir).iterdir()) if p.is_file()}
+def input_hashes(
+    data_dir: Path, boundaries: Path | None = None, mapped: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """SHA-256 of the scheme's contract tables (and boundaries), by contract file name.
+
+    Only the files the data contract names are hashed (``<table>.csv`` or
+    ``<table>.parquet``, ``boundaries.geojson``), looked up by name, and the files a
+    mapping file names (``mapped``: its sources and lookups, as written in it); other
+    files in the folder are neither read nor named, so a stray letter or export never
+    appears in provenance. Symbolic links, folders and devices are skipped, never
+    followed. A boundaries file given in params is listed as ``boundaries.geojson``.
+    """
+    data_dir = Path(data_dir)
+    candidates = [
+        (f"{table}{suffix}", data_dir / f"{table}{suffix}")
+        for table in TABLES
+        for suffix in (".csv", ".parquet")
+    ]
+    candidates += [(name, data_dir / name) for name in mapped]
+    candidates.append(("boundaries.geojson", Path(boundaries or data_dir / "boundaries.geojson")))
+    hashes = {}
+    for name, path in candidates:
+        try:
+            given = boundaries is not None and name == "boundaries.geojson"
+            check_regular_file(path, follow_symlinks=given)
+        except FileRefused:
+            continue
+        hashes[name] = sha256_file(path)
+    return dict(sorted(hashes.items()))
 
 
 def code_hash() -> str:
@@ -91,7 +119,8 @@ def redacted_params(params: SchemeParams) -> dict:
     """The validated params, every default filled in, with any secret removed.
 
     Paths inside the project are given relative to it, so provenance does not depend
-    on where the project was checked out.
+    on where the project was checked out; a path outside it is shown by its last part
+    only (``…/valley``), which reveals nothing of the machine's folders.
     """
     content = params.model_dump(mode="json")
     if content.get("pseudonym_key") is not None:
@@ -106,7 +135,7 @@ def _project_relative(path: Path) -> str:
     try:
         return path.resolve().relative_to(PROJECT_DIR).as_posix()
     except ValueError:
-        return str(path)
+        return f"…/{path.name}"
 
 
 def build_provenance(params_path: Path, params: SchemeParams) -> dict:
@@ -119,7 +148,11 @@ def build_provenance(params_path: Path, params: SchemeParams) -> dict:
         "params_file": Path(params_path).name,
         "params_sha256": sha256_file(Path(params_path)),
         "params": redacted_params(params),
-        "inputs_sha256": input_hashes(params.data_dir),
+        "inputs_sha256": input_hashes(
+            params.data_dir,
+            params.boundaries,
+            tuple(source_files(load_mapping(params.mapping))) if params.mapping else (),
+        ),
         "mapping_sha256": mapping_sha256(params.mapping) if params.mapping else None,
         "code_sha256": code_hash(),
         "git_commit": git_commit(),

@@ -1,8 +1,12 @@
-"""Show a Section in a notebook and write its tables; build the self-contained HTML."""
+"""Show a Section in a notebook and write its tables; build the self-contained HTML.
+
+Everything a section shows is written as HTML from the escaped building blocks of
+:mod:`spimpact.publish.gate` (never as Markdown the notebook renderer would pass raw
+HTML through), and every table is written as CSV through the same gate.
+"""
 
 from __future__ import annotations
 
-import html
 import io
 from pathlib import Path
 
@@ -11,6 +15,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 
+from spimpact.publish import gate
 from spimpact.publish.disclosure import SUPPRESSED, format_for_publication
 from spimpact.publish.section import Section, Table
 
@@ -50,21 +55,30 @@ def _round(value: float):
 
 
 def table_html(table: Table) -> str:
-    """HTML of a publishable table with its caption."""
-    body = format_table(table.frame).to_html(index=False, border=0, escape=True, na_rep=SUPPRESSED)
-    caption = f"<caption>{html.escape(table.caption)}</caption>"
-    return body.replace(">", ">" + caption, 1)
+    """HTML of a publishable table with its caption (cells, headers and caption escaped)."""
+    return gate.table(format_table(table.frame), table.caption, na_rep=SUPPRESSED)
 
 
 def write_tables(section: Section, tables_dir: Path) -> list[Path]:
-    """Write each table of ``section`` to ``tables_dir/<name>.csv`` (withheld cells ``*``)."""
+    """Write each table of ``section`` to ``tables_dir/<name>.csv`` (withheld cells ``*``).
+
+    Cells a spreadsheet would run as a formula are neutralised (``gate.write_csv``).
+    """
     tables_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for table in section.tables:
-        path = tables_dir / f"{table.name}.csv"
-        format_table(table.frame).to_csv(path, index=False, lineterminator="\n")
-        written.append(path)
+        written.append(gate.write_csv(format_table(table.frame), tables_dir / f"{table.name}.csv"))
     return written
+
+
+def section_html(section: Section, *, level: int = 2) -> tuple[str, str]:
+    """The escaped HTML before the figures (title, text) and after them (tables, notes)."""
+    head = [gate.heading(section.title, level), *(gate.paragraph(p) for p in section.text)]
+    tail = [table_html(table) for table in section.tables]
+    if section.tables:
+        tail.append(gate.note(TABLE_FOOTNOTE))
+    tail += [gate.note(note) for note in section.notes]
+    return "\n".join(head), "\n".join(tail)
 
 
 def figure_png(figure) -> bytes:
@@ -78,22 +92,18 @@ def show(section: Section, *, tables_dir: Path | None = None, level: int = 2) ->
     """Display ``section`` in a notebook (Markdown, tables, figures) and save its tables.
 
     Figures are shown as PNG images and closed, so nothing depends on the notebook's
-    matplotlib backend showing open figures at the end of a cell.
+    matplotlib backend showing open figures at the end of a cell. Text is shown as
+    escaped HTML (``section_html``).
     """
-    from IPython.display import HTML, Image, Markdown, display
+    from IPython.display import HTML, Image, display
 
-    display(Markdown(f"{'#' * level} {section.title}"))
-    for paragraph in section.text:
-        display(Markdown(paragraph))
+    head, tail = section_html(section, level=level)
+    display(HTML(head))
     for figure in section.figures:
         display(Image(data=figure_png(figure), format="png"))
         plt.close(figure)
-    for table in section.tables:
-        display(HTML(table_html(table)))
-    if section.tables:
-        display(Markdown(f"<span class='note'>{TABLE_FOOTNOTE}</span>"))
-    for note in section.notes:
-        display(Markdown(f"<span class='note'>{note}</span>"))
+    if tail:
+        display(HTML(tail))
     if tables_dir is not None:
         write_tables(section, Path(tables_dir))
 
@@ -102,8 +112,10 @@ def notebook_to_html(notebook_path: Path, html_path: Path, *, title: str) -> Pat
     """Render an executed notebook as one offline HTML page without code.
 
     nbconvert's ``basic`` template gives the cell outputs only; they are wrapped in a
-    page with inline CSS, so nothing is fetched from the network (no require.js, no
-    MathJax, no web fonts) and every figure is an embedded PNG.
+    page with one inline style sheet, so nothing is fetched from the network (no
+    require.js, no MathJax, no web fonts) and every figure is an embedded PNG. The page's
+    Content-Security-Policy (``gate.content_security_policy``) runs no script, allows
+    only that style sheet, and no form or ``<base>``.
     """
     from nbconvert import HTMLExporter
 
@@ -115,12 +127,5 @@ def notebook_to_html(notebook_path: Path, html_path: Path, *, title: str) -> Pat
         exclude_output_prompt=True,
     )
     body, _ = exporter.from_notebook_node(notebook)
-    page = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "img-src data:; style-src 'unsafe-inline'\">\n"
-        f"<title>{html.escape(title)}</title>\n<style>{REPORT_CSS}</style>\n</head>\n"
-        f"<body>\n{body}\n</body>\n</html>\n"
-    )
-    html_path.write_text(page, encoding="utf-8")
+    html_path.write_text(gate.page(title, body, css=REPORT_CSS), encoding="utf-8")
     return html_path

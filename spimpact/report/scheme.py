@@ -8,6 +8,7 @@ degrades to a plain sentence (``build_section``) instead of stopping the report.
 from __future__ import annotations
 
 import json
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,8 @@ from spimpact.analyses.reach import area_section, kpi_spc_section, reach_section
 from spimpact.analyses.wellbeing import wellbeing_section
 from spimpact.io import SchemeData, load_scheme_from_params
 from spimpact.params import SchemeParams, load_params
+from spimpact.paths import INTERNAL_DIR
+from spimpact.publish import gate
 from spimpact.publish.disclosure import disclose_count, disclose_counts_in_text
 from spimpact.publish.section import (
     HEADLINE_COLUMNS,
@@ -266,9 +269,9 @@ class SchemeReport:
 
     def show_title(self) -> None:
         """The report's heading."""
-        from IPython.display import Markdown, display
+        from IPython.display import HTML, display
 
-        display(Markdown(f"# {self.params.title}: impact evaluation"))
+        display(HTML(gate.heading(f"{self.params.title}: impact evaluation", 1)))
 
     def section(self, name: str) -> Section:
         """Build section ``name`` once; later calls return the same object."""
@@ -276,7 +279,9 @@ class SchemeReport:
             title, builder = SECTIONS[name]
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                section = build_section(title, lambda: builder(self))
+                section = build_section(
+                    title, lambda: builder(self), on_error=self._keep_error_internal
+                )
             section = _with_warning_notes(section, caught)
             # diagnostics of generic estimators quote exact counts: control them here
             rule = self.params.disclosure.rule()
@@ -285,6 +290,18 @@ class SchemeReport:
                 section, notes=notes, headline=self._with_conf_level(section.headline)
             )
         return self._built[name]
+
+    @property
+    def internal_dir(self) -> Path:
+        """Where full error texts go: beside the scheme folders, never published."""
+        return self.output_dir.parent / INTERNAL_DIR / self.output_dir.name
+
+    def _keep_error_internal(self, title: str, error: BaseException) -> None:
+        """Append a section's full error (it may quote data) to the internal log."""
+        self.internal_dir.mkdir(parents=True, exist_ok=True)
+        text = "".join(traceback.format_exception(error))
+        with open(self.internal_dir / "section_errors.txt", "a", encoding="utf-8") as log:
+            log.write(f"== {title}\n{text}\n")
 
     def _with_conf_level(self, headline: pd.DataFrame | None) -> pd.DataFrame | None:
         """Headline rows with an interval carry the level it was computed at."""
@@ -319,6 +336,4 @@ class SchemeReport:
     def finish(self) -> Path:
         """Write ``tables/headline.csv`` and return its path."""
         self.tables_dir.mkdir(parents=True, exist_ok=True)
-        path = self.tables_dir / "headline.csv"
-        self.headlines().to_csv(path, index=False, lineterminator="\n")
-        return path
+        return gate.write_csv(self.headlines(), self.tables_dir / "headline.csv")

@@ -14,6 +14,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from matplotlib.figure import Figure
 
 from spimpact.analyses.maturity.section import MATURITY_COLUMNS, RATINGS
 from spimpact.models.meta import fit_random_effects, plot_funnel
+from spimpact.params import SCHEME_ID_PATTERN
+from spimpact.publish import gate
 from spimpact.publish.disclosure import SUPPRESSED
 from spimpact.publish.section import HEADLINE_COLUMNS
 
@@ -94,8 +97,10 @@ def build_summary(outputs_dir) -> Path:
     ``measure`` and ``outcome``) in two or more schemes are pooled by REML
     random-effects meta-analysis with the Hartung-Knapp adjustment, which keeps
     near-nominal coverage with few schemes (IntHout et al. 2014, BMC Med Res
-    Methodol 14:25). The page embeds its figures as base64 PNG and makes no
-    external requests.
+    Methodol 14:25). The page embeds its figures as base64 PNG, makes no
+    external requests and carries the strict Content-Security-Policy of
+    ``spimpact.publish.gate``; every value on it is escaped and the CSV and Parquet
+    files have formula-like cells neutralised.
     """
     outputs_dir = Path(outputs_dir)
     if not outputs_dir.is_dir():
@@ -105,8 +110,9 @@ def build_summary(outputs_dir) -> Path:
     maturity = read_maturity(outputs_dir, statuses)
     meta = meta_analyse_headlines(headlines)
 
-    headlines.to_csv(outputs_dir / "headline_estimates.csv", index=False)
-    headlines.to_parquet(outputs_dir / "headline_estimates.parquet", index=False)
+    published = gate.neutralise_formulas(headlines)
+    published.to_csv(outputs_dir / "headline_estimates.csv", index=False)
+    published.to_parquet(outputs_dir / "headline_estimates.parquet", index=False)
 
     parts = [
         "<h1>Social prescribing impact: summary across schemes</h1>",
@@ -127,11 +133,8 @@ def build_summary(outputs_dir) -> Path:
         + html.escape(", ".join(SUMMARY_COLUMNS))
         + "), already disclosure-controlled.</p>",
     ]
-    page = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>Social prescribing impact: summary across schemes</title>"
-        f"<style>{_CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n"
+    page = gate.page(
+        "Social prescribing impact: summary across schemes", "\n".join(parts), css=_CSS
     )
     index = outputs_dir / "index.html"
     index.write_text(page, encoding="utf-8")
@@ -151,6 +154,10 @@ def read_statuses(outputs_dir: Path) -> pd.DataFrame:
             raise ValueError(f"{path}: status is missing keys {missing}")
         if status["status"] not in ("ok", "failed"):
             raise ValueError(f"{path}: status must be 'ok' or 'failed', got {status['status']!r}")
+        if not isinstance(status["scheme_id"], str) or not re.fullmatch(
+            SCHEME_ID_PATTERN, status["scheme_id"]
+        ):
+            raise ValueError(f"{path}: scheme_id is not a valid scheme id ({SCHEME_ID_PATTERN})")
         if status["scheme_id"] != path.parent.name:
             raise ValueError(
                 f"{path}: scheme_id {status['scheme_id']!r} does not match its folder "

@@ -9,6 +9,7 @@ standard coding and the rows are marked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ from spimpact.scoring.instruments import INSTRUMENTS, ITEM_COLUMNS, Instrument
 EXCLUSION_COLUMNS = ("row", "column", "value", "reason")
 NON_STANDARD_COLUMNS = ("measure", "issue", "n_rows", "detail")
 _N_EXAMPLES = 6
+# Largest absolute value repeated in a published description of non-standard answers.
+_SHOWN_LIMIT = 999
+WITHHELD = "(withheld)"
 # Codings a modified scale is most often recorded on, narrowest first (Wobi et al. 2025
 # describe a 0–10 version of a 1–5 scale).
 _COMMON_CODINGS = ((1, 7), (0, 10), (1, 10), (0, 100), (1, 100))
@@ -104,7 +108,7 @@ def validate_items(
     variants = _check_variants(variants)
     max_missing = _check_max_missing(max_missing_items)
 
-    frame = measures.reset_index(drop=True).copy()
+    frame = measures.reset_index(drop=True)  # a new frame: the caller's is not changed
     for column in ITEM_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.NA
@@ -115,7 +119,7 @@ def validate_items(
 
     problems: dict[int, list[tuple[str, object, str]]] = {}
     issues: list[dict] = []
-    mapped = numeric.copy()
+    mapped = numeric.copy() if variants else numeric  # a copy only when items are mapped
     # Rows mapped by an earlier check keep their mark; mapping them again is refused.
     variant_reason = (
         frame["variant"].astype(object).where(frame["variant"].notna(), None)
@@ -185,9 +189,10 @@ def validate_items(
                 )
 
     excluded = sorted(problems)
-    kept = frame.drop(index=excluded)
+    kept = frame.drop(index=excluded) if excluded else frame
     for column in ITEM_COLUMNS:
-        kept[column] = _to_int(mapped.loc[kept.index, column])
+        values = mapped[column] if not excluded else mapped.loc[kept.index, column]
+        kept[column] = _to_int(values)
     kept["variant"] = variant_reason.loc[kept.index]
     return ItemCheck(
         measures=kept.reset_index(drop=True),
@@ -269,7 +274,7 @@ def _check_instrument(
                 row,
                 item.column,
                 value,
-                f"{item.column} = {value} is outside {where} {low}–{high}",
+                f"{item.column} = {_shown_number(value)} is outside {where} {low}–{high}",
             )
             out_rows.append(row)
             out_values.append((item, value))
@@ -322,9 +327,12 @@ def _range_issue(instrument, rows, numeric, whole, out_rows, out_values, variant
     main = [item.column for item in instrument.main_items]
     seen = numeric.loc[out_rows, main].where(whole.loc[out_rows, main]).stack()
     outside = sorted({value for _, value in out_values})
-    detail = f"values outside the coding: {', '.join(str(v) for v in outside[:_N_EXAMPLES])}"
-    if len(outside) > _N_EXAMPLES:
+    shown = list(dict.fromkeys(_shown_number(v) for v in outside))
+    detail = f"values outside the coding: {', '.join(shown[:_N_EXAMPLES])}"
+    if len(shown) > _N_EXAMPLES:
         detail += ", …"
+    if WITHHELD in shown:
+        detail += f" (values beyond ±{_SHOWN_LIMIT} are not shown)"
     if variant is not None:
         issue = (
             f"items outside the declared {variant.observed_min}–{variant.observed_max} "
@@ -336,18 +344,19 @@ def _range_issue(instrument, rows, numeric, whole, out_rows, out_values, variant
         if guess is not None:
             issue = (
                 f"items look like a {guess[0]}–{guess[1]} scale where {instrument.coding} "
-                f"is expected (max observed {observed_max})"
+                f"is expected (max observed {_shown_number(observed_max)})"
             )
         else:
             issue = (
-                f"items outside the {instrument.coding} coding (observed {observed_min} "
-                f"to {observed_max})"
+                f"items outside the {instrument.coding} coding (observed "
+                f"{_shown_number(observed_min)} to {_shown_number(observed_max)})"
             )
         if instrument.name in _SUMMED:
             totals = numeric.loc[out_rows, main].sum(axis=1)
             n_items = len(main)
             detail += (
-                f"; totals up to {int(totals.max())} where {n_items * instrument.low}–"
+                f"; totals up to {_shown_number(int(totals.max()))} where "
+                f"{n_items * instrument.low}–"
                 f"{n_items * instrument.high} is possible"
             )
     else:
@@ -388,7 +397,11 @@ def _is_answered(column: pd.Series) -> pd.Series:
 
 
 def _to_int(values: pd.Series) -> pd.Series:
-    return values.round().astype("Int64")
+    # built from the arrays: pandas' float-to-Int64 cast checks each value in Python
+    floats = values.to_numpy(dtype=float).round()
+    missing = np.isnan(floats)
+    integers = np.where(missing, 0, floats).astype("int64")
+    return pd.Series(pd.arrays.IntegerArray(integers, missing), index=values.index)
 
 
 def _add(problems: dict, row, column: str, value, reason: str) -> None:
@@ -404,11 +417,29 @@ def _issue(measure: str, issue: str, n_rows: int, detail: str) -> dict:
     return {"measure": measure, "issue": issue, "n_rows": int(n_rows), "detail": detail}
 
 
-def _show(value) -> str:
-    """Show a cell value as people read it: numbers plainly, text quoted, at most 20 characters."""
-    if isinstance(value, int | float | np.integer | np.floating):
+def _shown_number(value) -> str:
+    """A value for a published description: a plausible answer on some scale, or withheld.
+
+    Answers on any questionnaire scale have at most three digits; a longer number typed
+    into an item (an NHS number, a date of birth as 19600201, a phone number) is never
+    repeated.
+    """
+    if abs(float(value)) <= _SHOWN_LIMIT:
         return f"{float(value):g}"
-    return repr(str(value)[:20])
+    return WITHHELD
+
+
+def _show(value) -> str:
+    """Show a cell value as people read it: numbers plainly, text quoted, at most 20 characters.
+
+    Numbers beyond ±999 and text with digits are withheld (``_shown_number``): they are
+    not answers on any scale and may be an identifier (an NHS number, a date of birth)
+    typed into the wrong field.
+    """
+    if isinstance(value, int | float | np.integer | np.floating):
+        return _shown_number(value)
+    text = str(value)
+    return WITHHELD if re.search(r"\d", text) else repr(text[:20])
 
 
 def _rows(n: int) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spimpact.paths import SYNTHETIC_MARKER
 from spimpact.synthetic.appointments import simulate_appointments, simulate_pool
 from spimpact.synthetic.clients import (
     public_clients,
@@ -41,8 +42,9 @@ def write_example_data(
     --------
     >>> import tempfile
     >>> folders = write_example_data(tempfile.mkdtemp(), schemes=EXAMPLE_SCHEMES[-1:])
-    >>> sorted(p.name for p in folders[0].iterdir())
-    ['caseload.xlsx', 'gp_appointments.csv', 'population.csv', 'postcode_lookup.csv', 'truth.json']
+    >>> sorted(p.name for p in folders[0].iterdir())  # doctest: +NORMALIZE_WHITESPACE
+    ['caseload.xlsx', 'gp_appointments.csv', 'population.csv', 'postcode_lookup.csv',
+     'spimpact-synthetic.json', 'truth.json']
     """
     root = Path(root)
     folders = []
@@ -54,6 +56,16 @@ def write_example_data(
         # the recording gaps and the export draw from their own stream, so the simulated
         # scheme is the same whichever way it is sent
         write_scheme(folder, spec, tables, truth, np.random.default_rng(child.spawn(1)[0]))
+        # Marks the folder as synthetic: only such data may keep its key in params.
+        (folder / SYNTHETIC_MARKER).write_text(
+            json.dumps(
+                {"written_by": "spimpact example-data", "scheme_id": spec.scheme_id, "seed": seed},
+                indent=2,
+                sort_keys=True,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         folders.append(folder)
     return folders
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spimpact.contract import FEEDBACK_THEMES
 from spimpact.io import SchemeData
 from spimpact.models.paired import fit_welch
 from spimpact.params import SchemeParams
@@ -25,6 +26,7 @@ from spimpact.publish.disclosure import (
     disclose_summary,
     disclose_table,
 )
+from spimpact.publish.gate import OTHER_LABEL, publish_labels
 from spimpact.publish.scrub import scrub_text
 from spimpact.publish.section import InsufficientData
 from spimpact.scoring import MAIN_SCORE
@@ -38,6 +40,28 @@ SUBGROUP_DIMENSIONS = (
 )
 MAX_QUOTES = 6
 NO_THEME = "(no theme recorded)"
+
+
+def publishable_themes(long: pd.DataFrame, rule: DisclosureRule) -> pd.DataFrame:
+    """Theme labels as they may be published (``spimpact.publish.gate.publish_labels``).
+
+    Labels of the contract's vocabulary (``FEEDBACK_THEMES``) are kept; any other label
+    is kept only if it is a short plain label the scrubber leaves unchanged and more
+    than ``rule.threshold`` pieces of feedback carry it, else it becomes
+    ``OTHER_LABEL``. Themes are typed by staff and can hold anything (a name, an NHS
+    number, a date of birth), whatever the consent to quote.
+    """
+    counts = long.groupby("theme")["feedback_id"].nunique()
+    themes = long["theme"].where(long["theme"] == NO_THEME, None)
+    recorded = long["theme"] != NO_THEME
+    themes[recorded] = publish_labels(
+        long.loc[recorded, "theme"],
+        FEEDBACK_THEMES,
+        counts=counts,
+        min_count=rule.threshold + 1,
+    )
+    out = long.assign(theme=themes)
+    return out.drop_duplicates(["feedback_id", "theme"]).reset_index(drop=True)
 
 
 def split_themes(feedback: pd.DataFrame) -> pd.DataFrame:
@@ -65,7 +89,8 @@ class FeedbackResult:
     by_type
         ``feedback_type, n_feedback`` (labels of ``FEEDBACK_TYPE_LABELS``).
     by_theme
-        ``theme, n_feedback, n_clients``, most mentioned first.
+        ``theme, n_feedback, n_clients``, most mentioned first; labels as published
+        (``publishable_themes``).
     by_subgroup
         ``dimension, category, theme, n_feedback, n_feedback_in_group,
         percent_of_group`` for feedback linked to a client.
@@ -121,7 +146,7 @@ def analyse_feedback(scheme: SchemeData, scores, *, params: SchemeParams) -> Fee
             "evidence to summarise."
         )
     rule = params.disclosure.rule()
-    long = split_themes(feedback)
+    long = publishable_themes(split_themes(feedback), rule)
 
     by_type = (
         feedback.groupby("feedback_type").size().reindex(list(FEEDBACK_TYPE_LABELS), fill_value=0)
@@ -230,7 +255,7 @@ def joint_display(long: pd.DataFrame, scores, params: SchemeParams) -> pd.DataFr
         return None
     rule = params.disclosure.rule()
     rows = []
-    for theme in sorted(set(long["theme"]) - {NO_THEME}):
+    for theme in sorted(set(long["theme"]) - {NO_THEME, OTHER_LABEL}):
         mentioned = set(long.loc[long["theme"] == theme, "client_id"].dropna())
         with_theme = change[change.index.isin(mentioned)]
         others = change[~change.index.isin(mentioned)]

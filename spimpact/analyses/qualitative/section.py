@@ -6,7 +6,6 @@ Turns a ``FeedbackResult`` (``spimpact.analyses.qualitative.analysis``) into tex
 
 from __future__ import annotations
 
-import html
 import re
 
 import numpy as np
@@ -110,14 +109,15 @@ def _quote_lines(quotes: pd.DataFrame) -> list[str]:
     for row in quotes.itertuples(index=False):
         kind = FEEDBACK_TYPE_LABELS.get(row.feedback_type, str(row.feedback_type)).lower()
         lines.append(
-            f"> “{_markdown_safe(row.text)}” ({kind}; themes: {row.themes.replace('_', ' ')})"
+            f"> “{_markdown_safe(row.text)}” ({kind}; themes: "
+            f"{_markdown_safe(row.themes.replace('_', ' '))})"
         )
     return lines
 
 
 def _markdown_safe(text: str) -> str:
-    """Quote free text literally: no HTML, and Markdown markup characters escaped."""
-    text = " ".join(html.escape(text, quote=False).split())
+    """Quote free text literally: Markdown markup characters escaped (the page escapes HTML)."""
+    text = " ".join(str(text).split())
     text = re.sub(r"([\\`*_{}#|])", r"\\\1", text)
     # "[...](...)" would become a link; placeholders like "[name]" stay readable.
     return text.replace("](", "]\\(")

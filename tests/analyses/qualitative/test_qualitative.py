@@ -11,6 +11,7 @@ from spimpact.analyses.qualitative import analyse_feedback, qualitative_section
 from spimpact.analyses.qualitative.analysis import split_themes
 from spimpact.io import SchemeData
 from spimpact.params import SchemeParams
+from spimpact.publish.gate import paragraph
 from spimpact.publish.section import InsufficientData
 from spimpact.synthetic import EXAMPLE_SCHEMES, write_example_data
 
@@ -172,8 +173,10 @@ def test_quotes_cannot_inject_html_or_markdown(tmp_path):
         SchemeData(**{**scheme.__dict__, "feedback": feedback}), scores, params=params(tmp_path)
     )
     quote = next(line for line in section.text if "alert" in line)
-    assert "<script>" not in quote and "&lt;script&gt;" in quote
     assert r"\*great\*" in quote and r"\# really" in quote and "\n" not in quote
+    shown = paragraph(quote)  # as the report shows it
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    assert "*great*" in shown and "<em>" not in shown and "# really" in shown
 
 
 def test_feedback_analysis_holds_only_scrubbed_consented_quotes(tmp_path):
