@@ -14,6 +14,7 @@ loader puts back into every exclusion.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +117,10 @@ def read_source(mapping: MappingFile, source, key: str, source_dir: Path) -> pd.
     path = Path(source_dir) / source.source
     if not path.exists():
         raise MappingError(
-            [f"{mapping.name}: key '{key}.source': no file '{source.source}' in {source_dir}"]
+            [
+                f"{mapping.name}: key '{key}.source': no file '{source.source}' "
+                f"in {Path(source_dir).name}"
+            ]
         )
     try:
         return read_table(path, sheet=source.sheet, header_row=source.header_row, keep_case=True)
@@ -165,9 +169,12 @@ def evaluate_rule(
         return derive.split_column(frame[columns[0]], rule.sep, rule.part), not_found
     if rule.postcode is not None:
         lookup = Path(source_dir) / rule.lookup.file
-        if not lookup.is_file():
+        if not os.path.lexists(lookup):
             raise MappingError(
-                [f"{where[:-1]}.lookup': no lookup file '{rule.lookup.file}' in {source_dir}"]
+                [
+                    f"{where[:-1]}.lookup': no lookup file '{rule.lookup.file}' "
+                    f"in {Path(source_dir).name}"
+                ]
             )
         try:
             return derive.lookup_lsoa(

@@ -106,6 +106,14 @@ def lookup_lsoa(postcodes: pd.Series, lookup_file: Path, postcode_column: str, l
     """
     import duckdb
 
+    from spimpact.files import MAX_TABLE_BYTES, FileRefused, check_regular_file
+    from spimpact.readers import DataValidationError
+
+    try:  # only a regular file of bounded size, never a link, device or folder
+        if check_regular_file(lookup_file, what="postcode lookup") > MAX_TABLE_BYTES:
+            raise FileRefused(f"{lookup_file.name}: postcode lookup is larger than 2 GiB")
+    except FileRefused as error:
+        raise DataValidationError([str(error)]) from None
     reader = (
         "read_parquet(?)"
         if lookup_file.suffix == ".parquet"

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from spimpact.contract import N_ITEMS, TABLES
+from spimpact.files import FileRefused, check_regular_file, read_bytes_limited
 from spimpact.readers import DataValidationError
 
 __all__ = [
@@ -279,6 +280,11 @@ def _construct_unique(loader, node, deep=False):
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique)
 
 
+# A mapping file is a few KiB (labels of a few coded columns); aliases are not needed.
+MAX_MAPPING_BYTES = 1 << 20
+MAX_YAML_ALIASES = 16
+
+
 def load_mapping(path: str | Path) -> MappingFile:
     """Read and validate a mapping file.
 
@@ -314,10 +320,25 @@ def load_mapping(path: str | Path) -> MappingFile:
     """
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-    except (OSError, UnicodeDecodeError) as error:
-        raise MappingError([f"{path}: cannot read mapping file: {error}"]) from None
-    except yaml.YAMLError as error:
+        data = read_bytes_limited(
+            path, MAX_MAPPING_BYTES, what="mapping file", follow_symlinks=True
+        )
+        text = data.decode("utf-8")
+    except FileRefused as error:
+        raise MappingError([str(error)]) from None
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise MappingError([f"{path.name} line {line}: not UTF-8 text"]) from None
+    try:
+        n_aliases = sum(
+            isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)
+        )
+        if n_aliases > MAX_YAML_ALIASES:
+            raise MappingError(
+                [f"{path.name}: uses {n_aliases} YAML aliases (at most {MAX_YAML_ALIASES})"]
+            )
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
+    except (yaml.YAMLError, RecursionError) as error:
         raise MappingError([f"{path.name}: not valid YAML: {error}"]) from None
     if not isinstance(raw, dict):
         raise MappingError([f"{path.name}: expected a mapping of keys to values"])
@@ -478,8 +499,15 @@ def mapping_sha256(mapping: MappingFile | str | Path) -> str:
     from spimpact.mapping.codelists import user_codelist_paths
 
     mapping = mapping if isinstance(mapping, MappingFile) else load_mapping(mapping)
-    digest = hashlib.sha256(Path(mapping.path).read_bytes())
+    path = Path(mapping.path)
+    digest = hashlib.sha256(
+        read_bytes_limited(path, MAX_MAPPING_BYTES, what="mapping file", follow_symlinks=True)
+    )
     for path in user_codelist_paths(mapping):
         digest.update(path.name.encode())
-        digest.update(path.read_bytes() if path.is_file() else b"")
+        try:
+            check_regular_file(path, what="code list")
+        except FileRefused:
+            continue  # a missing code list is reported when the mapping is applied
+        digest.update(path.read_bytes())
     return digest.hexdigest()

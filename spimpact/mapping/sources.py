@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from spimpact.contract import TABLES
+from spimpact.files import FileRefused, check_regular_file
 from spimpact.mapping.profile import ColumnProfile, profile_column, score_column
 from spimpact.readers import EXCEL_SUFFIXES, TABLE_SUFFIXES, DataValidationError, read_table
 
@@ -93,7 +94,10 @@ def read_sources(source_dir: Path, unplaced: list[str]) -> list[Source]:
     """Every readable table in the folder (each sheet of a workbook); problems to ``unplaced``."""
     sources = []
     for path in sorted(p for p in source_dir.iterdir() if p.suffix.lower() in TABLE_SUFFIXES):
-        if not path.is_file():
+        try:  # only regular files: a link, folder or device is never read
+            check_regular_file(path, what="table")
+        except FileRefused as error:
+            unplaced.append(str(error))
             continue
         sheets: list[str | None] = [None]
         if path.suffix.lower() in EXCEL_SUFFIXES:

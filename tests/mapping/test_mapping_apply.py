@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import os
 import textwrap
 
 import pytest
 
 from spimpact.io import load_scheme
-from spimpact.mapping import MappingError
+from spimpact.mapping import MappingError, load_mapping
+from spimpact.readers import DataValidationError
 
 REFERRALS = """\
 Client Ref;Date of referral;Referral route;Gender;Ethnicity;DOB;Postcode;Practice;Notes
@@ -249,3 +251,27 @@ def test_free_text_in_a_coded_column_is_never_listed(tmp_path):
     report = scheme.mapping_report
     assert long_text not in set(report["source_value"].dropna())
     assert report_rows(scheme, "referral_source", "excluded") == {("(other values)", None): 1}
+
+
+def test_mapped_sources_are_read_only_as_bounded_regular_files(tmp_path):
+    """Issue 19 holds for mapped sources: no links, devices or folders; no path shown."""
+    folder, path = write_scheme(tmp_path / "scheme")
+    (folder / "referrals.csv").unlink()
+    os.symlink("/etc/hostname", folder / "referrals.csv")
+    with pytest.raises(DataValidationError, match="referrals.csv: table is a symbolic link"):
+        load_scheme(folder, mapping=path)
+    (folder / "referrals.csv").unlink()
+    (folder / "referrals.csv").write_text(REFERRALS, encoding="utf-8")
+    (folder / "lookup.csv").unlink()
+    os.symlink("/dev/zero", folder / "lookup.csv")
+    with pytest.raises(MappingError, match="lookup.csv: postcode lookup is a symbolic link") as e:
+        load_scheme(folder, mapping=path)
+    assert str(tmp_path) not in str(e.value)
+    link = tmp_path / "link.yaml"
+    os.symlink("/dev/zero", link)
+    with pytest.raises(MappingError, match="link.yaml: mapping file is not a regular file"):
+        load_mapping(link)
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text("a: &x [1]\n" + "".join(f"b{k}: *x\n" for k in range(20)))
+    with pytest.raises(MappingError, match="aliases.yaml: uses 20 YAML aliases"):
+        load_mapping(aliases)
