@@ -52,6 +52,9 @@ DATE_FORMATS = (
 _POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}$")
 _LSOA = re.compile(r"^[EW]01\d{6}$")
 MAX_LABELS = 40
+# Longest label of a coded column: the 2021 Census ethnic categories run to about 95
+# characters ("Black, Black British, Caribbean or African: Any other Black, ...").
+MAX_LABEL_CHARS = 100
 _SAMPLE = 2000
 
 
@@ -109,7 +112,7 @@ def profile_column(name: str, values: pd.Series) -> ColumnProfile:
     distinct = filled.unique()
     labels = (
         tuple(sorted(distinct, key=str.casefold))
-        if 0 < len(distinct) <= MAX_LABELS and all(len(v) <= 60 for v in distinct)
+        if 0 < len(distinct) <= MAX_LABELS and all(len(v) <= MAX_LABEL_CHARS for v in distinct)
         else ()
     )
     date_format, date_share = detect_date_format(sample)

@@ -216,3 +216,14 @@ def test_a_coded_gp_extract_is_recognised(tmp_path):
     # clients come from the accepted referral; measures are missing, so the scheme is incomplete
     with pytest.raises(Exception, match="the mapping makes no 'measures' table"):
         load_scheme(tmp_path, mapping=tmp_path / "mapping.yaml")
+
+
+def test_long_census_ethnicity_labels_are_still_labels():
+    """The 2021 Census labels run past 60 characters; the column is still a coded one."""
+    from spimpact.mapping.profile import match_label, profile_column
+
+    long_label = "Black, Black British, Caribbean or African: Any other Black background"
+    cells = pd.Series([long_label, "White: Irish", "Not recorded"] * 5)
+    profile = profile_column("Ethnic Origin", cells)
+    assert long_label in profile.labels
+    assert match_label("ethnic_category", long_label)[0] == "P"
