@@ -128,6 +128,13 @@ class DataQualityResult:
         How the scheme's own labels were mapped to contract codes
         (:func:`spimpact.analyses.overview.mapping.summarise_value_mapping`); None
         when the scheme was loaded without a mapping file.
+    episode_rule
+        Which referral episode of each client every analysis uses (``first`` or
+        ``last``; params ``episodes``).
+    episodes
+        ``(clients referred more than once, episodes not analysed)``, exact counts for
+        the section to pass through disclosure control; None when the data hold one
+        referral per client (no ``episode`` column).
     """
 
     reconciliation: pd.DataFrame
@@ -136,6 +143,26 @@ class DataQualityResult:
     ignored_columns: tuple[str, ...]
     missing_tables: tuple[str, ...]
     value_mapping: ValueMappingResult | None = None
+    episode_rule: str = "first"
+    episodes: tuple[int, int] | None = None
+
+
+def count_episodes(episodes: pd.DataFrame | None) -> tuple[int, int] | None:
+    """Clients with more than one usable referral episode, and episodes not analysed.
+
+    ``episodes`` is ``SchemeData.episodes``; None when it has no ``episode`` column.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"client_id": ["a", "a", "b"], "episode": [1, 2, 1],
+    ...                       "analysed": [True, False, True]})
+    >>> count_episodes(frame)
+    (1, 1)
+    """
+    if episodes is None or "episode" not in episodes or episodes["episode"].isna().all():
+        return None
+    per_client = episodes.groupby("client_id")["episode"].size()
+    return int((per_client > 1).sum()), int((~episodes["analysed"].astype(bool)).sum())
 
 
 def analyse_data_quality(scheme: SchemeData, *, params: SchemeParams) -> DataQualityResult:
@@ -165,6 +192,8 @@ def analyse_data_quality(scheme: SchemeData, *, params: SchemeParams) -> DataQua
         ),
         missing_tables=tuple(name for name in TABLES if scheme.table(name) is None),
         value_mapping=summarise_value_mapping(getattr(scheme, "mapping_report", None), rule),
+        episode_rule=getattr(scheme, "episode_rule", "first"),
+        episodes=count_episodes(getattr(scheme, "episodes", None)),
     )
 
 

@@ -100,6 +100,7 @@ def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section
         "counted here with their reason; the full list with row numbers is available to the "
         "scheme's analyst from `spimpact validate` and is never published.",
     ]
+    text.append(episode_text(result.episode_rule, result.episodes, params.disclosure.rule()))
     if result.ignored_columns:
         text.append(
             f"Columns outside the data contract were not read: {', '.join(result.ignored_columns)}."
@@ -120,6 +121,26 @@ def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section
             )
         )
     return Section(title="Data quality", text=tuple(text), tables=tuple(tables))
+
+
+def episode_text(rule_name: str, episodes: tuple[int, int] | None, rule: DisclosureRule) -> str:
+    """Which referral episode of each client the analyses use, and how many are set aside."""
+    if episodes is None:
+        return "Each client has one referral in these data; every analysis below uses it."
+    text = (
+        f"Referral episodes: every analysis below uses each client's {rule_name} referral "
+        f"episode that passes the checks (params `episodes: {rule_name}`)."
+    )
+    clients, others = disclose_count(list(episodes), rule)
+    if not pd.isna(clients) and clients == 0:
+        return text + " No client was referred more than once."
+    referred = "A few clients" if pd.isna(clients) else f"About {int(clients):,} clients"
+    set_aside = "count withheld" if pd.isna(others) else f"about {int(others):,}"
+    return (
+        f"{text} {referred} were referred more than once; their other episodes "
+        f"({set_aside}) are not analysed, and their records are counted among the "
+        "exclusions (reason: another episode of the client)."
+    )
 
 
 _ACTIONS = {"excluded": "not mapped: excluded", "blank": "not mapped: left blank"}

@@ -68,3 +68,21 @@ def test_referrals_chart_uses_rounded_monthly_counts(example_data, load_example)
     section = referrals_spc_section(scheme, params=params)
     values = section.tables[0].frame["referrals_rounded"].to_numpy()
     assert len(values) >= 12 and np.all(values % 5 == 0) and np.all(values >= 10)
+
+
+def test_data_quality_states_which_referral_episode_is_analysed(valley):
+    """Issue 15: the analyses state which episode they use; counts pass disclosure control."""
+    from spimpact.analyses.overview.section import episode_text
+
+    scheme, params = valley
+    text = " ".join(data_quality_section(scheme, params=params).text)
+    assert "Each client has one referral" in text or "Referral episodes:" in text
+    rule = params.disclosure.rule()
+    few = episode_text("first", (3, 4), rule)
+    assert "each client's first referral episode" in few and "`episodes: first`" in few
+    assert "A few clients" in few and "(count withheld)" in few
+    assert " 3 " not in few and " 4 " not in few
+    many = episode_text("last", (12, 14), rule)
+    assert "About 10 clients" in many and "(about 15)" in many and "last" in many
+    assert "No client was referred more than once" in episode_text("first", (0, 0), rule)
+    assert episode_text("first", None, rule).startswith("Each client has one referral")
