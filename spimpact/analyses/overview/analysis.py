@@ -41,7 +41,7 @@ def count_table(values: pd.Series, label: str, rule: DisclosureRule) -> pd.DataF
     secondary suppression stops a single suppressed cell being recovered from it.
     Columns: ``label`` (the categories, then ``"Total"``), ``n``, ``percent``.
     """
-    counts = values.fillna("Not recorded").astype(str).value_counts().sort_index()
+    counts = values.astype(object).fillna("Not recorded").astype(str).value_counts().sort_index()
     frame = pd.DataFrame({label: counts.index, "n": counts.to_numpy()})
     total = int(counts.sum())
     safe = disclose_table(frame, ["n"], rule=rule, totals="columns")
