@@ -60,8 +60,11 @@ def catchment_population(scheme: SchemeData) -> pd.DataFrame:
 
 
 def completed_mask(clients: pd.DataFrame, follow_up_ids) -> pd.Series:
-    """Whether each client completed: discharged as ``completed`` (when the scheme
-    records discharge) or has at least one follow-up measure (``follow_up_ids``)."""
+    """Whether each client completed.
+
+    Completed means discharged as ``completed`` (when the scheme records discharge) or
+    at least one follow-up measure (``follow_up_ids``).
+    """
     followed_up = clients["client_id"].isin(set(follow_up_ids))
     if "discharge_reason" not in clients:
         return followed_up
