@@ -264,6 +264,12 @@ class SchemeParams(_Strict):
     # Only for synthetic example data: a real scheme's key lives in the environment.
     pseudonym_key: SecretStr | None = None
     boundaries: Path | None = None
+    # The scheme's mapping file (docs/mapping.md): its exports in data_dir are read
+    # through it. Keep it beside the params, outside params/*.yaml (the runner reads
+    # every such file as params), e.g. params/mappings/<scheme_id>.yaml.
+    mapping: Path | None = None
+    # Which referral episode of each client the analyses use: the first or the last.
+    episodes: Literal["first", "last"] = "first"
     area_column: str = "lsoa_code"
     measures: MeasuresParams = MeasuresParams()
     comparison: ComparisonParams = ComparisonParams()
@@ -305,8 +311,9 @@ def load_params(path: str | Path) -> SchemeParams:
         raise ParamsError(f"{name}: {_redact(problems, raw)}") from None
     root = path.resolve().parent.parent
     updates = {"data_dir": _resolve(root, params.data_dir)}
-    if params.boundaries is not None:
-        updates["boundaries"] = _resolve(root, params.boundaries)
+    for name in ("boundaries", "mapping"):
+        if getattr(params, name) is not None:
+            updates[name] = _resolve(root, getattr(params, name))
     return params.model_copy(update=updates)
 
 

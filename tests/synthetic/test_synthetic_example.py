@@ -49,7 +49,7 @@ def test_same_seed_writes_the_same_bytes_and_another_seed_does_not(tmp_path):
     assert names == sorted(p.name for p in second.iterdir())
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
-    assert (first / "measures.csv").read_bytes() != (other / "measures.csv").read_bytes()
+    assert (first / "caseload.xlsx").read_bytes() != (other / "caseload.xlsx").read_bytes()
 
 
 def test_spec_options_shape_the_tables(small):
