@@ -128,7 +128,7 @@ def estimate_change(
         t = int(row.term.split("[")[1].rstrip("]"))
         rows.append(_row("ipw", t, row._asdict(), n_people, np.inf))
     truncated = _sequential_ipw(long, z_terms, conf_level, truncate=truncate)
-    notes.append(_truncation_note(ipw, truncated, truncate, last))
+    notes.append(_truncation_note(ipw, truncated, truncate))
 
     mmrm, fallback_notes = fit_mmrm_fallback(
         formula, long.dropna(subset=["value"]), subject="client_id", visit="timepoint",
@@ -250,13 +250,18 @@ def _sequential_ipw(long, z_terms, conf_level, *, truncate) -> SequentialIpwResu
     )
 
 
-def _truncation_note(ipw, truncated, truncate, last) -> str:
-    term = f"C(timepoint)[{last}]"
+def _truncation_note(ipw, truncated, truncate) -> str:
+    """How truncating the weights moves the change at the last follow-up they reach.
+
+    A later follow-up may have too few people still followed to be weighted.
+    """
+    term = ipw.tidy()["term"].iloc[-1]
+    last = int(term.split("[")[1].rstrip("]"))
     full = ipw.tidy().set_index("term").loc[term, "estimate"]
     clipped = truncated.tidy().set_index("term").loc[term, "estimate"]
     summary = ipw.weight_summary.set_index("visit").loc[last]
     return (
-        f"Sequential weights at the last follow-up range from {summary.weight_min:.2f} to "
+        f"Sequential weights at follow-up {last} range from {summary.weight_min:.2f} to "
         f"{summary.weight_max:.2f} (effective sample size {summary.effective_sample_size:.0f} "
         f"of {int(summary.n_observed)}); truncating them at the {truncate[0]:.0%} and "
         f"{truncate[1]:.0%} quantiles ({truncated.n_truncated} weights) moves the change "

@@ -265,7 +265,8 @@ def _retention_sentence(n_people, n_completers, retained, follow_label, label, r
 
 def _estimates_sentence(estimates, info, last, last_label, conf_level) -> str:
     by_key = estimates[estimates["timepoint"] == last].set_index("key")
-    adjusted = by_key.loc[["ipw", "mmrm", "mi"]]
+    # the weighting may stop short of the last follow-up when few are still followed
+    adjusted = by_key.loc[by_key.index.intersection(["ipw", "mmrm", "mi"])]
     low, high = adjusted["estimate"].min(), adjusted["estimate"].max()
     sentence = ""
     if "complete_case" in by_key.index:
