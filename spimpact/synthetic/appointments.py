@@ -26,7 +26,7 @@ def simulate_pool(spec: SchemeSpec, areas, rng) -> pd.DataFrame:
     return pool
 
 
-def simulate_appointments(spec: SchemeSpec, clients, pool, rng):
+def simulate_appointments(spec: SchemeSpec, clients, pool, rng, *, extract_date=EXTRACT_DATE):
     """Everyone's GP appointments and the truth of the effect on attendance."""
     people = clients[["client_id", "referral_date", "age", "imd_decile"]].rename(
         columns={"client_id": "patient_id", "referral_date": "index_date"}
@@ -60,7 +60,7 @@ def simulate_appointments(spec: SchemeSpec, clients, pool, rng):
     month_start = people["index_date"].to_numpy().astype("datetime64[M]")[:, None] + months[
         None, :
     ].astype("timedelta64[M]")
-    in_extract = month_start <= np.datetime64(EXTRACT_DATE, "M")
+    in_extract = month_start <= np.datetime64(extract_date, "M")
     counts = rng.poisson(rate_treated) * in_extract
     # truth: average effect on clients per observed person-month in months 0..11
     # (month 0, the month of referral, has no effect yet)
@@ -131,7 +131,7 @@ def simulate_appointments(spec: SchemeSpec, clients, pool, rng):
     )
     appointments = pd.concat([appointments, noise, admin, link_worker], ignore_index=True)
     appointments["appointment_date"] = pd.to_datetime(appointments["appointment_date"])
-    appointments = appointments[appointments["appointment_date"] <= EXTRACT_DATE]
+    appointments = appointments[appointments["appointment_date"] <= extract_date]
     appointments = appointments.sort_values(
         ["appointment_date", "patient_id", "staff_role"], kind="stable"
     )
