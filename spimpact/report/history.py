@@ -188,9 +188,8 @@ def append_refresh(
         else 1
     )
     row = refresh_row(provenance, number)
-    refreshes = pd.concat(
-        [history.refreshes[history.refreshes["refresh"] != number], pd.DataFrame([row])],
-        ignore_index=True,
+    refreshes = _stack(
+        [history.refreshes[history.refreshes["refresh"] != number], pd.DataFrame([row])]
     )
     new_headlines = clean_headlines(headlines).assign(refresh=number, data_to=row["data_to"])
     new_maturity = (
@@ -201,17 +200,11 @@ def append_refresh(
     result = History(
         _sorted(refreshes, list(HISTORY_REFRESH_COLUMNS)),
         _sorted(
-            pd.concat(
-                [history.headlines[history.headlines["refresh"] != number], new_headlines],
-                ignore_index=True,
-            ),
+            _stack([history.headlines[history.headlines["refresh"] != number], new_headlines]),
             ["refresh", "data_to", *HEADLINE_COLUMNS],
         ),
         _sorted(
-            pd.concat(
-                [history.maturity[history.maturity["refresh"] != number], new_maturity],
-                ignore_index=True,
-            ),
+            _stack([history.maturity[history.maturity["refresh"] != number], new_maturity]),
             list(HISTORY_MATURITY_COLUMNS),
         ),
     )
@@ -223,6 +216,15 @@ def append_refresh(
     ):
         frame.to_parquet(folder / f"{name}.parquet", index=False)
     return result
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate the non-empty frames (the first frame's columns when all are empty)."""
+    kept = [frame.dropna(axis=1, how="all") if len(frame) else frame for frame in frames]
+    kept = [frame for frame in kept if len(frame)]
+    if not kept:
+        return frames[0].iloc[0:0]
+    return pd.concat(kept, ignore_index=True)
 
 
 def clean_headlines(headlines: pd.DataFrame) -> pd.DataFrame:

@@ -42,7 +42,7 @@ def quote_fingerprint(text: str) -> str:
     Examples
     --------
     >>> quote_fingerprint("I have made real friends at the group.")
-    'b4c6b0d6b0b9'
+    'dedc858a6fcd'
     """
     return hashlib.sha256(str(text).encode("utf-8")).hexdigest()[:12]
 

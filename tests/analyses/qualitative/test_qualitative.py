@@ -192,9 +192,7 @@ def test_quotes_cannot_inject_html_or_markdown(tmp_path):
 
 def test_feedback_analysis_holds_only_scrubbed_consented_quotes(tmp_path):
     scheme, scores, _ = fabricated_scheme(tmp_path)
-    result = analyse_feedback(
-        scheme, scores, params=params(tmp_path), approved=approve_all(scheme)
-    )
+    result = analyse_feedback(scheme, scores, params=params(tmp_path), approved=approve_all(scheme))
     quotes = result.quotes.set_index("feedback_id")
     assert quotes.index.tolist() == ["F000", "F001", "F030"]
     # "Dr Patel helped me on 02/03/2024 at Riverside Centre." as given
