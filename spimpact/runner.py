@@ -112,7 +112,6 @@ def run_reports(
     if not paths:
         raise ParamsError("no params files found (expected params/*.yaml)")
     claim_folder(output_root)
-    claim_folder(output_root / HISTORY_DIR)  # before the workers, which add their schemes
     outcomes: dict[Path, RunOutcome] = {}
     runnable: list[tuple[Path, SchemeParams]] = []
     for path in paths:
@@ -140,6 +139,8 @@ def run_reports(
             )
             continue
         runnable.append((path, params))
+    if runnable:
+        claim_folder(output_root / HISTORY_DIR)  # before the workers add their schemes
     progress(
         f"Rendering {len(runnable)} scheme report(s) with {jobs} job(s); "
         f"{len(outcomes)} params file(s) invalid."

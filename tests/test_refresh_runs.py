@@ -108,7 +108,7 @@ def test_history_trend_and_changed_since_last_refresh(refreshes):
 
 def test_only_approved_quotes_are_published(refreshes):
     _, second, third, _ = refreshes["runs"]
-    assert "approved by a reviewer (" not in second["report"]  # none approved yet
+    assert "consent to quote and approved" not in second["report"]  # none approved yet
     assert "shown only through its themes" in second["report"]
     assert "“" not in second["report"]
     assert "Quotes from feedback given with consent to quote and approved" in third["report"]
