@@ -159,6 +159,19 @@ def _refresh_history(report: SchemeReport) -> Section:
     )
 
 
+def _plan_note(provenance: dict) -> str:
+    """One sentence on the analysis plan's hash and lock for "About this report"."""
+    if not provenance.get("plan_sha256"):
+        return ""
+    lock = provenance.get("plan_lock")
+    frozen = (
+        f", frozen on data to {lock.get('frozen_on_data_to') or 'an unknown date'}"
+        if lock
+        else ", not frozen"
+    )
+    return f" Analysis plan SHA-256 `{provenance['plan_sha256'][:16]}…`{frozen}."
+
+
 # --- end issue 17 ---
 
 
@@ -172,7 +185,7 @@ def _about(report: SchemeReport) -> Section:
         f"`{provenance['params_file']}` (SHA-256 `{provenance['params_sha256'][:16]}…`), "
         f"random seed {report.params.seed}, confidence level {report.params.conf_level:.0%}. "
         "The same data, params and software give the same numbers; `provenance.json` beside "
-        "this report lists every input's SHA-256 hash.",
+        "this report lists every input's SHA-256 hash." + _plan_note(provenance),
         f"Disclosure control: counts of 1 to {rule.threshold} are not shown, other counts are "
         f"rounded to the nearest {rule.rounding}, and means, medians and percentages need at least "
         f"{rule.min_n_summary} people behind them.",
