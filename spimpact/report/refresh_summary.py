@@ -2,8 +2,8 @@
 
 Reads only what the scheme reports published (``tables/analysis_plan_changes.csv``,
 ``refresh_flags.csv``, ``refresh_trend.csv``): schemes whose analysis plan changed are
-marked, flagged results listed and each flagged scheme's headlines drawn across
-refreshes. Every value is escaped; figures are embedded PNGs.
+marked, flagged results listed and the headlines of each scheme with two or more
+refreshes drawn across them. Every value is escaped; figures are embedded PNGs.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def refresh_html(outputs_dir: Path, statuses: pd.DataFrame) -> str:
     """The ICB page's "Since the last refresh" part.
 
     Schemes whose analysis plan changed are marked; flagged changes are listed, with a
-    small trend chart of each flagged scheme's headline results.
+    small trend chart of the headline results of each scheme with two or more refreshes.
     """
     tables = read_refresh_tables(outputs_dir, statuses)
     plan, flags, trend = (
@@ -79,7 +79,7 @@ def refresh_html(outputs_dir: Path, statuses: pd.DataFrame) -> str:
             }
         )
         parts.append(gate.table(shown))
-    for scheme_id in sorted(set(flags["scheme_id"])):
+    for scheme_id in sorted(set(trend["scheme_id"])):
         figure = _trend_panel(trend[trend["scheme_id"] == scheme_id], titles.get(scheme_id))
         if figure is not None:
             alt = f"Headline results of {titles.get(scheme_id, scheme_id)} at each refresh"
