@@ -205,7 +205,10 @@ def render_scheme(
                 time.perf_counter() - started,
                 out_dir,
             )
-        scheme = load_scheme_from_params(params)
+        try:
+            scheme = load_scheme_from_params(params)
+        except DataValidationError:
+            scheme = None  # the notebook stops on it and is kept internal, as before
         provenance = build_provenance(params_path, params, scheme)  # with the refresh label
         shutil.rmtree(out_dir)  # ours: claim_folder checked its marker
         claim_folder(out_dir)
@@ -213,7 +216,11 @@ def render_scheme(
         notebook_path = out_dir / "report.ipynb"
         _execute(params_path, out_dir, notebook_path)
         notebook_to_html(notebook_path, out_dir / "report.html", title=title)
-        approved = read_approvals(approvals_path(params_path))
+        # With an approved-quotes file, words of any comment not approved are a finding
+        # too; without one no quote is published (the report shows themes only) and the
+        # scan checks consent, so a title sharing words with a comment is not refused.
+        approvals = approvals_path(params_path)
+        approved = read_approvals(approvals) if approvals.is_file() else None
         reason = privacy_gate(
             out_dir,
             params,
