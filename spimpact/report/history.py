@@ -147,7 +147,13 @@ def run_key(provenance: dict) -> str:
     """What identifies a refresh: inputs, params, plan lock and approved quotes (not code)."""
     parts = {
         k: provenance.get(k)
-        for k in ("params_sha256", "inputs_sha256", "plan_lock", "approved_quotes_sha256")
+        for k in (
+            "params_sha256",
+            "inputs_sha256",
+            "mapping_sha256",
+            "plan_lock",
+            "approved_quotes_sha256",
+        )
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from spimpact.contract import TABLES
 from spimpact.files import FileRefused, check_regular_file
+from spimpact.mapping import load_mapping, mapping_sha256, source_files
 from spimpact.params import SchemeParams
 from spimpact.paths import NOTEBOOK, PACKAGE_DIR, PROJECT_DIR
 
@@ -41,14 +42,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def input_hashes(data_dir: Path, boundaries: Path | None = None) -> dict[str, str]:
+def input_hashes(
+    data_dir: Path, boundaries: Path | None = None, mapped: tuple[str, ...] = ()
+) -> dict[str, str]:
     """SHA-256 of the scheme's contract tables (and boundaries), by contract file name.
 
     Only the files the data contract names are hashed (``<table>.csv`` or
-    ``<table>.parquet``, ``boundaries.geojson``), looked up by name; other files in the
-    folder are neither read nor named, so a stray letter or export never appears in
-    provenance. Symbolic links, folders and devices are skipped, never followed. A
-    boundaries file given in params is listed as ``boundaries.geojson``.
+    ``<table>.parquet``, ``boundaries.geojson``), looked up by name, and the files a
+    mapping file names (``mapped``: its sources and lookups, as written in it); other
+    files in the folder are neither read nor named, so a stray letter or export never
+    appears in provenance. Symbolic links, folders and devices are skipped, never
+    followed. A boundaries file given in params is listed as ``boundaries.geojson``.
     """
     data_dir = Path(data_dir)
     candidates = [
@@ -56,6 +60,7 @@ def input_hashes(data_dir: Path, boundaries: Path | None = None) -> dict[str, st
         for table in TABLES
         for suffix in (".csv", ".parquet")
     ]
+    candidates += [(name, data_dir / name) for name in mapped]
     candidates.append(("boundaries.geojson", Path(boundaries or data_dir / "boundaries.geojson")))
     hashes = {}
     for name, path in candidates:
@@ -122,7 +127,7 @@ def redacted_params(params: SchemeParams) -> dict:
     content = params.model_dump(mode="json")
     if content.get("pseudonym_key") is not None:
         content["pseudonym_key"] = "(redacted)"
-    for key in ("data_dir", "boundaries"):
+    for key in ("data_dir", "boundaries", "mapping"):
         if content.get(key) is not None:
             content[key] = _project_relative(Path(content[key]))
     return content
@@ -142,6 +147,8 @@ def build_provenance(params_path: Path, params: SchemeParams, scheme=None) -> di
     the approved-quotes file, and, when the loaded ``scheme`` is given, the refresh
     label: the latest date recorded in the data (``data_date``) and the rows used per
     table, rounded to 5 (``spimpact.report.history.data_date``, ``record_counts``).
+    ``mapping_sha256`` hashes the scheme's mapping file with the user code lists it
+    names (None without a mapping); a changed mapping re-runs the report.
     """
     # imported here: history and plan build on provenance's neighbours, not on it
     from spimpact.report.history import data_date, record_counts
@@ -154,7 +161,12 @@ def build_provenance(params_path: Path, params: SchemeParams, scheme=None) -> di
         "params_file": params_path.name,
         "params_sha256": sha256_file(params_path),
         "params": redacted_params(params),
-        "inputs_sha256": input_hashes(params.data_dir, params.boundaries),
+        "inputs_sha256": input_hashes(
+            params.data_dir,
+            params.boundaries,
+            tuple(source_files(load_mapping(params.mapping))) if params.mapping else (),
+        ),
+        "mapping_sha256": mapping_sha256(params.mapping) if params.mapping else None,
         "code_sha256": code_hash(),
         "git_commit": git_commit(),
         "versions": library_versions(),
@@ -185,6 +197,7 @@ def approvals_path(params_path: Path) -> Path:
 REBUILD_KEYS = (
     "params_sha256",
     "inputs_sha256",
+    "mapping_sha256",
     "code_sha256",
     "plan_lock",
     "approved_quotes_sha256",
