@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 
@@ -14,7 +15,8 @@ DATES = {"contacts": "contact_date", "measures": "date", "gp_appointments": "app
 
 
 def test_later_extract_keeps_the_earlier_data_and_adds_three_months(tmp_path):
-    spec = next(s for s in EXAMPLE_SCHEMES if s.scheme_id == "valley")
+    valley = next(s for s in EXAMPLE_SCHEMES if s.scheme_id == "valley")
+    spec = replace(valley, export="contract", recording=None)  # the contract's tables
     (usual,) = write_example_data(tmp_path / "usual", schemes=(spec,))
     (later,) = write_example_data(tmp_path / "later", schemes=(spec,), later_months=3)
     before = pd.read_csv(usual / "clients.csv", parse_dates=["referral_date"])
