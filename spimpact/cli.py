@@ -12,7 +12,7 @@ from spimpact.paths import EXAMPLE_DATA_DIR, OUTPUTS_DIR
 def _example_data(args) -> int:
     from spimpact.synthetic import write_example_data
 
-    folders = write_example_data(args.out, seed=args.seed)
+    folders = write_example_data(args.out, seed=args.seed, later_months=args.later_months)
     for folder in folders:
         print(f"wrote {folder}")
     return 0
@@ -126,6 +126,37 @@ def _summary(args) -> int:
     return 0
 
 
+def _plan_freeze(args) -> int:
+    from spimpact.params import ParamsError
+    from spimpact.runner import freeze_analysis_plan
+
+    try:
+        path = freeze_analysis_plan(args.params)
+    except ParamsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def _quotes_review(args) -> int:
+    from spimpact.io import DataValidationError
+    from spimpact.params import ParamsError
+    from spimpact.runner import OutputFolderError, review_quotes
+
+    try:
+        written = review_quotes(args.params, args.output_dir)
+    except (ParamsError, OutputFolderError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except DataValidationError as error:
+        print(f"error: {'; '.join(error.problems[:5])}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path} (analyst-only: never publish it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface: one sub-command per task."""
     parser = argparse.ArgumentParser(
@@ -150,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     example.add_argument(
         "--seed", type=int, default=20261130, help="random seed (default: 20261130)"
+    )
+    example.add_argument(
+        "--later-months",
+        type=int,
+        default=0,
+        help=(
+            "write a later extract: taken this many months later, with the same clients "
+            "and this many more months of referrals (default: 0, the usual extract)"
+        ),
     )
     example.set_defaults(handler=_example_data)
 
@@ -220,6 +260,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.add_argument("--output-dir", type=Path, default=OUTPUTS_DIR, help="default: outputs/")
     summary.set_defaults(handler=_summary)
+
+    plan = commands.add_parser(
+        "plan",
+        help="lock a scheme's analysis plan",
+        description="Work with a scheme's pre-specified analysis plan ('plan:' in params).",
+    )
+    plan_commands = plan.add_subparsers(dest="plan_command", required=True)
+    freeze = plan_commands.add_parser(
+        "freeze",
+        help="write params/<scheme_id>.plan-lock.json from the params' plan",
+        description=(
+            "Lock the analysis plan of a params file. Later runs whose plan differs "
+            "from the lock show an 'analysis plan changed' box and are marked on the ICB "
+            "page. The lock records the latest date in the data, not today's date."
+        ),
+    )
+    freeze.add_argument("params", type=Path, help="the scheme's params YAML")
+    freeze.set_defaults(handler=_plan_freeze)
+
+    quotes = commands.add_parser(
+        "quotes",
+        help="review consented quotes before they can be published",
+        description="Quotes are published only after a person approves them.",
+    )
+    quote_commands = quotes.add_subparsers(dest="quotes_command", required=True)
+    review = quote_commands.add_parser(
+        "review",
+        help="write the quote review sheet into outputs/_analyst/<scheme_id>/",
+        description=(
+            "Write an analyst-only review sheet of every consented quote, scrubbed, with "
+            "spans that look like names, places, phone numbers, e-mails, postcodes or NHS "
+            "numbers highlighted. Copy the approval lines of the quotes you approve into "
+            "params/<scheme_id>.approved-quotes.txt; only those are published."
+        ),
+    )
+    review.add_argument("params", type=Path, help="the scheme's params YAML")
+    review.add_argument("--output-dir", type=Path, default=OUTPUTS_DIR, help="default: outputs/")
+    review.set_defaults(handler=_quotes_review)
     return parser
 
 

@@ -6,6 +6,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -251,6 +252,47 @@ class CostParams(_Strict):
     )
 
 
+class PlanParams(_Strict):
+    """A scheme's pre-specified analysis plan (``plan:`` in params).
+
+    Recorded and hashed in provenance; ``spimpact plan freeze`` locks it, and a report
+    whose plan differs from the lock (or from the previous refresh) says so in a box
+    listing each difference (docs/outputs.md, "Refresh history and the analysis plan").
+    """
+
+    primary_outcome: str = Field(min_length=1, max_length=80)
+    time_point: str = Field(min_length=1, max_length=80)
+    estimand: str = Field(min_length=1, max_length=300)
+    comparison_design: str = Field(min_length=1, max_length=300)
+    covariates: list[str] = Field(default=[], max_length=40)
+    dropout_handling: str = Field(min_length=1, max_length=300)
+    multiplicity: str = Field(min_length=1, max_length=300)
+
+    @field_validator("covariates")
+    @classmethod
+    def _short_covariates(cls, value):
+        if any(not 0 < len(item) <= 80 for item in value):
+            raise ValueError("each covariate must have 1 to 80 characters")
+        return value
+
+
+class MaturityGoal(_Strict):
+    """One improvement goal for a data-maturity check: ``target_percent`` by ``by``."""
+
+    check: str = Field(min_length=1, max_length=200)
+    target_percent: float = Field(ge=0, le=100)
+    by: date
+
+
+class MaturityParams(_Strict):
+    """Improvement goals for the data-maturity scorecard.
+
+    Set six-monthly, as NHS England's social prescribing maturity framework asks of ICBs.
+    """
+
+    goals: list[MaturityGoal] = Field(default=[], max_length=100)
+
+
 class SchemeParams(_Strict):
     """Everything one scheme's report needs besides its data."""
 
@@ -275,6 +317,8 @@ class SchemeParams(_Strict):
     comparison: ComparisonParams = ComparisonParams()
     disclosure: DisclosureParams = DisclosureParams()
     costs: CostParams = CostParams()
+    plan: PlanParams | None = None
+    maturity: MaturityParams = MaturityParams()
 
 
 def load_params(path: str | Path) -> SchemeParams:

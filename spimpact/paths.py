@@ -20,3 +20,8 @@ SYNTHETIC_MARKER = "spimpact-synthetic.json"
 OUTPUT_MARKER = ".spimpact-output"
 # Beside the scheme folders, never published: failed notebooks and full error texts.
 INTERNAL_DIR = "_internal"
+# Beside the scheme folders, publishable: each scheme's refresh history (Parquet).
+HISTORY_DIR = "history"
+# Beside the scheme folders, never published: what a person must read before anything
+# is published from it (the quote review sheet).
+ANALYST_DIR = "_analyst"

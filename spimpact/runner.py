@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 
+from spimpact.analyses.qualitative.approval import read_approvals
 from spimpact.io import DataValidationError, load_scheme_from_params
 from spimpact.params import (
     SCHEME_ID_PATTERN,
@@ -35,11 +37,21 @@ from spimpact.params import (
     check_key_allowed,
     load_params,
 )
-from spimpact.paths import INTERNAL_DIR, NOTEBOOK, OUTPUT_MARKER, OUTPUTS_DIR, PARAMS_DIR
+from spimpact.paths import (
+    ANALYST_DIR,
+    HISTORY_DIR,
+    INTERNAL_DIR,
+    NOTEBOOK,
+    OUTPUT_MARKER,
+    OUTPUTS_DIR,
+    PARAMS_DIR,
+)
 from spimpact.publish.privacy import scan_outputs
 from spimpact.publish.section import redact_message
+from spimpact.report.history import append_refresh, history_dir
 from spimpact.report.provenance import (
     PROVENANCE_FILE,
+    approvals_path,
     build_provenance,
     rebuild_key,
     write_json,
@@ -50,7 +62,13 @@ CELL_TIMEOUT_SECONDS = 1800
 REASON_MAX_CHARS = 300
 # Errors of these types are spimpact's own: their messages name files, keys, columns and
 # rows but never values, so their first line is published as the reason for a failure.
-OWN_ERRORS = ("ParamsError", "DataValidationError", "FileRefused", "OutputFolderError")
+OWN_ERRORS = (
+    "ParamsError",
+    "DataValidationError",
+    "FileRefused",
+    "OutputFolderError",
+    "ApprovalsError",
+)
 # Files of a scheme folder that are moved to _internal when the privacy scan finds anything.
 PUBLISHED = ("report.html", "report.ipynb", "provenance.json", "tables")
 
@@ -121,6 +139,8 @@ def run_reports(
             )
             continue
         runnable.append((path, params))
+    if runnable:
+        claim_folder(output_root / HISTORY_DIR)  # before the workers add their schemes
     progress(
         f"Rendering {len(runnable)} scheme report(s) with {jobs} job(s); "
         f"{len(outcomes)} params file(s) invalid."
@@ -185,13 +205,31 @@ def render_scheme(
                 time.perf_counter() - started,
                 out_dir,
             )
+        try:
+            scheme = load_scheme_from_params(params)
+        except DataValidationError:
+            scheme = None  # the notebook stops on it and is kept internal, as before
+        provenance = build_provenance(params_path, params, scheme)  # with the refresh label
         shutil.rmtree(out_dir)  # ours: claim_folder checked its marker
         claim_folder(out_dir)
         write_json(out_dir / PROVENANCE_FILE, provenance)
         notebook_path = out_dir / "report.ipynb"
         _execute(params_path, out_dir, notebook_path)
         notebook_to_html(notebook_path, out_dir / "report.html", title=title)
-        reason = privacy_gate(out_dir, params, output_root / INTERNAL_DIR / scheme_id)
+        # With an approved-quotes file, words of any comment not approved are a finding
+        # too; without one no quote is published (the report shows themes only) and the
+        # scan checks consent, so a title sharing words with a comment is not refused.
+        approvals = approvals_path(params_path)
+        approved = read_approvals(approvals) if approvals.is_file() else None
+        reason = privacy_gate(
+            out_dir,
+            params,
+            output_root / INTERNAL_DIR / scheme_id,
+            scheme=scheme,
+            approved_quotes=approved,
+        )
+        if reason is None:
+            record_refresh(output_root, scheme_id, out_dir, provenance)
         outcome = RunOutcome(
             scheme_id,
             title,
@@ -211,20 +249,30 @@ def render_scheme(
     return outcome
 
 
-def privacy_gate(out_dir: Path, params: SchemeParams, internal_dir: Path) -> str | None:
+def privacy_gate(
+    out_dir: Path,
+    params: SchemeParams,
+    internal_dir: Path,
+    *,
+    scheme=None,
+    approved_quotes=None,
+) -> str | None:
     """Scan what a scheme's run wrote; withhold it all if anything is found.
 
     Runs ``spimpact.publish.privacy.scan_outputs`` on ``out_dir`` (identifiers from the
     scheme's inputs, small counts, NHS numbers, the pseudonymisation key, active markup,
     spreadsheet formulas). When it finds anything, the publishable files are moved to
     ``internal_dir`` and the reason (kinds of finding and files, never values) is
-    returned; ``None`` means the outputs may be published.
+    returned; ``None`` means the outputs may be published. ``scheme`` is the loaded
+    data (loaded here when not given); with ``approved_quotes`` (ids), words of any
+    comment a person did not approve are a finding too.
     """
     scan = scan_outputs(
         out_dir,
-        load_scheme_from_params(params),
+        scheme if scheme is not None else load_scheme_from_params(params),
         rule=params.disclosure.rule(),
         secrets=_secrets(params),
+        approved_quotes=approved_quotes,
     )
     if scan.clean:
         return None
@@ -236,6 +284,68 @@ def privacy_gate(out_dir: Path, params: SchemeParams, internal_dir: Path) -> str
         f"{', '.join(files)}; the outputs were moved to {INTERNAL_DIR}/{internal_dir.name} "
         "and are not publishable"
     )
+
+
+def record_refresh(output_root: Path, scheme_id: str, out_dir: Path, provenance: dict) -> None:
+    """Append this run to ``outputs/history/<scheme_id>`` (``spimpact.report.history``).
+
+    Only what the report published goes in: ``tables/headline.csv`` and
+    ``tables/data_maturity.csv`` (disclosure-controlled) and provenance's hashes.
+    """
+    folder = history_dir(output_root, scheme_id)
+    claim_folder(folder.parent)
+    claim_folder(folder)
+    tables = out_dir / "tables"
+    headline = tables / "headline.csv"
+    headlines = (
+        pd.read_csv(headline, dtype=str, keep_default_na=False, na_values=[""])
+        if headline.is_file()
+        else pd.DataFrame(columns=["measure"])
+    )
+    maturity_path = tables / "data_maturity.csv"
+    maturity = None
+    if maturity_path.is_file():
+        maturity = pd.read_csv(maturity_path, dtype=str, keep_default_na=False, na_values=[""])
+        maturity = maturity.reindex(columns=["domain", "check", "percent", "rating"])
+        maturity["percent"] = pd.to_numeric(maturity["percent"], errors="coerce")
+    append_refresh(folder, provenance, headlines, maturity)
+
+
+def review_quotes(params_path: Path, output_root: Path | None = None) -> list[Path]:
+    """Write the quote review sheet of one scheme into ``outputs/_analyst/<scheme_id>/``.
+
+    The analyst-only tier is never published (docs/outputs.md); the sheet lists every
+    consented comment, scrubbed, with spans that look identifying highlighted, and the
+    approval line to copy into ``params/<scheme_id>.approved-quotes.txt``.
+    """
+    from spimpact.analyses.qualitative.analysis import publishable_themes, split_themes
+    from spimpact.analyses.qualitative.approval import review_candidates, write_review_sheet
+
+    output_root = Path(output_root) if output_root else OUTPUTS_DIR
+    params = load_params(params_path)
+    check_key_allowed(params)
+    scheme = load_scheme_from_params(params)
+    feedback = scheme.feedback
+    if feedback is None or feedback.empty:
+        raise DataValidationError([f"{params.scheme_id}: the scheme supplied no feedback"])
+    long = publishable_themes(split_themes(feedback), params.disclosure.rule())
+    themes = long.groupby("feedback_id")["theme"].agg(lambda t: ", ".join(sorted(t)))
+    claim_folder(output_root)
+    claim_folder(output_root / ANALYST_DIR)
+    folder = output_root / ANALYST_DIR / params.scheme_id
+    claim_folder(folder)
+    return write_review_sheet(review_candidates(feedback, themes), folder, title=params.title)
+
+
+def freeze_analysis_plan(params_path: Path) -> Path:
+    """Write the plan lock of ``params_path`` (``spimpact plan freeze``)."""
+    from spimpact.report.history import data_date
+    from spimpact.report.plan import freeze_plan
+
+    params = load_params(params_path)
+    check_key_allowed(params)
+    scheme = load_scheme_from_params(params) if params.data_dir.is_dir() else None
+    return freeze_plan(params_path, params, data_date=data_date(scheme) if scheme else None)
 
 
 def claim_folder(folder: Path) -> None:

@@ -47,6 +47,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _SPACED_NHS = re.compile(r"\b\d{3} \d{3} \d{4}\b")
 _DATES = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{2}/\d{2}/\d{4}\b")
 FINDING_COLUMNS = ("file", "kind", "detail")
+# Marks every analyst-only file (e.g. the quote review sheet): never in a publishable folder.
+ANALYST_ONLY_MARK = "SPIMPACT-ANALYST-ONLY: not for publication"
 _TEN_DIGITS = re.compile(r"(?<![\w.])(\d{3}) ?(\d{3}) ?(\d{4})(?![\w.])")
 _ACTIVE = re.compile(
     r"<\s*(?:script|style|meta|link|base|form|iframe|frame|object|embed|applet|svg|math|"
@@ -138,11 +140,13 @@ def collect_identifiers(scheme: SchemeData) -> dict[str, set[str]]:
     return identifiers
 
 
-def _non_consented_shingles(scheme: SchemeData) -> set[tuple[str, ...]]:
+def _non_consented_shingles(scheme: SchemeData, approved=None) -> set[tuple[str, ...]]:
     feedback = scheme.feedback
     if feedback is None or "text" not in feedback.columns:
         return set()
     consent = feedback["consent_to_quote"].astype("boolean").fillna(False)
+    if approved is not None:  # only quotes a person approved may be published
+        consent &= feedback["feedback_id"].astype(str).isin(set(approved))
     withheld: set[tuple[str, ...]] = set()
     for text in feedback.loc[~consent, "text"].dropna().astype(str):
         withheld |= _shingles(text)
@@ -213,6 +217,7 @@ def scan_outputs(
     *,
     rule: DisclosureRule = DEFAULT_RULE,
     secrets: Iterable[str] = (),
+    approved_quotes: Iterable[str] | None = None,
 ) -> PrivacyScan:
     """Scan every output file of one scheme for identifiers and small counts.
 
@@ -227,6 +232,9 @@ def scan_outputs(
         Disclosure rule whose threshold defines a small count.
     secrets
         Strings that must appear nowhere (e.g. the pseudonymisation key).
+    approved_quotes
+        Ids of the quotes a person approved: words of any other comment (consented or
+        not) found in the outputs are a finding. ``None`` checks consent only.
 
     Returns
     -------
@@ -245,7 +253,9 @@ def scan_outputs(
     identifiers = collect_identifiers(scheme_data)
     # Short ids could match ordinary words or numbers by chance; real ids are longer.
     identifiers = {kind: {v for v in values if len(v) >= 6} for kind, values in identifiers.items()}
-    shingles = _non_consented_shingles(scheme_data)
+    shingles = _non_consented_shingles(
+        scheme_data, None if approved_quotes is None else set(approved_quotes)
+    )
     findings = []
     files = sorted(
         p for p in output_dir.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
@@ -268,6 +278,8 @@ def scan_outputs(
             findings.append(
                 (name, "NHS number", f"{len(nhs_shaped)} number(s) passing the NHS check digit")
             )
+        if ANALYST_ONLY_MARK in text:
+            findings.append((name, "analyst-only file", "an analyst-only file (e.g. quote review)"))
         if any(secret and secret in text for secret in secrets):
             findings.append((name, "secret", "a secret (e.g. the pseudonymisation key) found"))
         n_active = _active_content(path, text)

@@ -9,8 +9,12 @@ be read by a person before publication.
 from __future__ import annotations
 
 import re
+from functools import cache
+from importlib.resources import files
 
 import numpy as np
+
+from spimpact.identifiers import is_valid_nhs_number
 
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -208,3 +212,90 @@ def _scrub_capitalised(match: re.Match, text: str) -> str:
     if previous and previous[-1].lower() in _PLACE_PREPOSITIONS:
         return "[place]" + suffix
     return "[name]" + suffix
+
+
+# --- issue 17: spans a reviewer must check before a quote is approved -------------
+GAZETTEER_FILE = "first_names_ons_en_gb.csv"
+SPAN_KINDS = ("name", "place", "phone", "email", "postcode", "NHS number")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_DIGIT_RUN = re.compile(r"(?<![\d])\d[\d \-]{8,14}\d(?![\d])")
+
+
+@cache
+def first_names() -> frozenset[str]:
+    """The names gazetteer: first names common in England and Wales, lower case.
+
+    From the ONS baby names reference tables as compiled by Faker (MIT); see
+    ``spimpact/data/README.md``.
+
+    Examples
+    --------
+    >>> "maureen" in first_names()
+    True
+    """
+    text = files("spimpact").joinpath("data", GAZETTEER_FILE).read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines()[1:] if line.strip())
+
+
+def find_sensitive_spans(text: str) -> list[tuple[int, int, str]]:
+    """Spans of ``text`` that look identifying: ``(start, end, kind)``, sorted, disjoint.
+
+    Kinds are ``SPAN_KINDS``: names, places, phone numbers, e-mails, postcodes and NHS
+    numbers.
+
+    Meant for the person who approves quotes (``spimpact quotes review``), so it is
+    over-inclusive: a word of the names gazetteer (``first_names``) is flagged in any
+    case ("my friend maureen"), a capitalised word that is not a common sentence
+    starter or generic term is flagged as a possible name (or place, after "in", "at",
+    "from" ...), and a run of 10 digits passing the NHS number check digit is flagged
+    whatever its spacing. Placeholders left by ``scrub_text`` ("[name]") are not flagged.
+
+    Examples
+    --------
+    >>> text = "my friend maureen came too"
+    >>> [(text[a:b], kind) for a, b, kind in find_sensitive_spans(text)]
+    [('maureen', 'name')]
+    """
+    text = "" if text is None else str(text)
+    spans: list[tuple[int, int, str]] = []
+    for pattern, kind in ((_EMAIL, "email"), (_POSTCODE, "postcode"),
+                          (_POSTCODE_DISTRICT, "postcode")):  # fmt: skip
+        spans += [(m.start(), m.end(), kind) for m in pattern.finditer(text)]
+    for match in _DIGIT_RUN.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if len(digits) == 10 and is_valid_nhs_number(digits):
+            spans.append((match.start(), match.end(), "NHS number"))
+        elif digits.startswith(("0", "44")) and len(digits) in (10, 11, 12):
+            spans.append((match.start(), match.end(), "phone"))
+    names = first_names()
+    for match in _WORDS.finditer(text):
+        word = match.group()
+        bare = re.sub(r"['’]s$", "", word)
+        if _inside_placeholder(text, match.start()):
+            continue
+        if bare.lower() in names:
+            spans.append((match.start(), match.start() + len(bare), "name"))
+        elif word[0].isupper():
+            kept = _scrub_capitalised(match, text)
+            if kept.startswith("[place]"):
+                spans.append((match.start(), match.start() + len(bare), "place"))
+            elif kept.startswith("[name]"):
+                spans.append((match.start(), match.start() + len(bare), "name"))
+    return _without_overlaps(spans)
+
+
+def _inside_placeholder(text: str, position: int) -> bool:
+    opening = text.rfind("[", 0, position)
+    return opening != -1 and "]" not in text[opening:position] and "]" in text[position:]
+
+
+def _without_overlaps(spans):
+    kept: list[tuple[int, int, str]] = []
+    for start, end, kind in sorted(spans, key=lambda s: (s[0], -s[1])):
+        if kept and start < kept[-1][1]:
+            continue
+        kept.append((start, end, kind))
+    return kept
+
+
+# --- end issue 17 ---

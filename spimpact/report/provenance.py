@@ -28,6 +28,8 @@ OUTPUT_TIERS = {
     "tables/*.csv": "publishable",
     "provenance.json": "publishable",
     "status.json": "publishable",
+    "../history/<scheme_id>/*.parquet": "publishable",
+    "../_analyst/<scheme_id>/*": "analyst-only",
 }
 
 
@@ -138,15 +140,26 @@ def _project_relative(path: Path) -> str:
         return f"…/{path.name}"
 
 
-def build_provenance(params_path: Path, params: SchemeParams) -> dict:
+def build_provenance(params_path: Path, params: SchemeParams, scheme=None) -> dict:
     """Everything needed to reproduce a report: input, params and code hashes, versions.
 
+    Also the analysis plan's hash and its lock (``spimpact.report.plan``), the hash of
+    the approved-quotes file, and, when the loaded ``scheme`` is given, the refresh
+    label: the latest date recorded in the data (``data_date``) and the rows used per
+    table, rounded to 5 (``spimpact.report.history.data_date``, ``record_counts``).
     ``mapping_sha256`` hashes the scheme's mapping file with the user code lists it
     names (None without a mapping); a changed mapping re-runs the report.
     """
-    return {
-        "params_file": Path(params_path).name,
-        "params_sha256": sha256_file(Path(params_path)),
+    # imported here: history and plan build on provenance's neighbours, not on it
+    from spimpact.report.history import data_date, record_counts
+    from spimpact.report.plan import lock_path, plan_sha256, read_lock
+
+    params_path = Path(params_path)
+    lock = read_lock(params_path)
+    approvals = approvals_path(params_path)
+    content = {
+        "params_file": params_path.name,
+        "params_sha256": sha256_file(params_path),
         "params": redacted_params(params),
         "inputs_sha256": input_hashes(
             params.data_dir,
@@ -158,13 +171,42 @@ def build_provenance(params_path: Path, params: SchemeParams) -> dict:
         "git_commit": git_commit(),
         "versions": library_versions(),
         "output_tiers": OUTPUT_TIERS,
+        "plan_sha256": plan_sha256(params.plan),
+        "plan_lock": None
+        if lock is None
+        else {
+            "file": lock_path(params_path).name,
+            "sha256": sha256_file(lock_path(params_path)),
+            "plan_sha256": plan_sha256(lock["plan"]),
+            "frozen_on_data_to": lock.get("frozen_on_data_to"),
+        },
+        "approved_quotes_sha256": sha256_file(approvals) if approvals.is_file() else None,
     }
+    if scheme is not None:
+        content["data_date"] = data_date(scheme)
+        content["records"] = record_counts(scheme, params.disclosure.rule())
+    return content
+
+
+def approvals_path(params_path: Path) -> Path:
+    """The file of approved quote ids beside ``params/<scheme_id>.yaml`` (docs/outputs.md)."""
+    params_path = Path(params_path)
+    return params_path.with_name(params_path.stem + ".approved-quotes.txt")
+
+
+REBUILD_KEYS = (
+    "params_sha256",
+    "inputs_sha256",
+    "mapping_sha256",
+    "code_sha256",
+    "plan_lock",
+    "approved_quotes_sha256",
+)
 
 
 def rebuild_key(provenance: dict) -> dict:
     """The parts of provenance that decide whether a report must be rebuilt."""
-    keys = ("params_sha256", "inputs_sha256", "mapping_sha256", "code_sha256")
-    return {k: provenance.get(k) for k in keys}
+    return {k: provenance.get(k) for k in REBUILD_KEYS}
 
 
 def write_json(path: Path, content: dict) -> None:

@@ -35,6 +35,7 @@ caption { caption-side: top; text-align: left; font-weight: bold; padding: 0.3em
 img { max-width: 100%; }
 .note { color: #4c6272; font-size: 0.85em; }
 .jp-OutputPrompt, .jp-InputPrompt, .prompt, .anchor-link { display: none; }
+.alert { border: 3px solid #d5281b; background: #fdf1f0; padding: 0.2em 1em; margin: 1em 0; }
 """
 
 
@@ -106,6 +107,20 @@ def show(section: Section, *, tables_dir: Path | None = None, level: int = 2) ->
         display(HTML(tail))
     if tables_dir is not None:
         write_tables(section, Path(tables_dir))
+
+
+# --- issue 17: a section framed as an alert box (the "analysis plan changed" box) ---
+def show_box(section: Section, *, tables_dir: Path | None = None) -> None:
+    """Display ``section`` inside an alert box (``.alert``) and save its tables."""
+    from IPython.display import HTML, display
+
+    head, tail = section_html(section, level=2)
+    display(HTML(f'<div class="alert">{head}\n{tail}</div>'))
+    if tables_dir is not None:
+        write_tables(section, Path(tables_dir))
+
+
+# --- end issue 17 ---
 
 
 def notebook_to_html(notebook_path: Path, html_path: Path, *, title: str) -> Path:

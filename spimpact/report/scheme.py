@@ -30,6 +30,7 @@ from spimpact.analyses.measures import (
 )
 from spimpact.analyses.overview import data_quality_section, overview_section, referrals_spc_section
 from spimpact.analyses.qualitative import qualitative_section
+from spimpact.analyses.qualitative.approval import read_approvals
 from spimpact.analyses.reach import area_section, kpi_spc_section, reach_section
 from spimpact.analyses.wellbeing import wellbeing_section
 from spimpact.io import SchemeData, load_scheme_from_params
@@ -45,15 +46,18 @@ from spimpact.publish.section import (
     build_section,
 )
 from spimpact.report.front_page import front_page_section
-from spimpact.report.provenance import PROVENANCE_FILE, build_provenance
-from spimpact.report.render import show
+from spimpact.report.history import History, data_date, history_dir, read_history, run_key
+from spimpact.report.plan import read_lock
+from spimpact.report.provenance import PROVENANCE_FILE, approvals_path, build_provenance
+from spimpact.report.refresh import plan_change, plan_change_section, refresh_history_section
+from spimpact.report.render import show, show_box
 from spimpact.scoring import ScoredMeasures
 
 SectionBuilder = Callable[["SchemeReport"], Section]
 
 
 def _front_page(report: SchemeReport) -> Section:
-    others = [report.section(name) for name in SECTIONS if name not in ("front_page", "about")]
+    others = [report.section(name) for name in SECTIONS if name not in NOT_RESULTS]
     return front_page_section(others, params=report.params)
 
 
@@ -129,7 +133,46 @@ def _community(report: SchemeReport) -> Section:
 
 
 def _qualitative(report: SchemeReport) -> Section:
-    return qualitative_section(report.scheme, report.scores, params=report.params)
+    return qualitative_section(
+        report.scheme, report.scores, params=report.params, approved=report.approved_quotes()
+    )
+
+
+# --- issue 17: refresh history and the analysis-plan box (spimpact.report.refresh) ---
+def _plan_change(report: SchemeReport) -> Section:
+    changes = plan_change(
+        report.params, report.history, lock=report.plan_lock, data_to=report.data_to
+    )
+    return plan_change_section(changes, locked=report.plan_lock is not None) or Section(title="")
+
+
+def _refresh_history(report: SchemeReport) -> Section:
+    maturity = report.section("data_maturity")
+    scorecard = next((t.frame for t in maturity.tables if t.name == "data_maturity"), None)
+    return refresh_history_section(
+        report.history,
+        report.current_headlines(),
+        data_to=report.data_to,
+        records=report.provenance.get("records"),
+        scorecard=scorecard,
+        params=report.params,
+    )
+
+
+def _plan_note(provenance: dict) -> str:
+    """One sentence on the analysis plan's hash and lock for "About this report"."""
+    if not provenance.get("plan_sha256"):
+        return ""
+    lock = provenance.get("plan_lock")
+    frozen = (
+        f", frozen on data to {lock.get('frozen_on_data_to') or 'an unknown date'}"
+        if lock
+        else ", not frozen"
+    )
+    return f" Analysis plan SHA-256 `{provenance['plan_sha256'][:16]}…`{frozen}."
+
+
+# --- end issue 17 ---
 
 
 def _about(report: SchemeReport) -> Section:
@@ -142,7 +185,7 @@ def _about(report: SchemeReport) -> Section:
         f"`{provenance['params_file']}` (SHA-256 `{provenance['params_sha256'][:16]}…`), "
         f"random seed {report.params.seed}, confidence level {report.params.conf_level:.0%}. "
         "The same data, params and software give the same numbers; `provenance.json` beside "
-        "this report lists every input's SHA-256 hash.",
+        "this report lists every input's SHA-256 hash." + _plan_note(provenance),
         f"Disclosure control: counts of 1 to {rule.threshold} are not shown, other counts are "
         f"rounded to the nearest {rule.rounding}, and means, medians and percentages need at least "
         f"{rule.min_n_summary} people behind them.",
@@ -159,7 +202,9 @@ def _about(report: SchemeReport) -> Section:
 
 # Report order; the title is used when a section degrades to a sentence.
 SECTIONS: dict[str, tuple[str, SectionBuilder]] = {
+    "plan_change": ("Analysis plan", _plan_change),
     "front_page": ("Summary for commissioners", _front_page),
+    "refresh_history": ("Changes since the last refresh", _refresh_history),
     "overview": ("Scheme overview", _overview),
     "data_quality": ("Data quality", _data_quality),
     "measure_quality": ("Use of outcome measures", _measure_quality),
@@ -177,6 +222,8 @@ SECTIONS: dict[str, tuple[str, SectionBuilder]] = {
     "qualitative": ("Case studies and feedback", _qualitative),
     "about": ("About this report", _about),
 }
+# Sections that are not results: the front page does not summarise them.
+NOT_RESULTS = ("front_page", "about", "plan_change", "refresh_history")
 
 
 def _with_warning_notes(section: Section, caught) -> Section:
@@ -239,7 +286,7 @@ class SchemeReport:
         provenance = (
             json.loads(provenance_path.read_text(encoding="utf-8"))
             if provenance_path.exists()
-            else build_provenance(params_path, params)
+            else build_provenance(params_path, params, scheme)
         )
         configure_figures()
         return cls(
@@ -315,8 +362,48 @@ class SchemeReport:
         )
 
     def show(self, name: str) -> None:
-        """Display section ``name`` in the notebook and write its tables."""
-        show(self.section(name), tables_dir=self.tables_dir)
+        """Display section ``name`` in the notebook and write its tables.
+
+        The analysis-plan box is shown only when the plan changed, framed as an alert.
+        """
+        section = self.section(name)
+        if name == "plan_change":
+            if section.title:
+                show_box(section, tables_dir=self.tables_dir)
+            return
+        show(section, tables_dir=self.tables_dir)
+
+    # --- issue 17: refresh history, plan lock and approved quotes ---
+    @property
+    def data_to(self) -> str | None:
+        """The label of the refresh: the latest date recorded in the data."""
+        return self.provenance.get("data_date") or data_date(self.scheme)
+
+    @property
+    def history(self) -> History:
+        """Stored refreshes before this one (``outputs/history/<scheme_id>``)."""
+        if "history" not in self._fitted:
+            stored = read_history(history_dir(self.output_dir.parent, self.params.scheme_id))
+            self._fitted["history"] = stored.before(run_key(self.provenance))
+        return self._fitted["history"]
+
+    @property
+    def plan_lock(self) -> dict | None:
+        """The frozen analysis plan (``spimpact plan freeze``), or ``None``."""
+        return read_lock(self.params_path)
+
+    def approved_quotes(self) -> dict[str, str]:
+        """Approved quote ids and their text fingerprints (``spimpact.analyses.qualitative``)."""
+        return read_approvals(approvals_path(self.params_path))
+
+    def current_headlines(self) -> pd.DataFrame:
+        """Headline rows of every results section, built if need be."""
+        for name in SECTIONS:
+            if name not in NOT_RESULTS:
+                self.section(name)
+        return self.headlines()
+
+    # --- end issue 17 ---
 
     def headlines(self) -> pd.DataFrame:
         """Headline rows of every built section, for the ICB summary."""

@@ -27,6 +27,7 @@ from spimpact.params import SCHEME_ID_PATTERN
 from spimpact.publish import gate
 from spimpact.publish.disclosure import SUPPRESSED
 from spimpact.publish.section import HEADLINE_COLUMNS
+from spimpact.report.refresh_summary import refresh_html
 
 LEVELS = (
     ("person", "Impact on the person", "Wellbeing and how people feel."),
@@ -124,6 +125,7 @@ def build_summary(outputs_dir) -> Path:
         "published scheme reports; estimates from schemes without a comparison group "
         "describe change, not proven effect.</p>",
         _status_html(outputs_dir, statuses),
+        refresh_html(outputs_dir, statuses),  # issue 17 (report/refresh_summary.py)
         _headlines_html(headlines),
         _maturity_html(maturity, statuses),
         _meta_html(headlines, meta),

@@ -55,7 +55,7 @@ def month_starts(index_dates: np.ndarray, months: np.ndarray) -> np.ndarray:
     return month.astype("datetime64[D]") + np.minimum(day[:, None], length - 1)
 
 
-def simulate_appointments(spec: SchemeSpec, clients, pool, rng):
+def simulate_appointments(spec: SchemeSpec, clients, pool, rng, *, extract_date=EXTRACT_DATE):
     """Everyone's GP appointments and the truth of the effect on attendance."""
     people = clients[["client_id", "referral_date", "age", "imd_decile"]].rename(
         columns={"client_id": "patient_id", "referral_date": "index_date"}
@@ -84,7 +84,7 @@ def simulate_appointments(spec: SchemeSpec, clients, pool, rng):
     effect = effect_by_month(spec.gp_rate_ratio, months)
     rate = untreated * np.where(treated[:, None], effect[None, :], 1.0)
     # a month is in the extract when it ends by the extract date (as the panel keeps it)
-    in_extract = starts[:, 1:] <= np.datetime64(EXTRACT_DATE + pd.Timedelta(days=1), "D")
+    in_extract = starts[:, 1:] <= np.datetime64(extract_date + pd.Timedelta(days=1), "D")
     counts = rng.poisson(rate) * in_extract
     truth = _truth(spec, months, rate[treated], untreated[treated], in_extract[treated])
     person_idx, month_idx = np.nonzero(counts)
@@ -143,7 +143,7 @@ def simulate_appointments(spec: SchemeSpec, clients, pool, rng):
     )
     appointments = pd.concat([appointments, noise, admin, link_worker], ignore_index=True)
     appointments["appointment_date"] = pd.to_datetime(appointments["appointment_date"])
-    appointments = appointments[appointments["appointment_date"] <= EXTRACT_DATE]
+    appointments = appointments[appointments["appointment_date"] <= extract_date]
     appointments = appointments.sort_values(
         ["appointment_date", "patient_id", "staff_role"], kind="stable"
     )

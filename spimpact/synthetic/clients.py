@@ -24,14 +24,17 @@ THEMES = (
 )
 
 
-def simulate_clients(spec: SchemeSpec, areas: pd.DataFrame, rng):
-    """Referred people, and the latent wellbeing their scores come from."""
+def simulate_clients(spec: SchemeSpec, areas: pd.DataFrame, rng, *, referred=None):
+    """Referred people, and the latent wellbeing their scores come from.
+
+    ``referred`` (start, end) dates the referrals in that window instead of the usual one.
+    """
     n = spec.n_clients
     # SP reaches deprived areas more: weight areas towards low deciles.
     weights = areas["population"].to_numpy(float) * np.exp(-0.12 * areas["imd_decile"].to_numpy())
     people = simulate_people(n, areas, spec.ethnic_mix, rng, area_weights=weights)
     people.insert(0, "client_id", tokens(rng, n, spec.scheme_id[:2].upper() + "-"))
-    people["referral_date"] = np.sort(referral_dates(n, rng))
+    people["referral_date"] = np.sort(referral_dates(n, rng, *(referred or ())))
     people["referral_source"] = rng.choice(REFERRAL_SOURCES, size=n, p=REFERRAL_SOURCE_P)
     z_imd = (people["imd_decile"].to_numpy() - 5.5) / 2.9
     z_age = (people["age"].to_numpy() - 54) / 19
@@ -48,7 +51,9 @@ def simulate_clients(spec: SchemeSpec, areas: pd.DataFrame, rng):
     return people, latent
 
 
-def public_clients(spec: SchemeSpec, clients: pd.DataFrame, rng) -> pd.DataFrame:
+def public_clients(
+    spec: SchemeSpec, clients: pd.DataFrame, rng, *, extract_date=EXTRACT_DATE
+) -> pd.DataFrame:
     """The clients table as a scheme sends it: consent, discharge, age or birth date."""
     out = clients.copy()
     n = len(out)
@@ -66,7 +71,7 @@ def public_clients(spec: SchemeSpec, clients: pd.DataFrame, rng) -> pd.DataFrame
     )
     discharge_date = out["_last_contact"].fillna(out["referral_date"] + pd.Timedelta(days=30))
     discharge_date = discharge_date + pd.to_timedelta(rng.integers(0, 21, size=n), unit="D")
-    open_case = discharge_date > EXTRACT_DATE
+    open_case = discharge_date > extract_date
     out["discharge_date"] = discharge_date.where(~open_case)
     out["discharge_reason"] = pd.Series(discharge_reason, index=out.index).where(~open_case)
     out = out.drop(columns=[c for c in out.columns if c.startswith("_")])
@@ -86,7 +91,7 @@ def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, np.arange(len(owner)) - starts
 
 
-def simulate_contacts(clients: pd.DataFrame, rng) -> pd.DataFrame:
+def simulate_contacts(clients: pd.DataFrame, rng, *, extract_date=EXTRACT_DATE) -> pd.DataFrame:
     """Link-worker contacts; adds each client's last contact date to ``clients``."""
     n = len(clients)
     n_contacts = np.where(
@@ -116,7 +121,7 @@ def simulate_contacts(clients: pd.DataFrame, rng) -> pd.DataFrame:
             "duration_minutes": rng.choice([15, 30, 45, 60], size=len(owner)),
         }
     )
-    contacts = contacts[contacts["contact_date"] <= EXTRACT_DATE].reset_index(drop=True)
+    contacts = contacts[contacts["contact_date"] <= extract_date].reset_index(drop=True)
     last = contacts.groupby("client_id")["contact_date"].max()
     clients["_last_contact"] = clients["client_id"].map(last)
     return contacts
@@ -127,7 +132,7 @@ def is_engaged(clients: pd.DataFrame) -> np.ndarray:
     return clients["_engaged"].to_numpy()
 
 
-def simulate_support(clients, rng) -> pd.DataFrame:
+def simulate_support(clients, rng, *, extract_date=EXTRACT_DATE) -> pd.DataFrame:
     """Activities each engaged client was offered."""
     counts = np.where(is_engaged(clients), rng.integers(1, 4, size=len(clients)), 0)
     owner, _ = expand(counts)
@@ -142,7 +147,7 @@ def simulate_support(clients, rng) -> pd.DataFrame:
             "organisation_id": [f"ORG-{k:03d}" for k in rng.integers(1, 41, size=len(owner))],
         }
     )
-    return support[support["date"] <= EXTRACT_DATE].reset_index(drop=True)
+    return support[support["date"] <= extract_date].reset_index(drop=True)
 
 
 _FIRST = (
@@ -192,7 +197,7 @@ _SENTENCES = {
 }
 
 
-def simulate_feedback(clients, latent, rng) -> pd.DataFrame:
+def simulate_feedback(clients, latent, rng, *, extract_date=EXTRACT_DATE) -> pd.DataFrame:
     """Free-text feedback, some with names, phone numbers and dates to redact."""
     mask = is_engaged(clients) & (rng.uniform(size=len(clients)) < 0.12)
     rows = []
@@ -218,7 +223,7 @@ def simulate_feedback(clients, latent, rng) -> pd.DataFrame:
             (
                 f"FB-{k + 1:05d}",
                 clients["client_id"].iloc[i] if rng.uniform() < 0.9 else None,
-                min(when, EXTRACT_DATE),
+                min(when, extract_date),
                 rng.choice(["case_study", "formal", "informal"], p=[0.15, 0.35, 0.5]),
                 ";".join(themes),
                 "true" if rng.uniform() < 0.6 else "false",

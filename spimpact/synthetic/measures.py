@@ -35,14 +35,14 @@ SWEMWBS_RAW_TO_METRIC = np.array(
 )  # fmt: skip  # Warwick conversion table (SPEC §1.1), used only to aim latent scores
 
 
-def simulate_measures(spec: SchemeSpec, clients, latent, rng):
+def simulate_measures(spec: SchemeSpec, clients, latent, rng, *, extract_date=EXTRACT_DATE):
     """Questionnaire items at baseline and two follow-ups, and the true changes."""
     n = len(clients)
     engaged_mask = is_engaged(clients)
     baseline_date = clients["referral_date"] + pd.to_timedelta(
         rng.integers(3, 28, size=n), unit="D"
     )
-    has_baseline = engaged_mask & (rng.uniform(size=n) < 0.92) & (baseline_date <= EXTRACT_DATE)
+    has_baseline = engaged_mask & (rng.uniform(size=n) < 0.92) & (baseline_date <= extract_date)
     person_noise = latent["person"].to_numpy()
     rows = []
     truth = {}
@@ -72,7 +72,7 @@ def simulate_measures(spec: SchemeSpec, clients, latent, rng):
                 observed = (
                     has_baseline
                     & (rng.uniform(size=n) < 1 / (1 + np.exp(-logit)))
-                    & (dates <= EXTRACT_DATE)
+                    & (dates <= extract_date)
                 )
             idx = np.flatnonzero(observed)
             items = items_for(scores[idx, t], rng)

@@ -72,10 +72,12 @@ def tokens(rng, n: int, prefix: str) -> list[str]:
     return tokens[:n]
 
 
-def referral_dates(n: int, rng) -> pd.DatetimeIndex:
-    """Dates from 2023 to mid-2025, rising over time, with a winter peak."""
-    start = pd.Timestamp("2023-01-01")
-    days = (pd.Timestamp("2025-06-30") - start).days
+REFERRALS_FROM, REFERRALS_TO = pd.Timestamp("2023-01-01"), pd.Timestamp("2025-06-30")
+
+
+def referral_dates(n: int, rng, start=REFERRALS_FROM, end=REFERRALS_TO) -> pd.DatetimeIndex:
+    """Dates from 2023 to mid-2025 (or ``start`` to ``end``), rising, with a winter peak."""
+    days = (end - start).days
     # volume grows over time, with a winter rise
     u = rng.uniform(0, 1, size=n * 3)
     keep = rng.uniform(0, 1, size=n * 3) < (0.6 + 0.4 * u) * (

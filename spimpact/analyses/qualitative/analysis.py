@@ -10,11 +10,13 @@ which is descriptive. The words are in ``spimpact.analyses.qualitative.section``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from spimpact.analyses.qualitative.approval import review_candidates
 from spimpact.contract import FEEDBACK_THEMES
 from spimpact.io import SchemeData
 from spimpact.models.paired import fit_welch
@@ -27,7 +29,6 @@ from spimpact.publish.disclosure import (
     disclose_table,
 )
 from spimpact.publish.gate import OTHER_LABEL, publish_labels
-from spimpact.publish.scrub import scrub_text
 from spimpact.publish.section import InsufficientData
 from spimpact.scoring import MAIN_SCORE
 
@@ -95,9 +96,13 @@ class FeedbackResult:
         ``dimension, category, theme, n_feedback, n_feedback_in_group,
         percent_of_group`` for feedback linked to a client.
     quotes
-        Feedback chosen at random (seeded) from that given with consent to quote:
+        Feedback chosen at random (seeded) from that given with consent to quote and
+        approved by a person (``spimpact.analyses.qualitative.approval``):
         ``feedback_id, feedback_type, themes`` (comma-separated) and ``text``,
-        scrubbed of identifiers. Empty when none came with consent.
+        scrubbed of identifiers. Empty when none is approved.
+    awaiting_review_themes
+        Published theme labels of consented comments not (or no longer) approved: they
+        are shown only as themes.
     joint
         The joint display: per theme, the mean change in the primary score of
         clients whose feedback mentions it and of the others, and the Welch
@@ -115,9 +120,12 @@ class FeedbackResult:
     quotes: pd.DataFrame
     joint: pd.DataFrame | None
     joint_score: str | None
+    awaiting_review_themes: tuple[str, ...] = ()
 
 
-def analyse_feedback(scheme: SchemeData, scores, *, params: SchemeParams) -> FeedbackResult:
+def analyse_feedback(
+    scheme: SchemeData, scores, *, params: SchemeParams, approved: Mapping[str, str] | None = None
+) -> FeedbackResult:
     """Count, quote and set beside wellbeing change the scheme's feedback and case studies.
 
     Parameters
@@ -129,6 +137,10 @@ def analyse_feedback(scheme: SchemeData, scores, *, params: SchemeParams) -> Fee
         value``; a ``ScoredMeasures`` is accepted too), for the joint display.
     params
         Primary measure, confidence level, seed (quote selection) and disclosure rule.
+    approved
+        Approved quotes (feedback id -> fingerprint of the scrubbed text,
+        ``spimpact.analyses.qualitative.approval.read_approvals``). Only these are
+        quoted; ``None`` or empty means no quote is published.
 
     Raises ``InsufficientData`` when the scheme supplied no feedback.
 
@@ -173,15 +185,17 @@ def analyse_feedback(scheme: SchemeData, scores, *, params: SchemeParams) -> Fee
     score_name = MAIN_SCORE.get(params.measures.primary)
     joint = joint_display(long, getattr(scores, "scores", scores), params)
     n_linked = int(feedback["client_id"].notna().sum())
+    quotes, awaiting = choose_quotes(feedback, long, seed=params.seed, approved=approved or {})
     return FeedbackResult(
         n_feedback_published=disclose_count([len(feedback)], rule).iloc[0],
         n_linked_published=disclose_count([n_linked], rule).iloc[0],
         by_type=type_table,
         by_theme=theme_table,
         by_subgroup=subgroup_table,
-        quotes=choose_quotes(feedback, long, seed=params.seed),
+        quotes=quotes,
         joint=joint,
         joint_score=score_name if joint is not None else None,
+        awaiting_review_themes=awaiting,
     )
 
 
@@ -212,31 +226,28 @@ def themes_by_subgroup(
     )
 
 
-def choose_quotes(feedback: pd.DataFrame, long: pd.DataFrame, *, seed) -> pd.DataFrame:
-    """Up to ``MAX_QUOTES`` consented comments chosen at random, scrubbed of identifiers.
+def choose_quotes(
+    feedback: pd.DataFrame, long: pd.DataFrame, *, seed, approved: Mapping[str, str]
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Up to ``MAX_QUOTES`` approved consented comments chosen at random, scrubbed.
 
-    Returns ``feedback_id, feedback_type, themes, text`` in ``feedback_id`` order.
+    A comment is quoted only when its id is in ``approved`` with the fingerprint of
+    its scrubbed text (``quote_fingerprint``). Returns the quotes
+    (``feedback_id, feedback_type, themes, text`` in ``feedback_id`` order) and the
+    sorted theme labels of consented comments that are not approved.
     """
-    consented = feedback[
-        feedback["consent_to_quote"].fillna(False).astype(bool)
-        & feedback["text"].fillna("").astype(str).str.strip().ne("")
-    ].sort_values("feedback_id", kind="stable")
-    columns = ["feedback_id", "feedback_type", "themes", "text"]
-    if consented.empty:
-        return pd.DataFrame(columns=columns)
-    rng = np.random.default_rng(seed)
-    chosen = consented.iloc[
-        np.sort(rng.choice(len(consented), size=min(MAX_QUOTES, len(consented)), replace=False))
-    ]
     themes = long.groupby("feedback_id")["theme"].agg(lambda t: ", ".join(sorted(t)))
-    return pd.DataFrame(
-        [
-            (row.feedback_id, row.feedback_type, themes.get(row.feedback_id, ""),
-             scrub_text(row.text))
-            for row in chosen.itertuples(index=False)
-        ],
-        columns=columns,
-    )  # fmt: skip
+    candidates = review_candidates(feedback, themes)
+    columns = ["feedback_id", "feedback_type", "themes", "text"]
+    ok = candidates["feedback_id"].map(approved).eq(candidates["fingerprint"]).astype(bool)
+    waiting = long[long["feedback_id"].astype(str).isin(candidates.loc[~ok, "feedback_id"])]
+    awaiting = tuple(sorted(set(waiting["theme"]) - {NO_THEME}))
+    chosen = candidates[ok]
+    if chosen.empty:
+        return pd.DataFrame(columns=columns), awaiting
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(len(chosen), size=min(MAX_QUOTES, len(chosen)), replace=False))
+    return chosen.iloc[picked][columns].reset_index(drop=True), awaiting
 
 
 def joint_display(long: pd.DataFrame, scores, params: SchemeParams) -> pd.DataFrame | None:

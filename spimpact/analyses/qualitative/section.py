@@ -7,6 +7,7 @@ Turns a ``FeedbackResult`` (``spimpact.analyses.qualitative.analysis``) into tex
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,9 @@ from spimpact.publish.section import Section, Table
 from spimpact.scoring import SCORES
 
 
-def qualitative_section(scheme: SchemeData, scores, *, params: SchemeParams) -> Section:
+def qualitative_section(
+    scheme: SchemeData, scores, *, params: SchemeParams, approved: Mapping[str, str] | None = None
+) -> Section:
     """Feedback and case studies: themes, types, subgroups, consented quotes and a joint display.
 
     Parameters
@@ -32,6 +35,9 @@ def qualitative_section(scheme: SchemeData, scores, *, params: SchemeParams) -> 
     params
         Scheme parameters: primary measure, confidence level, seed (quote selection)
         and disclosure rule.
+    approved
+        Approved quotes (feedback id -> fingerprint); only these are quoted, other
+        consented comments are shown only through their themes.
 
     Returns
     -------
@@ -50,7 +56,7 @@ def qualitative_section(scheme: SchemeData, scores, *, params: SchemeParams) -> 
     difference in mean change uses Welch's t interval and is descriptive: people who
     raise a theme differ from others in many ways.
     """
-    result = analyse_feedback(scheme, scores, params=params)
+    result = analyse_feedback(scheme, scores, params=params, approved=approved)
     rule = params.disclosure.rule()
     text = [
         f"The scheme recorded {_count_text(result.n_feedback_published)} pieces of feedback "
@@ -58,7 +64,7 @@ def qualitative_section(scheme: SchemeData, scores, *, params: SchemeParams) -> 
         "The tables count feedback by type and by theme; one piece of feedback can "
         "mention several themes.",
     ]
-    text.extend(_quote_lines(result.quotes))
+    text.extend(_quote_lines(result.quotes, result.awaiting_review_themes))
     text.append(
         "**Descriptive only.** The joint display sets each theme beside the change in "
         "wellbeing of the clients whose feedback mentions it. People who raise a theme "
@@ -99,13 +105,22 @@ def _count_text(value) -> str:
     return "fewer than 8" if pd.isna(value) else f"{int(value):,}"
 
 
-def _quote_lines(quotes: pd.DataFrame) -> list[str]:
+def _quote_lines(quotes: pd.DataFrame, awaiting: tuple[str, ...] = ()) -> list[str]:
+    lines = []
+    if awaiting:
+        lines.append(
+            "Some feedback given with consent to quote has not been approved by a reviewer "
+            "(`spimpact quotes review`), so it is shown only through its themes: "
+            f"{_markdown_safe(', '.join(t.replace('_', ' ') for t in awaiting))}."
+        )
     if quotes.empty:
-        return ["No feedback came with consent to quote, so no quotes are shown."]
-    lines = [
-        f"Quotes from feedback given with consent to quote ({len(quotes)} chosen at random; "
-        "names, places, dates and contact details removed):"
-    ]
+        if not awaiting:
+            lines.append("No feedback came with consent to quote, so no quotes are shown.")
+        return lines
+    lines.append(
+        f"Quotes from feedback given with consent to quote and approved by a reviewer "
+        f"({len(quotes)} chosen at random; names, places, dates and contact details removed):"
+    )
     for row in quotes.itertuples(index=False):
         kind = FEEDBACK_TYPE_LABELS.get(row.feedback_type, str(row.feedback_type)).lower()
         lines.append(

@@ -9,6 +9,7 @@ from scipy import stats
 from spimpact.analyses.measures import score_scheme
 from spimpact.analyses.qualitative import analyse_feedback, qualitative_section
 from spimpact.analyses.qualitative.analysis import split_themes
+from spimpact.analyses.qualitative.approval import review_candidates
 from spimpact.io import SchemeData
 from spimpact.params import SchemeParams
 from spimpact.publish.gate import paragraph
@@ -112,9 +113,18 @@ def test_qualitative_counts_are_disclosure_controlled(tmp_path):
     assert {"Sex", "Age band", "Ethnic group"} <= set(subgroup["dimension"])
 
 
+def approve_all(scheme) -> dict[str, str]:
+    """What a reviewer approving every consented quote writes (``read_approvals`` form)."""
+    candidates = review_candidates(scheme.feedback, pd.Series(dtype=str))
+    return dict(zip(candidates["feedback_id"], candidates["fingerprint"], strict=True))
+
+
 def test_quotes_only_with_consent_and_scrubbed(tmp_path):
     scheme, scores, _ = fabricated_scheme(tmp_path)
-    text = "\n".join(qualitative_section(scheme, scores, params=params(tmp_path)).text)
+    section = qualitative_section(
+        scheme, scores, params=params(tmp_path), approved=approve_all(scheme)
+    )
+    text = "\n".join(section.text)
     quotes = [line for line in text.splitlines() if line.startswith(">")]
     assert len(quotes) == 3  # F000, F001 (confidence) and F030 (housing) consented
     assert "Mensah" not in text and "07700" not in text  # never consented
@@ -169,8 +179,9 @@ def test_quotes_cannot_inject_html_or_markdown(tmp_path):
     scheme, scores, _ = fabricated_scheme(tmp_path)
     feedback = scheme.feedback.copy()
     feedback.loc[0, "text"] = "it was <script>alert(1)</script> *great*\n\n# really"
+    changed = SchemeData(**{**scheme.__dict__, "feedback": feedback})
     section = qualitative_section(
-        SchemeData(**{**scheme.__dict__, "feedback": feedback}), scores, params=params(tmp_path)
+        changed, scores, params=params(tmp_path), approved=approve_all(changed)
     )
     quote = next(line for line in section.text if "alert" in line)
     assert r"\*great\*" in quote and r"\# really" in quote and "\n" not in quote
@@ -181,7 +192,7 @@ def test_quotes_cannot_inject_html_or_markdown(tmp_path):
 
 def test_feedback_analysis_holds_only_scrubbed_consented_quotes(tmp_path):
     scheme, scores, _ = fabricated_scheme(tmp_path)
-    result = analyse_feedback(scheme, scores, params=params(tmp_path))
+    result = analyse_feedback(scheme, scores, params=params(tmp_path), approved=approve_all(scheme))
     quotes = result.quotes.set_index("feedback_id")
     assert quotes.index.tolist() == ["F000", "F001", "F030"]
     # "Dr Patel helped me on 02/03/2024 at Riverside Centre." as given
