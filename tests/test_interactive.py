@@ -103,7 +103,7 @@ def test_equity_stacks_one_result_per_grouping(example_params):
 def test_published_tier_shows_only_the_report_section(published):
     wellbeing = published.wellbeing()
     with pytest.raises(TierError, match="tier='analyst'"):
-        wellbeing.result
+        wellbeing.result  # noqa: B018
     with pytest.raises(TierError):
         wellbeing.change  # noqa: B018
     section = published.section("wellbeing")
