@@ -38,7 +38,7 @@ from spimpact.analyses.wellbeing import analyse_wellbeing
 from spimpact.analyses.wellbeing.analysis import ANALYSED_SCORES
 from spimpact.io import SchemeData, load_scheme_from_params
 from spimpact.params import SchemeParams, load_params
-from spimpact.publish.disclosure import disclose_count
+from spimpact.publish.disclosure import SUPPRESSED, disclose_count
 from spimpact.publish.section import InsufficientData, Section
 from spimpact.report.provenance import build_provenance
 from spimpact.report.scheme import SchemeReport, configure_figures
@@ -109,7 +109,8 @@ class Scheme:
         counts = self.data.reconciliation.copy()
         if self.tier == "published":
             for column in [c for c in counts.columns if pd.api.types.is_integer_dtype(counts[c])]:
-                counts[column] = disclose_count(counts[column].to_numpy(), rule).astype(str)
+                safe = disclose_count(counts[column].to_numpy(), rule)
+                counts[column] = safe.astype(object).where(safe.notna(), SUPPRESSED).to_numpy()
         return (
             f"<h3>{html.escape(self.params.title)}</h3>"
             f"<p>tier: {html.escape(self.tier)}; rows read and kept per table "

@@ -41,13 +41,20 @@ def test_overlap_and_matched_sets_agree_with_the_matching(matched):
 def test_weights_and_effective_sample_size(matched):
     _, result = matched
     table = dx.matching_weights(result).set_index("group")
-    weights = result.matching.data
-    treated = weights[result.matching.treatment].astype(int) == 1
-    w = weights.loc[~treated, "weights"].to_numpy(dtype=float)
+    if "weight" in result.panel.columns:  # weights of the estimate, one per person
+        people = result.panel.drop_duplicates("patient_id")
+        treated, weights = people["treated"].astype(int) == 1, people["weight"]
+    else:  # the matching weights
+        data = result.matching.data
+        treated = data[result.matching.treatment].astype(int) == 1
+        weights = data["weights"]
+    w = weights[~treated].to_numpy(dtype=float)
     assert table.loc["comparison", "n"] == len(w)
+    assert table.loc["comparison", "n_zero"] == int((w == 0).sum())
     assert table.loc["comparison", "effective_n"] == pytest.approx(
         w[w > 0].sum() ** 2 / (w[w > 0] ** 2).sum()
     )
+    assert dx.effective_sample_size([1.0, 3.0]) == pytest.approx(16 / 10)
     assert np.isnan(dx.effective_sample_size([0.0, 0.0]))
 
 
