@@ -100,12 +100,24 @@ def _number(value: float) -> str:
 
 
 def _analysis(fit: Callable[[], object]) -> Callable[[], object]:
-    """The fitted result behind a scheme's analysis (raises InsufficientData as the fit does)."""
+    """The fitted result behind a scheme's analysis.
+
+    Raises ``InsufficientData`` when the fit does, or with the error when the fit fails,
+    so that a diagnostics notebook shows why instead of stopping.
+    """
     cache: list = []
 
     def get():
         if not cache:
-            cache.append(fit().result)
+            try:
+                cache.append(fit().result)
+            except InsufficientData:
+                raise
+            except Exception as error:  # noqa: BLE001 - shown in the notebook, not hidden
+                raise InsufficientData(
+                    f"the analysis itself failed ({type(error).__name__}: {error}); the "
+                    "report shows this section as an error too"
+                ) from error
         return cache[0]
 
     return get

@@ -70,13 +70,19 @@ def test_diagnostics_notebooks_are_thin():
 
 @pytest.mark.e2e
 def test_notebooks_run_under_nbval(example_params, tmp_path):
-    """nbval executes the four diagnostics notebooks and the tutorial on the valley example."""
-    valley = _params(example_params, "valley")
+    """nbval executes the four diagnostics notebooks and the tutorial on small examples."""
+    schemes = {
+        "wellbeing_diagnostics": "valley",
+        "attendance_diagnostics": "riverside",  # matched comparison group
+        "attrition_diagnostics": "hillcrest",
+        "data_quality_diagnostics": "hillcrest",  # has exclusions
+        "tutorial": "valley",
+    }
     copies = []
-    for name in (*NOTEBOOKS, "tutorial"):
+    for name, scheme in schemes.items():
         notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
         cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-        cell.source = f'params_path = "{valley}"'
+        cell.source = f'params_path = "{_params(example_params, scheme)}"'
         copies.append(tmp_path / f"{name}.ipynb")
         nbformat.write(notebook, copies[-1])
     result = subprocess.run(
@@ -111,3 +117,17 @@ def test_run_with_diagnostics_writes_an_isolated_analyst_tier(rendered_reports, 
     assert not (folder / "diagnostics_errors.txt").exists()
     assert scan_analyst_isolation(outputs).empty
     assert ANALYST_DIR not in (outputs / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_failing_analysis_is_shown_as_its_reason():
+    from spimpact.publish.section import InsufficientData
+    from spimpact.report.diagnostics import Diagnostics, _analysis
+
+    def broken():
+        raise KeyError("C(timepoint)[2]")
+
+    result = _analysis(broken)
+    with pytest.raises(InsufficientData, match="KeyError"):
+        result()
+    shown = Diagnostics({"summary": lambda: result().summary()})
+    shown.show("summary")  # displays the reason instead of raising

@@ -18,18 +18,24 @@ SITE_COLUMNS = ("link_worker", "link_worker_id", "site", "site_id", "practice_co
 
 
 def exclusions_list(scheme: SchemeData) -> pd.DataFrame:
-    """Every excluded row with its source file and line: ``file, line, column, value, reason``.
+    """Every excluded row with its source file and line: ``reason, file, line, column, value``.
 
-    Sorted by reason, file and line. ``value`` is as logged on load (identifying values
-    are withheld there already).
+    For data mapped from a scheme's own export the file and line are those of the
+    export (the ``source`` and ``line`` the loader records). Sorted by reason, file and
+    line. ``value`` is as logged on load (identifying values are withheld there already).
     """
     exclusions = scheme.exclusions
     files = {name: path.name for name, path in scheme.source_files.items()}
+    file = exclusions["table"].map(lambda t: files.get(t, f"{t}.csv"))
+    line = exclusions["row"]
+    if "source" in exclusions and "line" in exclusions:  # rows mapped from a scheme's export
+        file = exclusions["source"].where(exclusions["source"].notna(), file)
+        line = exclusions["line"].where(exclusions["line"].notna(), line)
     table = pd.DataFrame(
         {
             "reason": exclusions["reason"].astype(str).to_numpy(),
-            "file": exclusions["table"].map(lambda t: files.get(t, f"{t}.csv")).to_numpy(),
-            "line": exclusions["row"].astype("Int64").to_numpy(),
+            "file": file.astype(str).to_numpy(),
+            "line": pd.to_numeric(line).astype("Int64").to_numpy(),
             "column": exclusions["column"].to_numpy(),
             "value": exclusions["value"].to_numpy(),
         }

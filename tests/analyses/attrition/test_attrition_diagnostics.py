@@ -1,4 +1,4 @@
-"""Diagnostics of the attrition analysis (issue 18) on the valley example."""
+"""Diagnostics of the attrition analysis (issue 18) on the hillcrest example."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from spimpact.models.ipw import fit_ipw
 
 @pytest.fixture(scope="module")
 def result(example_params):
-    params = next(p for p in example_params if p.stem == "valley")
+    params = next(p for p in example_params if p.stem == "hillcrest")
     return open_scheme(params, tier="analyst").attrition().result
 
 
