@@ -100,7 +100,11 @@ def _run(args) -> int:
 
     try:
         outcomes = run_reports(
-            args.params or None, jobs=args.jobs, force=args.force, output_root=args.output_dir
+            args.params or None,
+            jobs=args.jobs,
+            force=args.force,
+            output_root=args.output_dir,
+            diagnostics=args.diagnostics,
         )
     except (ParamsError, OutputFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -251,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--force", action="store_true", help="re-run every scheme even if unchanged")
     run.add_argument("--output-dir", type=Path, default=OUTPUTS_DIR, help="default: outputs/")
+    run.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="also write the analyst-only diagnostics notebooks (.ipynb and .html) of each "
+        "scheme to <output-dir>/_analyst/<scheme_id>/ (never publish them)",
+    )
     run.set_defaults(handler=_run)
 
     summary = commands.add_parser(

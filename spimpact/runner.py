@@ -22,7 +22,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -102,9 +102,12 @@ def run_reports(
     output_root: Path | None = None,
     summary: bool = True,
     progress=print,
+    diagnostics: bool = False,
 ) -> list[RunOutcome]:
     """Render the reports of ``params_paths`` (default: all of ``params/``).
 
+    With ``diagnostics``, also the analyst-only diagnostics notebooks of every scheme
+    whose report rendered (``spimpact.report.diagnostics``; ``outputs/_analyst/``).
     Returns one ``RunOutcome`` per params file, in the order given.
     """
     output_root = Path(output_root) if output_root else OUTPUTS_DIR
@@ -159,6 +162,8 @@ def run_reports(
                 f"[{done}/{len(runnable)}] {outcome.scheme_id}: {outcome.status} "
                 f"({outcome.seconds:.1f} s){detail}"
             )
+    if diagnostics:
+        _run_diagnostics(runnable, outcomes, output_root, jobs=jobs, progress=progress)
     ordered = [outcomes[p] for p in paths]
     for outcome in ordered:
         if outcome.status == "failed" and re.fullmatch(SCHEME_ID_PATTERN, outcome.scheme_id):
@@ -173,6 +178,35 @@ def run_reports(
         index = build_summary(output_root)
         progress(f"ICB summary: {index}")
     return ordered
+
+
+def _run_diagnostics(runnable, outcomes, output_root: Path, *, jobs: int, progress) -> None:
+    """Render the diagnostics notebooks (issue 18) and check the analyst tier is isolated.
+
+    A scheme whose publishable files link to or copy an analyst file is marked failed
+    (its reason names the files, never their content).
+    """
+    from spimpact.report.diagnostics import render_all_diagnostics, scan_analyst_isolation
+
+    rendered = [
+        (path, params.scheme_id)
+        for path, params in runnable
+        if outcomes[path].status in ("ok", "unchanged")
+    ]
+    render_all_diagnostics(rendered, output_root, jobs=jobs, progress=progress)
+    findings = scan_analyst_isolation(output_root)
+    for path, scheme_id in rendered:
+        mine = findings[findings["file"].str.startswith(f"{scheme_id}/")]
+        if len(mine):
+            outcomes[path] = replace(
+                outcomes[path],
+                status="failed",
+                reason="analyst tier linked from or copied into publishable file(s): "
+                + ", ".join(sorted(set(mine["file"]))),
+            )
+    others = findings[~findings["file"].str.contains("/")]
+    if len(others):
+        progress("analyst tier linked from: " + ", ".join(sorted(set(others["file"]))))
 
 
 def render_scheme(

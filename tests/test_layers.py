@@ -28,7 +28,7 @@ LAYERS = (
     ),
     ("spimpact.publish",),
     ("spimpact.analyses", "spimpact.attendance"),
-    ("spimpact.report",),
+    ("spimpact.report", "spimpact.interactive"),
     ("spimpact.runner",),
     ("spimpact.cli",),
     ("spimpact",),
