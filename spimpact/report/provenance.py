@@ -21,7 +21,8 @@ KEY_LIBRARIES = (
 
 PROVENANCE_FILE = "provenance.json"
 
-# Output tiers (docs/outputs.md), after OpenSAFELY's release levels.
+# Publishable output tiers (docs/outputs.md), after OpenSAFELY's release levels. The
+# analyst tier is not named here: no publishable file may point to it.
 OUTPUT_TIERS = {
     "report.html": "publishable",
     "report.ipynb": "publishable",
@@ -29,7 +30,6 @@ OUTPUT_TIERS = {
     "provenance.json": "publishable",
     "status.json": "publishable",
     "../history/<scheme_id>/*.parquet": "publishable",
-    "../_analyst/<scheme_id>/*": "analyst-only",
 }
 
 
