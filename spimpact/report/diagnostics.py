@@ -202,12 +202,8 @@ def attendance_diagnostics(scheme) -> Diagnostics:
 
 
 def attrition_diagnostics(scheme) -> Diagnostics:
-    """Dropout models, IPW weights and truncation, imputation chains, δ-sensitivity."""
+    """Dropout models, IPW weights and truncation, imputation stability, δ-sensitivity."""
     result = _analysis(scheme.attrition)
-    seed = scheme.params.seed
-
-    def chains():
-        return attrition_dx.imputation_chains(result(), seed=seed)
 
     def tipping_plot():
         return result().tipping.plot().figure
@@ -217,8 +213,10 @@ def attrition_diagnostics(scheme) -> Diagnostics:
         "dropout models": lambda: attrition_dx.dropout_models(result()),
         "weight distribution": lambda: attrition_dx.weight_distribution(result()),
         "truncation": lambda: attrition_dx.truncation_sensitivity(result()),
-        "imputation chains": chains,
-        "chain plot": lambda: attrition_dx.plot_imputation_chains(diagnostics["imputation chains"]),
+        "imputation stability": lambda: attrition_dx.imputation_stability(result()),
+        "stability plot": lambda: attrition_dx.plot_imputation_stability(
+            diagnostics["imputation stability"]
+        ),
         "delta sensitivity": lambda: attrition_dx.delta_sensitivity(result()),
         "delta plot": tipping_plot,
     }

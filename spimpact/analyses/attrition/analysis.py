@@ -26,6 +26,7 @@ from spimpact.analyses.attrition.change import (
 )
 from spimpact.analyses.attrition.data import AttritionData, prepare_attrition_data
 from spimpact.analyses.attrition.retention import RetentionResult, analyse_retention
+from spimpact.models.imputation import MiResult
 from spimpact.models.ipw_sequential import SequentialIpwResult
 from spimpact.models.result import EstimatorResult
 from spimpact.models.tipping_point import TippingPointResult
@@ -65,6 +66,9 @@ class AttritionResult(EstimatorResult):
         Level of the intervals.
     diagnostics
         Plain-English notes on the weighting, imputation and mixed models.
+    mi
+        The imputation under missing at random, pooled: every imputed data set's
+        estimates in ``mi.per_imputation``.
     """
 
     data: AttritionData
@@ -74,6 +78,7 @@ class AttritionResult(EstimatorResult):
     retention: RetentionResult
     conf_level: float
     diagnostics: tuple[str, ...] = ()
+    mi: MiResult | None = None
 
     @property
     def score(self) -> str:
@@ -170,7 +175,7 @@ def analyse_attrition(scheme, scores, *, params: SchemeParams) -> AttritionResul
         )
     settings = params.measures.missing_data
     try:
-        estimates, tipping, ipw, notes = estimate_change(
+        estimates, tipping, ipw, mi, notes = estimate_change(
             data,
             seed=params.seed,
             conf_level=params.conf_level,
@@ -193,6 +198,7 @@ def analyse_attrition(scheme, scores, *, params: SchemeParams) -> AttritionResul
         retention=retention,
         conf_level=params.conf_level,
         diagnostics=tuple(notes),
+        mi=mi,
     )
 
 

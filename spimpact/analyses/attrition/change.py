@@ -92,9 +92,10 @@ def estimate_change(
     Returns
     -------
     tuple
-        ``(estimates, tipping, ipw, notes)``: a frame with ``ESTIMATE_COLUMNS`` (one row
-        per method and follow-up; ``df`` infinite for a normal interval), the
-        ``TippingPointResult`` for the last follow-up, the ``SequentialIpwResult`` and
+        ``(estimates, tipping, ipw, mi, notes)``: a frame with ``ESTIMATE_COLUMNS`` (one
+        row per method and follow-up; ``df`` infinite for a normal interval), the
+        ``TippingPointResult`` for the last follow-up, the ``SequentialIpwResult``, the
+        ``MiResult`` of the imputation under MAR (every imputation's estimates) and
         plain-English notes.
     """
     long, z_terms = long_scores(data)
@@ -157,11 +158,13 @@ def estimate_change(
         return _change_regression(values, design, positions, data.follow_ups)
 
     imputation_seed = int(np.random.default_rng(seed).integers(2**31))
+    pooled_by_key = {}
     for key, strategy in (("mi", "mar"), ("return_to_baseline", "return_to_baseline")):
         pooled = pool_analyses(
             draws.impute(strategy=strategy, seed=imputation_seed), analysis,
             dfcom="analysis", conf_level=conf_level,
         )  # fmt: skip
+        pooled_by_key[key] = pooled
         tidy = pooled.tidy().set_index("term")
         pooled_df = pooled.pooled.set_index("term")["df"]
         for t in data.follow_ups:
@@ -183,7 +186,7 @@ def estimate_change(
         dfcom="analysis",
         conf_level=conf_level,
     )
-    return estimates[ESTIMATE_COLUMNS], tipping, ipw, notes
+    return estimates[ESTIMATE_COLUMNS], tipping, ipw, pooled_by_key["mi"], notes
 
 
 def analyse_completed(completed: pd.DataFrame, z_terms, follow_ups) -> pd.DataFrame:

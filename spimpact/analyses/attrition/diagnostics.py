@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spimpact.models.imputation import impute_mice
+from spimpact.models.imputation import pool_rubin
 from spimpact.models.ipw import fit_ipw
 
 TRUNCATIONS = ((0.0, 1.0), (0.01, 0.99), (0.05, 0.95))
@@ -93,46 +93,61 @@ def truncation_sensitivity(result, truncations=TRUNCATIONS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def imputation_chains(result, *, seed: int, n_chains: int = 4, max_iter: int = 10) -> pd.DataFrame:
-    """Mean and variance of the imputed values by chain and iteration (MICE trace plot).
+def imputation_stability(result) -> pd.DataFrame:
+    """The pooled change at each follow-up as imputed data sets are added.
 
-    Each chain is ``impute_mice`` with one data set and seed ``seed + chain``; its state
-    after ``k`` iterations is the same chain run for ``k`` iterations (its random draws
-    come in the same order), so chains are run for 1, ..., ``max_iter`` iterations.
-    Columns ``column, chain, iteration, mean, variance``. Chains that mix show no trend
-    and overlap after the first few iterations (van Buuren 2018, §6.5.2).
+    The analysis imputes from draws of the mixed model's parameters (reference-based
+    multiple imputation): each data set is drawn independently, with no chain to
+    converge, so the check that matters is whether ``m`` imputations are enough. One
+    row per term and ``k = 2 .. m``: the estimate and standard error pooled from the
+    first ``k`` imputations by Rubin's rules, ``mc_error = sqrt(b / k)`` (the Monte
+    Carlo standard error of the pooled estimate) and ``fmi``. With enough imputations
+    the curve is flat and ``mc_error`` is under a tenth of ``std_error`` (White, Royston
+    & Wood 2011, Statistics in Medicine 30:377-399, section 7).
+    Columns ``term, k, estimate, std_error, mc_error, fmi``.
     """
-    data = result.data
-    follow = [f"follow_up_{t}" for t in data.follow_ups]
-    columns = ["baseline", *follow, *data.covariates]
-    frame = data.frame
-    incomplete = [c for c in follow if frame[c].isna().any()]
+    mi = result.mi
+    if mi is None:
+        raise ValueError("the attrition result carries no multiple imputation")
+    per = mi.per_imputation
+    dfcom = mi.pooled.set_index("term")["dfcom"]
     rows = []
-    for chain in range(n_chains):
-        for iteration in range(1, max_iter + 1):
-            imputed = impute_mice(frame, m=1, max_iter=iteration, seed=seed + chain,
-                                  columns=columns)  # fmt: skip
-            completed = imputed.datasets[0]
-            for column in incomplete:
-                values = completed.loc[imputed.missing[column], column].to_numpy(dtype=float)
-                rows.append((column, chain, iteration, values.mean(), values.var(ddof=1)))
-    return pd.DataFrame(rows, columns=["column", "chain", "iteration", "mean", "variance"])
+    for term, own in per.groupby("term", sort=False):
+        own = own.sort_values("imputation")
+        for k in range(2, len(own) + 1):
+            first = own.iloc[:k]
+            pooled = pool_rubin(
+                first["estimate"].rename(term),
+                (first["std_error"] ** 2).rename(term),
+                dfcom=float(dfcom[term]),
+            ).iloc[0]
+            rows.append(
+                (term, k, pooled["estimate"], pooled["std_error"],
+                 float(np.sqrt(pooled["b"] / k)), pooled["fmi"])
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=["term", "k", "estimate", "std_error", "mc_error", "fmi"])
 
 
-def plot_imputation_chains(chains: pd.DataFrame):
-    """Chain means and variances by iteration, one column of panels per imputed variable."""
+def plot_imputation_stability(stability: pd.DataFrame):
+    """Pooled estimate against the number of imputations, with its Monte Carlo band."""
     import matplotlib.pyplot as plt
 
-    columns = list(dict.fromkeys(chains["column"]))
-    figure, axes = plt.subplots(2, len(columns), figsize=(4 * len(columns), 5), squeeze=False)
-    for j, column in enumerate(columns):
-        for chain, trace in chains[chains["column"] == column].groupby("chain"):
-            axes[0, j].plot(trace["iteration"], trace["mean"], label=f"chain {chain}")
-            axes[1, j].plot(trace["iteration"], trace["variance"])
-        axes[0, j].set_title(column)
-        axes[0, j].set_ylabel("mean of imputed values")
-        axes[1, j].set_ylabel("variance of imputed values")
-        axes[1, j].set_xlabel("iteration")
+    terms = list(dict.fromkeys(stability["term"]))
+    figure, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 3.5), squeeze=False)
+    for axis, term in zip(axes[0], terms, strict=True):
+        own = stability[stability["term"] == term]
+        axis.plot(own["k"], own["estimate"], color="#005eb8")
+        axis.fill_between(
+            own["k"],
+            own["estimate"] - 1.96 * own["mc_error"],
+            own["estimate"] + 1.96 * own["mc_error"],
+            color="#005eb8",
+            alpha=0.2,
+            label="±1.96 Monte Carlo SE",
+        )
+        axis.set_title(term)
+        axis.set_xlabel("imputed data sets pooled")
+    axes[0, 0].set_ylabel("pooled change")
     axes[0, 0].legend(frameon=False, fontsize=8)
     figure.tight_layout()
     return figure

@@ -24,7 +24,7 @@ def large():
 
 
 def test_adjusted_estimates_recover_the_truth_complete_cases_do_not(large):
-    data, (estimates, tipping, ipw, _) = large
+    data, (estimates, tipping, ipw, _, _) = large
     by = estimates.set_index("key")
     # older people improve more and leave less: complete cases overstate the change
     assert by.loc["complete_case", "conf_low"] > TRUE_CHANGE
@@ -39,7 +39,7 @@ def test_one_follow_up_tipping_point_has_its_closed_form(large):
     """With one follow-up and centred characteristics, the pooled change is the mean of
     the completed changes, which moves by delta x (share imputed): it reaches zero at
     -estimate / share."""
-    data, (estimates, tipping, _, _) = large
+    data, (estimates, tipping, _, _, _) = large
     share = 1 - data.completed.mean()
     mi = estimates.set_index("key").loc["mi", "estimate"]
     assert_allclose(tipping.delta_no_effect, -mi / share, rtol=1e-6)
@@ -86,11 +86,11 @@ def test_long_scores_centre_the_characteristics():
 def test_estimates_are_reproducible_given_the_seed():
     scheme, scores = make_scheme(n=300, seed=5)
     data = prepare_attrition_data(scheme.clients, scores, score="swemwbs_metric")
-    first, first_tipping, _, _ = estimate_change(data, seed=11, m=5)
-    second, second_tipping, _, _ = estimate_change(data, seed=11, m=5)
+    first, first_tipping, _, _, _ = estimate_change(data, seed=11, m=5)
+    second, second_tipping, _, _, _ = estimate_change(data, seed=11, m=5)
     pd.testing.assert_frame_equal(first, second)
     pd.testing.assert_frame_equal(first_tipping.tidy(), second_tipping.tidy())
-    other, _, _, _ = estimate_change(data, seed=12, m=5)
+    other, _, _, _, _ = estimate_change(data, seed=12, m=5)
     assert (
         other.set_index("key").loc["mi", "estimate"] != first.set_index("key").loc["mi", "estimate"]
     )
@@ -104,7 +104,7 @@ def test_tipping_point_for_a_score_where_lower_is_better():
         value=lambda d: np.where(d["timepoint"] == 0, 7.0, 5.0) + d["value"] / 100,
     )
     data = prepare_attrition_data(scheme.clients, scores, score="ucla3_total")
-    estimates, tipping, _, _ = estimate_change(data, seed=3, m=5, higher_is_better=False)
+    estimates, tipping, _, _, _ = estimate_change(data, seed=3, m=5, higher_is_better=False)
     assert estimates.set_index("key").loc["mi", "estimate"] < 0
     assert 0 < tipping.delta_no_significance < tipping.delta_no_effect
     assert (tipping.tidy()["delta"] >= 0).all()

@@ -5,8 +5,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from spimpact.analyses.attrition import diagnostics as dx
+from spimpact.analyses.attrition.change import _term
 from spimpact.interactive import open_scheme
-from spimpact.models.imputation import impute_mice
 from spimpact.models.ipw import fit_ipw
 
 
@@ -50,22 +50,33 @@ def test_dropout_models_include_the_censoring_model(result):
         assert "disengagement (Cox)" in tables
 
 
-def test_imputation_chains_trace_each_chain_iteration_by_iteration(result):
-    chains = dx.imputation_chains(result, seed=7, n_chains=2, max_iter=3)
-    incomplete = [c for c in chains["column"].unique()]
-    assert len(chains) == 2 * 3 * len(incomplete)
-    # the state after the last iteration is that chain's own imputation
-    data = result.data
-    columns = ["baseline", *[f"follow_up_{t}" for t in data.follow_ups], *data.covariates]
-    one = impute_mice(data.frame, m=1, max_iter=3, seed=8, columns=columns)
-    column = incomplete[0]
-    imputed = one.datasets[0].loc[one.missing[column], column]
-    last = chains[
-        (chains["chain"] == 1) & (chains["iteration"] == 3) & (chains["column"] == column)
+def test_imputation_stability_ends_at_the_reported_imputation(result):
+    table = dx.imputation_stability(result)
+    m = int(result.mi.pooled["m"].iloc[0])
+    last = table[table["k"] == m].set_index("term")
+    pooled = result.mi.pooled.set_index("term")
+    assert_allclose(last["estimate"], pooled.loc[last.index, "estimate"], rtol=1e-12)
+    assert_allclose(last["std_error"], pooled.loc[last.index, "std_error"], rtol=1e-12)
+    # the report's imputed change at the last follow-up is that pooled estimate
+    reported = result.estimates.set_index(["key", "timepoint"]).loc[
+        ("mi", result.last_follow_up), "estimate"
     ]
-    assert last["mean"].iloc[0] == pytest.approx(imputed.mean())
-    observed = data.frame[column].dropna()
-    assert observed.min() <= last["mean"].iloc[0] <= observed.max()
+    assert last.loc[_term(result.last_follow_up), "estimate"] == pytest.approx(reported)
+
+
+def test_imputation_stability_pools_the_first_k_by_hand(result):
+    table = dx.imputation_stability(result)
+    per = result.mi.per_imputation
+    term = per["term"].iloc[0]
+    first = per[per["term"] == term].sort_values("imputation").iloc[:3]
+    estimate = first["estimate"].mean()
+    between = first["estimate"].var(ddof=1)
+    within = (first["std_error"] ** 2).mean()
+    row = table[(table["term"] == term) & (table["k"] == 3)].iloc[0]
+    assert row["estimate"] == pytest.approx(estimate)
+    assert row["std_error"] == pytest.approx(np.sqrt(within + (1 + 1 / 3) * between))
+    assert row["mc_error"] == pytest.approx(np.sqrt(between / 3))
+    assert sorted(table["k"].unique())[0] == 2
 
 
 def test_delta_sensitivity_is_the_tipping_point_curve(result):
