@@ -6,7 +6,7 @@
 * :func:`check_washout`: a data-driven check that the washout covers the rise seen in
   the event study: where the largest rise sits, whether the last baseline month already
   rises above the earlier ones, and whether the first post-period month is still above
-  the later ones.
+  the later ones (family-wise error at most ``1 - conf_level``).
 * :func:`honest_bounds`: Rambachan & Roth (2023) sensitivity of the design's estimate
   (the average over the post-period months) to violations of parallel trends, by
   relative magnitudes and by smoothness (Delta^SD, fixed-length confidence intervals),
@@ -34,6 +34,8 @@ RELATIVE_MAGNITUDES = (0.5, 1.0)
 SMOOTHNESS_MULTIPLES = (0.0, 0.5, 1.0, 2.0)
 #: Grid of the C-LF test inversion (HonestDiD's gridPoints) over +/-20 SE.
 HONEST_GRID = 200
+#: The washout check's tests: the peak scan and the two edge tests.
+CHECK_TESTS = ("peak", "rise_before", "still_high_after")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class WashoutCheck:
         First and last month left out (``None`` when the design leaves none out).
     peak_month
         Month with the largest rise of clients over comparison patients relative to the
-        baseline average, ``None`` when no month rises significantly.
+        baseline average, ``None`` when no month rises significantly (one-sided,
+        Bonferroni over the months scanned).
     peak_inside
         Whether ``peak_month`` lies in the washout (``True`` when there is no peak).
     rise_before_p_value
@@ -58,7 +61,9 @@ class WashoutCheck:
         builds up).
     passed
         No sign that the washout is too short: the peak inside it and neither edge
-        test significant at the ``1 - conf_level`` level.
+        test significant. Each of the three tests runs at ``(1 - conf_level) / 3``, so
+        the check as a whole raises a false alarm at most ``1 - conf_level`` of the
+        time when the washout does cover the rise.
     profile
         ``months_since_index, estimate, conf_low, conf_high``: the event study relative
         to the baseline average (pointwise intervals).
@@ -170,15 +175,20 @@ def check_washout(event_study: EventStudyResult, design: Design, *, conf_level: 
     washout = (design.baseline[1] + 1, design.post[0] - 1)
     if washout[0] > washout[1]:
         washout = None
-    rises = gamma - critical * se > 0
+    # Three tests, each at alpha / 3 (Bonferroni), and the peak scan Bonferroni over the
+    # months it scans: without a rise outside the washout the check raises a false alarm
+    # at most alpha of the time (pointwise, 24 months raised one in three).
+    alpha = 1 - conf_level
+    part = alpha / len(CHECK_TESTS)
+    scan_critical = stats.norm.isf(part / months.size)
+    rises = gamma - scan_critical * se > 0
     peak_month = int(months[np.argmax(np.where(rises, gamma, -np.inf))]) if rises.any() else None
     peak_inside = peak_month is None or (
         washout is not None and washout[0] <= peak_month <= washout[1]
     )
     rise_before = _edge_p_value(months, beta, sigma, baseline, last=True)
     still_high = _edge_p_value(months, beta, sigma, post, last=False)
-    alpha = 1 - conf_level
-    passed = bool(peak_inside and rise_before >= alpha and still_high >= alpha)
+    passed = bool(peak_inside and not rise_before < part and not still_high < part)
     return WashoutCheck(
         washout=washout,
         peak_month=peak_month,

@@ -260,7 +260,12 @@ def _checks_text(result: AttendanceResult, params) -> list[str]:
                 "gradually); consider longer `comparison.washout_months_before` / "
                 "`washout_months_after` and compare the sensitivity table's longer washout."
             )
-        text.append(f"**Washout check.** In the event study {where}. {verdict}")
+        alpha = 1 - result.conf_level
+        text.append(
+            f"**Washout check.** In the event study {where}. {verdict} (Each of the three "
+            f"tests is at the {alpha / 3:.1%} level, so the check raises a false alarm at "
+            f"most {alpha:.0%} of the time when the washout is long enough.)"
+        )
     placebo = estimate_row(result, "placebo")
     shift = params.comparison.placebo_months_earlier
     if np.isfinite(placebo["estimate"]):
