@@ -160,7 +160,7 @@ def run_key(provenance: dict) -> str:
 
 def refresh_row(provenance: dict, refresh: int) -> dict:
     """One ``refreshes.parquet`` row from a run's provenance."""
-    plan = provenance.get("params", {}).get("plan")
+    plan = provenance.get("plan")
     return {
         "refresh": refresh,
         "data_to": provenance.get("data_date") or "",

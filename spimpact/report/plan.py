@@ -2,7 +2,10 @@
 
 A scheme may pin its analysis plan under ``plan:`` in params (primary outcome and
 time point, estimand, comparison design, covariates, dropout handling, multiplicity
-policy). ``freeze_plan`` writes the lock ``params/<scheme_id>.plan-lock.json`` beside
+policy). The plan recorded with a run (``plan_record``) is those items plus the params
+settings that decide what the analyses estimate (``ANALYSIS_SETTINGS``), so a change of
+measure, washout, matching, covariance order or imputation count with the words of the
+plan left alone is still a change of plan. ``freeze_plan`` writes the lock ``params/<scheme_id>.plan-lock.json`` beside
 the params file; a run compares its plan with the lock (or, without a lock, with the
 plan of the previous refresh in the history store) and the report shows each
 difference. No clock is read: the lock records the latest date in the data it was
@@ -29,6 +32,29 @@ PLAN_LABELS = {
     "dropout_handling": "dropout handling",
     "multiplicity": "multiplicity policy",
 }
+#: Params that decide what the analyses estimate, recorded and compared with the plan.
+ANALYSIS_SETTINGS = ("conf_level", "seed", "episodes", "measures", "comparison")
+SETTINGS_KEY = "settings"
+
+
+def plan_record(params: SchemeParams) -> dict | None:
+    """The plan as recorded with a run: its items and the analysis settings, flattened.
+
+    ``None`` when the scheme has no ``plan:``. Settings are ``{"dotted.name": value}``
+    with JSON values (``comparison.washout_months_before``, ``measures.primary``...).
+    """
+    if params.plan is None:
+        return None
+    settings = params.model_dump(mode="json", include=set(ANALYSIS_SETTINGS))
+    return {**plan_dict(params.plan), SETTINGS_KEY: dict(_flatten(settings))}
+
+
+def _flatten(value, prefix: str = ""):
+    if isinstance(value, dict):
+        for key in sorted(value):
+            yield from _flatten(value[key], f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), value
 
 
 def plan_dict(plan: PlanParams | dict | None) -> dict | None:
@@ -95,11 +121,12 @@ def freeze_plan(params_path: Path, params: SchemeParams, *, data_date: str | Non
             "(primary_outcome, time_point, estimand, comparison_design, covariates, "
             "dropout_handling, multiplicity) first"
         )
+    record = plan_record(params)
     content = {
         "scheme_id": params.scheme_id,
         "frozen_on_data_to": data_date,
-        "plan": plan_dict(params.plan),
-        "plan_sha256": plan_sha256(params.plan),
+        "plan": record,
+        "plan_sha256": plan_sha256(record),
     }
     path = lock_path(params_path)
     path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -107,15 +134,19 @@ def freeze_plan(params_path: Path, params: SchemeParams, *, data_date: str | Non
 
 
 def plan_differences(before: dict | None, after: dict | None) -> list[tuple[str, str, str]]:
-    """``(item, before, after)`` for each plan item that differs, in plan order.
+    """``(item, before, after)`` for each plan item, then each setting, that differs.
 
-    A plan added or removed counts as every item changing.
+    A plan added or removed counts as every item changing. Settings are compared only
+    when both sides recorded them (a lock frozen before settings were recorded has none).
 
     Examples
     --------
     >>> plan_differences({"estimand": "ATT", "covariates": ["age"]},
     ...                  {"estimand": "ATE", "covariates": ["age"]})
     [('estimand', 'ATT', 'ATE')]
+    >>> plan_differences({"settings": {"comparison.washout_months_before": 3}},
+    ...                  {"settings": {"comparison.washout_months_before": 4}})
+    [('setting comparison.washout_months_before', '3', '4')]
     """
     before, after = before or {}, after or {}
     rows = []
@@ -123,6 +154,12 @@ def plan_differences(before: dict | None, after: dict | None) -> list[tuple[str,
         old, new = before.get(key), after.get(key)
         if old != new:
             rows.append((label, _text(old), _text(new)))
+    if SETTINGS_KEY in before and SETTINGS_KEY in after:
+        old_settings, new_settings = before[SETTINGS_KEY], after[SETTINGS_KEY]
+        for key in sorted(set(old_settings) | set(new_settings)):
+            old, new = old_settings.get(key), new_settings.get(key)
+            if old != new:
+                rows.append((f"setting {key}", _text(old), _text(new)))
     return rows
 
 

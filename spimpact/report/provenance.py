@@ -143,7 +143,8 @@ def _project_relative(path: Path) -> str:
 def build_provenance(params_path: Path, params: SchemeParams, scheme=None) -> dict:
     """Everything needed to reproduce a report: input, params and code hashes, versions.
 
-    Also the analysis plan's hash and its lock (``spimpact.report.plan``), the hash of
+    Also the analysis plan as recorded (its items and the analysis settings, ``plan_record``),
+    its hash and its lock (``spimpact.report.plan``), the hash of
     the approved-quotes file, and, when the loaded ``scheme`` is given, the refresh
     label: the latest date recorded in the data (``data_date``) and the rows used per
     table, rounded to 5 (``spimpact.report.history.data_date``, ``record_counts``).
@@ -152,7 +153,7 @@ def build_provenance(params_path: Path, params: SchemeParams, scheme=None) -> di
     """
     # imported here: history and plan build on provenance's neighbours, not on it
     from spimpact.report.history import data_date, record_counts
-    from spimpact.report.plan import lock_path, plan_sha256, read_lock
+    from spimpact.report.plan import lock_path, plan_record, plan_sha256, read_lock
 
     params_path = Path(params_path)
     lock = read_lock(params_path)
@@ -171,7 +172,8 @@ def build_provenance(params_path: Path, params: SchemeParams, scheme=None) -> di
         "git_commit": git_commit(),
         "versions": library_versions(),
         "output_tiers": OUTPUT_TIERS,
-        "plan_sha256": plan_sha256(params.plan),
+        "plan": plan_record(params),
+        "plan_sha256": plan_sha256(plan_record(params)),
         "plan_lock": None
         if lock is None
         else {

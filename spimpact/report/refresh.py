@@ -21,7 +21,7 @@ from spimpact.analyses.maturity.tracking import goal_progress, rating_history
 from spimpact.params import SchemeParams
 from spimpact.publish.section import Section, Table
 from spimpact.report.history import History, refresh_flags, trend_table
-from spimpact.report.plan import plan_dict, plan_differences, plan_sha256
+from spimpact.report.plan import plan_differences, plan_record, plan_sha256
 
 PLAN_CHANGE_COLUMNS = ("item", "before", "after", "changed_on")
 MAX_TREND_PANELS = 9
@@ -36,7 +36,7 @@ def plan_change(
     the previous refresh (none without history). ``changed_on`` is the label of the
     first refresh of the run of refreshes, ending with this one, that used this plan.
     """
-    current = plan_dict(params.plan)
+    current = plan_record(params)
     if lock is not None:
         reference = lock["plan"]
     else:

@@ -21,7 +21,13 @@ from spimpact.report.history import (
     run_key,
     trend_table,
 )
-from spimpact.report.plan import freeze_plan, plan_differences, plan_sha256, read_lock
+from spimpact.report.plan import (
+    freeze_plan,
+    plan_differences,
+    plan_record,
+    plan_sha256,
+    read_lock,
+)
 from spimpact.report.refresh import plan_change, plan_change_section, refresh_history_section
 
 PLAN = {
@@ -53,7 +59,7 @@ def provenance(inputs="a", data_to="2025-12-31", plan=PLAN, records=None):
         "data_date": data_to,
         "records": records or {"clients": 150},
         "plan_sha256": plan_sha256(plan),
-        "params": {"plan": plan},
+        "plan": plan,
     }
 
 
@@ -168,7 +174,9 @@ def test_plan_change_against_the_lock_is_dated_by_its_first_refresh(tmp_path):
     lock_file = freeze_plan(params_path, frozen, data_date="2025-12-31")
     assert lock_file.name == "x.plan-lock.json"
     lock = read_lock(params_path)
-    assert lock["frozen_on_data_to"] == "2025-12-31" and lock["plan"] == PLAN
+    assert lock["frozen_on_data_to"] == "2025-12-31"
+    assert {k: lock["plan"][k] for k in PLAN} == PLAN
+    assert lock["plan"]["settings"]["comparison.washout_months_before"] == 3
     changed = frozen.model_copy(update={"plan": PlanParams(**{**PLAN, "estimand": "ATE"})})
     assert plan_change(frozen, empty_history(), lock=lock, data_to="2026-03-31").empty
     changes = plan_change(changed, empty_history(), lock=lock, data_to="2026-03-31")
@@ -180,10 +188,31 @@ def test_plan_change_against_the_lock_is_dated_by_its_first_refresh(tmp_path):
     assert "**estimand**: mean change in clients who completed → ATE" in section.text[0]
     # a later refresh with the same changed plan keeps the date of the change
     history = append_refresh(tmp_path / "h", provenance(data_to="2026-03-31",
-                             plan=changed.plan.model_dump()), pd.DataFrame([headline(1, 0, 2, 9)]),
+                             plan=plan_record(changed)), pd.DataFrame([headline(1, 0, 2, 9)]),
                              None)  # fmt: skip
     later = plan_change(changed, history, lock=lock, data_to="2026-06-30")
     assert later["changed_on"].tolist() == ["2026-03-31"]
+
+
+def test_a_changed_analysis_setting_is_a_change_of_plan(tmp_path):
+    """Same plan words, a longer washout in params: flagged against the lock."""
+    params_path = tmp_path / "params" / "x.yaml"
+    params_path.parent.mkdir()
+    params_path.write_text("", encoding="utf-8")
+    frozen = SchemeParams(scheme_id="x", title="X", data_dir=tmp_path, plan=PLAN)
+    freeze_plan(params_path, frozen, data_date="2025-12-31")
+    lock = read_lock(params_path)
+    longer = frozen.model_copy(
+        update={"comparison": frozen.comparison.model_copy(update={"washout_months_before": 4})}
+    )
+    changes = plan_change(longer, empty_history(), lock=lock, data_to="2026-03-31")
+    assert changes[["item", "before", "after"]].values.tolist() == [
+        ["setting comparison.washout_months_before", "3", "4"]
+    ]
+    assert plan_sha256(plan_record(longer)) != plan_sha256(plan_record(frozen))
+    # a lock frozen before settings were recorded compares the plan's words only
+    words_only = {**lock, "plan": dict(PLAN)}
+    assert plan_change(longer, empty_history(), lock=words_only, data_to="2026-03-31").empty
 
 
 def test_plan_change_without_a_lock_compares_with_the_previous_refresh(tmp_path):
