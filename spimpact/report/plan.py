@@ -5,11 +5,12 @@ time point, estimand, comparison design, covariates, dropout handling, multiplic
 policy). The plan recorded with a run (``plan_record``) is those items plus the params
 settings that decide what the analyses estimate (``ANALYSIS_SETTINGS``), so a change of
 measure, washout, matching, covariance order or imputation count with the words of the
-plan left alone is still a change of plan. ``freeze_plan`` writes the lock ``params/<scheme_id>.plan-lock.json`` beside
-the params file; a run compares its plan with the lock (or, without a lock, with the
-plan of the previous refresh in the history store) and the report shows each
-difference. No clock is read: the lock records the latest date in the data it was
-frozen on, so freezing twice on the same data writes the same bytes.
+plan left alone is still a change of plan. ``freeze_plan`` writes the lock
+``params/<scheme_id>.plan-lock.json`` beside the params file; a run compares its plan
+with the lock (or, without a lock, with the plan of the previous refresh in the history
+store) and the report shows each difference. No clock is read: the lock records the
+latest date in the data it was frozen on, so freezing twice on the same data writes the
+same bytes.
 """
 
 from __future__ import annotations
