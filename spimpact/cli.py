@@ -105,6 +105,7 @@ def _run(args) -> int:
             force=args.force,
             output_root=args.output_dir,
             diagnostics=args.diagnostics,
+            engine=args.engine,
         )
     except (ParamsError, OutputFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -260,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write the analyst-only diagnostics notebooks (.ipynb and .html) of each "
         "scheme to <output-dir>/_analyst/<scheme_id>/ (never publish them)",
+    )
+    run.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default=None,
+        help="where the SQL over the large tables runs, for every scheme (default: each "
+        "params file's 'engine', else duckdb; docs/scale.md)",
     )
     run.set_defaults(handler=_run)
 

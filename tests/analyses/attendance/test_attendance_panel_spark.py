@@ -109,3 +109,31 @@ def test_large_extract_panel_is_the_same_on_spark(spark, tmp_path):
     spark_panel = build_panel(path, cohort, engine="spark", **options)
     _assert_same_panel(spark_panel, duckdb_panel)
     assert duckdb_panel["n_clinical"].sum() > N_LARGE_ROWS // 4
+
+
+def test_attendance_estimates_are_the_same_on_spark(spark, tmp_path):
+    """The whole analysis (matching, DiD, event study) from the Spark panel equals DuckDB's."""
+    from spimpact.analyses.attendance.analysis import analyse_attendance
+    from spimpact.io import load_scheme
+    from spimpact.params import ComparisonParams, SchemeParams
+    from spimpact.synthetic import SchemeSpec, write_example_data
+
+    spec = SchemeSpec("tiny", "Tiny Link", 300, ("swemwbs",), n_areas=20)
+    (folder,) = write_example_data(tmp_path, schemes=(spec,))
+    scheme = load_scheme(folder, pseudonym_key="test-key")
+    params = SchemeParams(
+        scheme_id="tiny",
+        title="Tiny Link",
+        data_dir=folder,
+        comparison=ComparisonParams(bootstrap_draws=199),
+    )
+    on_duckdb = analyse_attendance(scheme, params=params)
+    on_spark = analyse_attendance(scheme, params=params.model_copy(update={"engine": "spark"}))
+    pd.testing.assert_frame_equal(
+        on_spark.tidy(), on_duckdb.tidy(), check_exact=False, rtol=0, atol=1e-9
+    )
+    pd.testing.assert_frame_equal(on_spark.panel, on_duckdb.panel, check_exact=True)
+    assert (on_spark.n_clients, on_spark.n_comparison) == (
+        on_duckdb.n_clients,
+        on_duckdb.n_comparison,
+    )
