@@ -13,8 +13,10 @@ local one whose master comes from the argument, then ``SPARK_MASTER``, then ``lo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -92,7 +94,33 @@ def spark_session(master: str | None = None, config: dict[str, str] | None = Non
         builder = builder.config("spark.sql.shuffle.partitions", "8")
     for key, value in (config or {}).items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    with _jvm_output_discarded():
+        session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+@contextlib.contextmanager
+def _jvm_output_discarded():
+    """Start the JVM with its standard output and error on /dev/null.
+
+    The JVM inherits the process's file descriptors 1 and 2; in a report kernel those
+    are captured into the notebook, and Spark's start-up log names the host and its
+    address, which must not reach a report. Errors still reach Python as exceptions.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
 
 
 def connect(

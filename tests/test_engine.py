@@ -49,3 +49,20 @@ def test_run_engine_option_reaches_the_report_kernels_and_is_undone(monkeypatch)
     with runner._engine_env("spark"):
         assert os.environ[ENGINE_ENV] == "spark"
     assert ENGINE_ENV not in os.environ
+
+
+@pytest.mark.spark
+def test_local_spark_session_prints_nothing(spark):
+    """Spark's start-up log names the host and its address: none of it may reach a report."""
+    import subprocess
+    import sys
+
+    script = (
+        "from spimpact.engine import spark_session\n"
+        "session = spark_session('local[1]')\n"
+        "assert session.range(3).count() == 3\n"
+        "session.stop()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stdout == "" and done.stderr == ""
