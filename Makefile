@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: reports test test-fast lint bench browser-deps clean-outputs
+.PHONY: reports test test-fast lint bench browser-deps java-deps clean-outputs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -29,10 +29,20 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "chromium/chromedriver missing: install Debian's chromium and chromium-driver for the browser test"; fi
 
-# Unit, reference and simulation tests on two workers; then the end-to-end tests in one
-# process, which share one rendering of every example report (rendered two at a time).
-test: $(STAMP) browser-deps
-	$(BIN)/python -m pytest -n 2 -m "not e2e"
+# Debian's headless Java runtime for the Spark engine's tests (PySpark runs on the JVM;
+# root installs it; without it the Spark tests are skipped locally and fail under CI=true).
+java-deps:
+	@if command -v java >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; \
+	else echo "java missing: install Debian's default-jre-headless for the Spark tests"; fi
+
+# Unit, reference and simulation tests on two workers; the Spark tests in one process (one
+# local[2] session); then the end-to-end tests in one process, which share one rendering
+# of every example report (rendered two at a time).
+test: $(STAMP) browser-deps java-deps
+	$(BIN)/python -m pytest -n 2 -m "not e2e and not spark"
+	$(BIN)/python -m pytest -m "spark and not e2e"
 	$(BIN)/python -m pytest -m e2e
 
 test-fast: $(STAMP)

@@ -12,6 +12,12 @@ from spimpact.paths import EXAMPLE_DATA_DIR, OUTPUTS_DIR
 def _example_data(args) -> int:
     from spimpact.synthetic import write_example_data
 
+    if args.scale is not None:
+        from spimpact.synthetic.scaled import write_scaled_scheme
+
+        print(f"wrote {write_scaled_scheme(args.out, args.scale, seed=args.seed)}")
+        return 0
+
     folders = write_example_data(args.out, seed=args.seed, later_months=args.later_months)
     for folder in folders:
         print(f"wrote {folder}")
@@ -105,6 +111,7 @@ def _run(args) -> int:
             force=args.force,
             output_root=args.output_dir,
             diagnostics=args.diagnostics,
+            engine=args.engine,
         )
     except (ParamsError, OutputFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -187,6 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=20261130, help="random seed (default: 20261130)"
     )
     example.add_argument(
+        "--scale",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead, write one north_shore-like scheme of N clients (with its comparison "
+        "pool and GP appointments, ~75 rows a client) as Parquet to OUT/scale_N, for "
+        "benchmarks (docs/scale.md)",
+    )
+    example.add_argument(
         "--later-months",
         type=int,
         default=0,
@@ -260,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write the analyst-only diagnostics notebooks (.ipynb and .html) of each "
         "scheme to <output-dir>/_analyst/<scheme_id>/ (never publish them)",
+    )
+    run.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default=None,
+        help="where the SQL over the large tables runs, for every scheme (default: each "
+        "params file's 'engine', else duckdb; docs/scale.md)",
     )
     run.set_defaults(handler=_run)
 

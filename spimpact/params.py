@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -28,6 +29,8 @@ from spimpact.paths import SYNTHETIC_MARKER
 # A params file needs no YAML aliases; a few are allowed, many are refused (an alias
 # bomb expands exponentially in anything that walks the document).
 MAX_YAML_ALIASES = 16
+# Overrides params ``engine`` for every scheme (``spimpact run --engine``).
+ENGINE_ENV = "SPIMPACT_ENGINE"
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _KEY_SHAPE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
 
@@ -293,6 +296,18 @@ class MaturityParams(_Strict):
     goals: list[MaturityGoal] = Field(default=[], max_length=100)
 
 
+class SparkParams(_Strict):
+    """The Spark session for ``engine: spark`` (docs/scale.md).
+
+    Without a master, an active session (Databricks) is used, else the ``SPARK_MASTER``
+    environment variable, else ``local[2]``. ``config`` holds Spark settings, e.g.
+    ``spark.executor.memory: 8g``.
+    """
+
+    master: str | None = Field(default=None, max_length=500)
+    config: dict[str, str] = Field(default={}, max_length=100)
+
+
 class SchemeParams(_Strict):
     """Everything one scheme's report needs besides its data."""
 
@@ -313,6 +328,10 @@ class SchemeParams(_Strict):
     # Which referral episode of each client the analyses use: the first or the last.
     episodes: Literal["first", "last"] = "first"
     area_column: str = "lsoa_code"
+    # Where the SQL over the large tables runs: DuckDB embedded, or Spark (docs/scale.md).
+    # The environment variable SPIMPACT_ENGINE (set by `spimpact run --engine`) overrides it.
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkParams = SparkParams()
     measures: MeasuresParams = MeasuresParams()
     comparison: ComparisonParams = ComparisonParams()
     disclosure: DisclosureParams = DisclosureParams()
@@ -355,6 +374,13 @@ def load_params(path: str | Path) -> SchemeParams:
         raise ParamsError(f"{name}: {_redact(problems, raw)}") from None
     root = path.resolve().parent.parent
     updates = {"data_dir": _resolve(root, params.data_dir)}
+    engine = os.environ.get(ENGINE_ENV)
+    if engine:
+        if engine not in ("duckdb", "spark"):
+            raise ParamsError(
+                f"environment variable {ENGINE_ENV}: expected duckdb or spark, got {engine!r}"
+            )
+        updates["engine"] = engine
     for name in ("boundaries", "mapping"):
         if getattr(params, name) is not None:
             updates[name] = _resolve(root, getattr(params, name))

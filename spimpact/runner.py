@@ -15,6 +15,7 @@ to ``_internal/`` (docs/outputs.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,8 +30,10 @@ import nbformat
 import pandas as pd
 
 from spimpact.analyses.qualitative.approval import read_approvals
+from spimpact.engine import check_engine
 from spimpact.io import DataValidationError, load_scheme_from_params
 from spimpact.params import (
+    ENGINE_ENV,
     SCHEME_ID_PATTERN,
     ParamsError,
     SchemeParams,
@@ -103,13 +106,28 @@ def run_reports(
     summary: bool = True,
     progress=print,
     diagnostics: bool = False,
+    engine: str | None = None,
 ) -> list[RunOutcome]:
     """Render the reports of ``params_paths`` (default: all of ``params/``).
+
+    ``engine`` (``duckdb`` or ``spark``) overrides every scheme's params ``engine``,
+    through the environment variable ``SPIMPACT_ENGINE`` the report kernels inherit.
 
     With ``diagnostics``, also the analyst-only diagnostics notebooks of every scheme
     whose report rendered (``spimpact.report.diagnostics``; ``outputs/_analyst/``).
     Returns one ``RunOutcome`` per params file, in the order given.
     """
+    if engine is not None:
+        with _engine_env(check_engine(engine)):
+            return run_reports(
+                params_paths,
+                jobs=jobs,
+                force=force,
+                output_root=output_root,
+                summary=summary,
+                progress=progress,
+                diagnostics=diagnostics,
+            )
     output_root = Path(output_root) if output_root else OUTPUTS_DIR
     paths = [Path(p) for p in (params_paths or find_params())]
     if not paths:
@@ -178,6 +196,20 @@ def run_reports(
         index = build_summary(output_root)
         progress(f"ICB summary: {index}")
     return ordered
+
+
+@contextlib.contextmanager
+def _engine_env(engine: str):
+    """``SPIMPACT_ENGINE`` set to ``engine`` while the reports render, then as it was."""
+    previous = os.environ.get(ENGINE_ENV)
+    os.environ[ENGINE_ENV] = engine
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENGINE_ENV, None)
+        else:
+            os.environ[ENGINE_ENV] = previous
 
 
 def _run_diagnostics(runnable, outcomes, output_root: Path, *, jobs: int, progress) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,28 @@ def rendered_reports(example_params, tmp_path_factory):
     outputs = tmp_path_factory.mktemp("outputs")
     outcomes = run_reports(example_params, jobs=2, output_root=outputs, progress=lambda _: None)
     return outputs, outcomes
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (``local[2]``) for the whole test session.
+
+    Needs PySpark (the ``spark`` extra) and a Java runtime (``make java-deps``); without
+    them the Spark tests are skipped locally and fail under ``CI=true``.
+    """
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        missing = "PySpark (pip install -e '.[dev,spark]')"
+    else:
+        missing = None if shutil.which("java") else "a Java runtime (make java-deps)"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing} must be installed in CI")
+        pytest.skip(f"{missing} not installed")
+    from spimpact.engine import spark_session
+
+    session = spark_session("local[2]")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

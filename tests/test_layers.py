@@ -14,7 +14,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "spimpact"
 
 # Lowest first. A module may import from its own layer or any lower one.
 LAYERS = (
-    ("spimpact.paths", "spimpact.contract", "spimpact.identifiers", "spimpact.files"),
+    (
+        "spimpact.paths",
+        "spimpact.contract",
+        "spimpact.identifiers",
+        "spimpact.files",
+        "spimpact.engine",
+    ),
     ("spimpact.models", "spimpact.scoring"),
     (
         "spimpact.params",

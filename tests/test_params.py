@@ -48,3 +48,27 @@ def test_relative_paths_resolve_from_project_root(tmp_path):
     path = tmp_path / "params" / "s.yaml"
     path.write_text("scheme_id: s\ntitle: S\ndata_dir: data/s\n", encoding="utf-8")
     assert load_params(path).data_dir == tmp_path / "data" / "s"
+
+
+def test_engine_defaults_to_duckdb_and_the_environment_overrides_it(tmp_path, monkeypatch):
+    from spimpact.params import ENGINE_ENV
+
+    params_dir = tmp_path / "params"
+    params_dir.mkdir()
+    path = params_dir / "tiny.yaml"
+    path.write_text(
+        "scheme_id: tiny\ntitle: Tiny\ndata_dir: data\nspark: {master: 'local[1]'}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delenv(ENGINE_ENV, raising=False)
+    params = load_params(path)
+    assert (params.engine, params.spark.master) == ("duckdb", "local[1]")
+    monkeypatch.setenv(ENGINE_ENV, "spark")
+    assert load_params(path).engine == "spark"
+    monkeypatch.setenv(ENGINE_ENV, "polars")
+    with pytest.raises(ParamsError, match="SPIMPACT_ENGINE: expected duckdb or spark"):
+        load_params(path)
+    path.write_text("scheme_id: tiny\ntitle: Tiny\ndata_dir: data\nengine: pandas\n", "utf-8")
+    monkeypatch.delenv(ENGINE_ENV)
+    with pytest.raises(ParamsError, match="engine"):
+        load_params(path)

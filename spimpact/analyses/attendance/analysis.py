@@ -23,6 +23,7 @@ from spimpact.analyses.attendance.matched_analysis import (
     run_matched_design,
 )
 from spimpact.analyses.attendance.panel import build_panel
+from spimpact.engine import spark_session
 from spimpact.models.did import EventStudyResult
 from spimpact.models.matching import MatchResult
 from spimpact.models.multiplicity import adjust_p_values
@@ -289,11 +290,14 @@ def analyse_attendance(scheme, *, params) -> AttendanceResult:
     people = cohort_people(scheme, include_pool=use_pool)
     primary = primary_design(comparison)
     earliest = min(primary.months[0], placebo_design(comparison).months[0])
+    if params.engine == "spark":
+        spark_session(params.spark.master, params.spark.config)  # the session build_panel uses
     panel = build_panel(
         scheme.gp_appointments,
         people[["patient_id", "index_date", "treated"]],
         window_months=window,
         months_before=-earliest,
+        engine=params.engine,
     )
     if not use_pool:
         return _before_after(panel, people, primary, params)

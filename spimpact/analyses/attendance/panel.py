@@ -11,9 +11,10 @@ from datetime import date
 from importlib import resources
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
+
+from spimpact.engine import check_engine, connect
 
 PANEL_SQL = resources.files("spimpact.analyses.attendance") / "panel.sql"
 
@@ -75,6 +76,7 @@ def build_panel(
     output: str | Path | None = None,
     memory_limit: str = "4GB",
     threads: int | None = None,
+    engine: str = "duckdb",
 ) -> pd.DataFrame | Path:
     """Build a person x month panel of attended clinical appointments around an index date.
 
@@ -106,6 +108,10 @@ def build_panel(
         held in memory) and its path is returned.
     memory_limit, threads
         DuckDB resource limits.
+    engine
+        ``"duckdb"`` (embedded, the default) or ``"spark"``: the same SQL, transpiled by
+        :mod:`spimpact.engine`, on the active Spark session or a local one. The panel is
+        the same either way; with ``output`` Spark writes a Parquet folder of part files.
 
     Returns
     -------
@@ -144,21 +150,21 @@ def build_panel(
     before = (
         window_months if months_before is None else _whole_number(months_before, "months_before")
     )
-    connection = duckdb.connect(config={"memory_limit": memory_limit})
-    try:
-        if threads is not None:
-            connection.execute(f"SET threads = {_whole_number(threads, 'threads')}")
+    check_engine(engine)
+    if threads is not None:
+        threads = _whole_number(threads, "threads")
+    with connect(engine, memory_limit=memory_limit, threads=threads) as connection:
         _register_appointments(connection, appointments)
         _register_cohort(connection, cohort)
         months = pd.DataFrame(
             {"months_since_index": np.arange(-before, window_months, dtype="int32")}
         )
-        connection.register("months", months)
+        connection.register_frame("months", months)
         if observed_from is None or observed_until is None:
-            first, last = connection.execute(
+            first, last = connection.fetchone(
                 "SELECT MIN(appointment_date), MAX(appointment_date) FROM appointments"
-            ).fetchone()
-            if first is None:
+            )
+            if first is None or pd.isna(first):
                 raise ValueError("appointments: no rows, so the observed period is unknown")
             observed_from = first if observed_from is None else observed_from
             observed_until = (
@@ -172,19 +178,14 @@ def build_panel(
             observed_from=observed_from,
             observed_until=observed_until,
         )
-        ordered = f"{query}\nORDER BY patient_id, months_since_index"
         if output is not None:
-            output = Path(output)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            connection.execute(f"COPY ({query}) TO '{_sql_path(output)}' (FORMAT PARQUET)")
-            return output
-        panel = connection.execute(ordered).df()
-    finally:
-        connection.close()
+            return connection.to_parquet(query, Path(output))
+        panel = connection.df(f"{query}\nORDER BY patient_id, months_since_index")
     for column in PANEL_COLUMNS[3:]:
         panel[column] = panel[column].astype("int64")
     panel["treated"] = panel["treated"].astype("int64")
-    panel["index_date"] = pd.to_datetime(panel["index_date"])
+    # one unit whichever engine (DuckDB gives microseconds, Spark dates via Arrow nanoseconds)
+    panel["index_date"] = pd.to_datetime(panel["index_date"]).astype("datetime64[ns]")
     return panel[list(PANEL_COLUMNS)]
 
 
@@ -194,11 +195,8 @@ def _whole_number(value, name: str) -> int:
     return int(value)
 
 
-def _sql_path(path: Path | str) -> str:
-    return str(path).replace("'", "''")
-
-
 def _register_appointments(connection, appointments) -> None:
+    source = "appointments_input"
     if isinstance(appointments, pd.DataFrame):
         missing = [c for c in APPOINTMENT_COLUMNS[:-1] if c not in appointments.columns]
         if missing:
@@ -208,24 +206,19 @@ def _register_appointments(connection, appointments) -> None:
             frame["slot_category"] = None
         frame["appointment_date"] = pd.to_datetime(frame["appointment_date"], errors="raise")
         frame = frame[list(APPOINTMENT_COLUMNS)]
-        connection.register("appointments_input", frame)
-        source = "appointments_input"
+        connection.register_frame("appointments_input", frame)
     else:
         path = Path(appointments)
-        if path.suffix.lower() == ".csv":
-            source = f"read_csv('{_sql_path(path)}', header = true, all_varchar = true)"
-        elif path.suffix.lower() == ".parquet" or "*" in path.name:
-            source = f"read_parquet('{_sql_path(path)}')"
-        else:
-            raise ValueError(f"appointments: expected a .csv or .parquet file, got {path}")
-        columns = {
-            row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-        }
+        try:
+            connection.register_file("appointments_input", path)
+        except ValueError as error:
+            raise ValueError(f"appointments: {error}") from None
+        columns = set(connection.columns("appointments_input"))
         missing = [c for c in APPOINTMENT_COLUMNS[:-1] if c not in columns]
         if missing:
             raise ValueError(f"appointments file {path}: missing column(s) {', '.join(missing)}")
         if "slot_category" not in columns:
-            source = f"(SELECT *, CAST(NULL AS VARCHAR) AS slot_category FROM {source})"
+            source = "(SELECT *, CAST(NULL AS VARCHAR) AS slot_category FROM appointments_input)"
     connection.execute(
         f"""
         CREATE TEMP VIEW appointments AS
@@ -242,7 +235,7 @@ def _register_appointments(connection, appointments) -> None:
 
 def _register_cohort(connection, cohort) -> None:
     if isinstance(cohort, str | Path):
-        source = f"read_parquet('{_sql_path(cohort)}')"
+        connection.register_file("cohort_input", Path(cohort))
     else:
         missing = [c for c in ("patient_id", "index_date", "treated") if c not in cohort.columns]
         if missing:
@@ -255,14 +248,13 @@ def _register_cohort(connection, cohort) -> None:
         frame = cohort[["patient_id", "index_date", "treated"]].copy()
         frame["index_date"] = pd.to_datetime(frame["index_date"])
         frame["treated"] = frame["treated"].astype(int)
-        connection.register("cohort_input", frame)
-        source = "cohort_input"
+        connection.register_frame("cohort_input", frame)
     connection.execute(
-        f"""
+        """
         CREATE TEMP VIEW cohort AS
         SELECT CAST(patient_id AS VARCHAR) AS patient_id,
                CAST(index_date AS DATE) AS index_date,
                CAST(treated AS INTEGER) AS treated
-        FROM {source}
+        FROM cohort_input
         """
     )
