@@ -46,7 +46,7 @@ test: $(STAMP) browser-deps java-deps
 	$(BIN)/python -m pytest -m e2e
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not e2e"
+	$(BIN)/python -m pytest -n 2 -m "not slow and not e2e and not spark"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
