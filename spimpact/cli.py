@@ -70,7 +70,11 @@ def _run(args) -> int:
 
     try:
         outcomes = run_reports(
-            args.params or None, jobs=args.jobs, force=args.force, output_root=args.output_dir
+            args.params or None,
+            jobs=args.jobs,
+            force=args.force,
+            output_root=args.output_dir,
+            pdf=args.pdf,
         )
     except (ParamsError, OutputFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -161,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--force", action="store_true", help="re-run every scheme even if unchanged")
     run.add_argument("--output-dir", type=Path, default=OUTPUTS_DIR, help="default: outputs/")
+    run.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also print each report to report.pdf with headless Chromium (make browser-deps)",
+    )
     run.set_defaults(handler=_run)
 
     summary = commands.add_parser(
