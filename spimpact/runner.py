@@ -197,12 +197,14 @@ def render_scheme(
         shutil.rmtree(out_dir)  # ours: claim_folder checked its marker
         claim_folder(out_dir)
         write_json(out_dir / PROVENANCE_FILE, provenance)
-        _render(params_path, out_dir, output_root / INTERNAL_DIR / scheme_id)
+        scheme = _render(params_path, out_dir, output_root / INTERNAL_DIR / scheme_id)
         if pdf:
             from spimpact.report.pdf import write_pdf
 
             write_pdf(out_dir / "report.html", out_dir / "report.pdf")
-        reason = privacy_gate(out_dir, params, output_root / INTERNAL_DIR / scheme_id)
+        reason = privacy_gate(
+            out_dir, params, output_root / INTERNAL_DIR / scheme_id, scheme_data=scheme
+        )
         outcome = RunOutcome(
             scheme_id,
             title,
@@ -222,18 +224,21 @@ def render_scheme(
     return outcome
 
 
-def privacy_gate(out_dir: Path, params: SchemeParams, internal_dir: Path) -> str | None:
+def privacy_gate(
+    out_dir: Path, params: SchemeParams, internal_dir: Path, *, scheme_data=None
+) -> str | None:
     """Scan what a scheme's run wrote; withhold it all if anything is found.
 
     Runs ``spimpact.publish.privacy.scan_outputs`` on ``out_dir`` (identifiers from the
     scheme's inputs, small counts, NHS numbers, the pseudonymisation key, active markup,
     spreadsheet formulas). When it finds anything, the publishable files are moved to
     ``internal_dir`` and the reason (kinds of finding and files, never values) is
-    returned; ``None`` means the outputs may be published.
+    returned; ``None`` means the outputs may be published. ``scheme_data`` is the
+    scheme's data as the report loaded it (loaded from ``params`` when not given).
     """
     scan = scan_outputs(
         out_dir,
-        load_scheme_from_params(params),
+        scheme_data if scheme_data is not None else load_scheme_from_params(params),
         rule=params.disclosure.rule(),
         secrets=_secrets(params),
     )
@@ -290,16 +295,17 @@ def _secrets(params: SchemeParams) -> tuple[str, ...]:
     return (key,) if key else ()
 
 
-def _render(params_path: Path, out_dir: Path, internal_dir: Path) -> None:
+def _render(params_path: Path, out_dir: Path, internal_dir: Path):
     """Render the report in this process; on failure keep the traceback internally.
 
-    The traceback (it can quote input values) goes to ``internal_dir/report.ipynb``
-    as the error output of a one-cell notebook, as a failed notebook run kept it.
+    Returns the scheme's loaded data (for the privacy scan). The traceback (it can
+    quote input values) goes to ``internal_dir/report.ipynb`` as the error output of a
+    one-cell notebook, as a failed notebook run kept it.
     """
     from spimpact.report.page import render_scheme_report
 
     try:
-        render_scheme_report(Path(params_path).resolve(), out_dir.resolve())
+        return render_scheme_report(Path(params_path).resolve(), out_dir.resolve()).scheme
     except Exception as error:
         internal_dir.mkdir(parents=True, exist_ok=True)
         cell = nbformat.v4.new_code_cell("render_scheme_report(params_path, output_dir)")

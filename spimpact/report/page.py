@@ -58,8 +58,11 @@ PAGE_ONE_BOXES: tuple[str, ...] = ()
 _SHOW_CALL = re.compile(r"""report\.show\(\s*["'](\w+)["']\s*\)""")
 
 
-def render_scheme_report(params_path, output_dir) -> Path:
-    """Build, write and return ``output_dir/report.html`` (tables, notebook, headline too)."""
+def render_scheme_report(params_path, output_dir) -> SchemeReport:
+    """Write ``output_dir/report.html``, its tables, ``report.ipynb`` and the headline rows.
+
+    Returns the ``SchemeReport`` (its data are reused by the privacy scan).
+    """
     output_dir = Path(output_dir)
     report = SchemeReport.prepare(params_path, output_dir)
     sections = {name: report.section(name) for name in SECTIONS}
@@ -69,20 +72,19 @@ def render_scheme_report(params_path, output_dir) -> Path:
         written = write_tables(section, report.tables_dir)
         pngs, alts = [], []
         for figure in section.figures:
+            pngs.append(figure_png(figure))  # drawn first: tick labels are then known
             alts.append(
                 figure_alt(
                     figure, title=section.title, headline=section.headline, conf_level=conf_level
                 )
             )
-            pngs.append(figure_png(figure))
             plt.close(figure)
         rendered[name] = (section, tuple(pngs), tuple(alts), [p.read_bytes() for p in written])
     report.finish()
     html = _page(report, rendered)
-    path = output_dir / "report.html"
-    path.write_text(html, encoding="utf-8")
+    (output_dir / "report.html").write_text(html, encoding="utf-8")
     write_notebook(output_dir / "report.ipynb", report, rendered)
-    return path
+    return report
 
 
 def _page(report: SchemeReport, rendered: dict) -> str:
