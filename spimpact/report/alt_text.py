@@ -51,7 +51,11 @@ def figure_alt(figure, *, title: str, headline: pd.DataFrame | None = None, conf
 def describe_figure(figure) -> str:
     """One or two sentences per panel of ``figure`` built from the plotted values."""
     sentences = []
-    axes = [ax for ax in figure.axes if ax.get_visible() and ax.has_data()]
+    axes = [
+        ax
+        for ax in figure.axes
+        if ax.get_visible() and ax.has_data() and not hasattr(ax, "_colorbar")  # not a key
+    ]
     for ax in axes[:_MAX_PANELS]:
         try:
             sentence = _describe_axes(ax)
@@ -76,6 +80,14 @@ def _describe_axes(ax) -> str:
     if lines:
         described = [_describe_line(ax, line) for line in lines[:3]]
         return "; ".join(d for d in described if d) + "."
+    shaded = [c for c in ax.collections if c.get_array() is not None and len(c.get_array())]
+    if shaded and not isinstance(shaded[0], PathCollection):
+        values = np.ma.compressed(np.ma.masked_invalid(np.asarray(shaded[0].get_array(), float)))
+        if len(values):
+            return (
+                f"{len(shaded[0].get_array())} shaded areas, values from {_num(values.min())} "
+                f"to {_num(values.max())} (median {_num(np.median(values))})."
+            )
     points = [c for c in ax.collections if isinstance(c, PathCollection)]
     if points:
         offsets = np.asarray(points[0].get_offsets(), dtype=float)
