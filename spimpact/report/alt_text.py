@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.collections import PathCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
+from matplotlib.category import StrCategoryFormatter
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedFormatter
 
 from spimpact.report.front_page import describe_result
 
@@ -195,8 +197,9 @@ def _x_label(ax, value: float) -> str:
             return mdates.num2date(value).strftime("%b %Y")
         except (ValueError, OverflowError):
             return _num(value)
-    ticks = _tick_names(ax.xaxis)
-    return ticks.get(round(float(value), 6), _num(value))
+    if not isinstance(ax.xaxis.get_major_formatter(), (FixedFormatter, StrCategoryFormatter)):
+        return _num(value)
+    return _tick_names(ax.xaxis).get(round(float(value), 6), _num(value))
 
 
 def _is_date_axis(ax) -> bool:
