@@ -15,9 +15,9 @@ import math
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.category import StrCategoryFormatter
 from matplotlib.collections import PathCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
-from matplotlib.category import StrCategoryFormatter
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedFormatter
 

@@ -10,16 +10,17 @@ shows without starting a kernel. Running that notebook by hand gives the same ou
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import nbformat
+import pandas as pd
 from nbformat.v4 import new_output
 
 from spimpact.paths import NOTEBOOK
 from spimpact.publish import gate
-from spimpact.publish.section import Section
 from spimpact.report import layout
 from spimpact.report.alt_text import figure_alt
 from spimpact.report.cards import cards_html, key_cards
@@ -88,11 +89,8 @@ def render_scheme_report(params_path, output_dir) -> SchemeReport:
 
 
 def _page(report: SchemeReport, rendered: dict) -> str:
-    funnel = next(
-        (t.frame for t in rendered.get("attrition", (Section("x"),))[0].tables
-         if t.name == "attrition_funnel"),
-        None,
-    )  # fmt: skip
+    attrition = rendered["attrition"][0].tables if "attrition" in rendered else ()
+    funnel = next((t.frame for t in attrition if t.name == "attrition_funnel"), None)
     cards = cards_html(key_cards(report, report.headlines(), funnel))
     charts = []
     for name in PAGE_ONE_CHARTS:
@@ -153,8 +151,6 @@ def _notes_html(rendered: dict, order: list[str]) -> str:
 
 
 def _period(report: SchemeReport) -> str:
-    import pandas as pd
-
     dates = pd.to_datetime(report.scheme.clients["referral_date"])
     if dates.empty:
         return "No referrals recorded"
@@ -194,6 +190,4 @@ def write_notebook(path: Path, report: SchemeReport, rendered: dict) -> Path:
 
 
 def _b64(data: bytes) -> str:
-    import base64
-
     return base64.b64encode(data).decode("ascii")
