@@ -107,7 +107,7 @@ def _referred(report, rule) -> Card:
         "People referred",
         f"{int(n):,}",
         f"{dates.min():%b %Y} to {dates.max():%b %Y}",
-        "Counted from records, rounded to the nearest 5.",
+        "Counted from records (rounded to 5).",
         3,
         "A count, not an estimate",
     )
@@ -129,7 +129,7 @@ def _reach(report, rule) -> Card:
         label,
         _num(rate["rate"]),
         f"{level:.0%} CI {_num(rate['conf_low'])} to {_num(rate['conf_high'])}",
-        f"Of a catchment of {total:,.0f} people.",
+        f"Catchment of {total:,.0f} people.",
         3,
         "Counts and census population",
     )
@@ -182,9 +182,9 @@ def _follow_up_card(follow_up) -> Card:
     rate, when = follow_up
     good = rate >= GOOD_FOLLOW_UP
     verdict = (
-        f"Good: most people with a first score were measured again ({when})."
+        f"Good: most people were measured again ({when})."
         if good
-        else f"Low: many people were not measured again ({when}), so results may be biased."
+        else f"Low: many were not measured again ({when}); results may be biased."
     )
     return Card(
         label,
@@ -192,7 +192,7 @@ def _follow_up_card(follow_up) -> Card:
         "of people with a baseline score",
         verdict,
         3 if good else 1,
-        "share of people followed up",
+        "followed up",
         "better" if good else "worse",
     )
 

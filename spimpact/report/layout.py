@@ -47,17 +47,18 @@ main{{padding:0 1.5em 2em;min-width:0}}#summary h2{{margin-top:.6em}}
 h2{{color:var(--blue);border-bottom:2px solid var(--blue);padding-bottom:.15em;margin-top:1.6em}}
 h3{{color:var(--text);margin:1em 0 .3em}}
 .cards{{list-style:none;display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:.6em;
-padding:0;margin:1em 0}}
-.card{{border:1px solid var(--border);border-top:5px solid var(--grey);padding:.5em .7em;
-background:#fff}}
+padding:0;margin:.6em 0}}
+.card{{border:1px solid var(--border);border-top:5px solid var(--grey);padding:.4em .6em;
+background:#fff;line-height:1.3}}
 .card-better{{border-top-color:var(--green)}}.card-worse{{border-top-color:var(--red)}}
 .card-unclear{{border-top-color:var(--warm)}}
 .card-label{{font-size:.9em;margin:0;color:var(--grey)}}
 .card-value{{font-size:1.7em;font-weight:bold;margin:0;line-height:1.2}}
-.card p{{margin:.15em 0}}.card-ci,.card-evidence{{font-size:.8em;color:var(--grey)}}
-.card-verdict{{font-size:.85em}}
+.card p{{margin:.15em 0}}.card-ci,.card-evidence{{font-size:.78em;color:var(--grey)}}
+.card-verdict{{font-size:.82em}}
 .charts{{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:.8em}}
-.charts figure{{margin:0}}.charts img{{width:100%;height:13em;object-fit:contain}}
+.charts figure{{margin:0}}.charts img{{width:100%;height:11.5em;object-fit:contain}}
+.charts figcaption{{margin:0}}
 figure{{margin:1em 0}}img{{max-width:100%;height:auto}}
 figcaption{{font-size:.85em;color:var(--grey)}}
 .box{{border-left:6px solid var(--blue);background:var(--pale);padding:.4em 1em;margin:1em 0}}
