@@ -73,7 +73,7 @@ th{background:#f0f4f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 caption{caption-side:top;text-align:left;font-weight:bold;padding:.3em 0}
 .matrix td{text-align:right;min-width:8em;line-height:1.25}.matrix th{line-height:1.25}
 .matrix td,.matrix th{padding:.2em .5em}.ci{font-size:.85em;color:#4c6272}
-.judge{font-weight:bold}
+.judge{font-weight:bold;white-space:nowrap}
 .cell-better{background:#e1f2e8}.cell-worse{background:#fbe2e0}
 .cell-unclear{background:#fff4d6}.cell-higher,.cell-lower{background:#e8f1f8}
 .cell-none{color:#4c6272}
