@@ -9,7 +9,7 @@ difference is the rendering overhead, which issue 16 asks to keep under 3 s per 
 ``--repeats`` runs is reported, since the machine may be shared. Then the printing of
 each report to PDF (``--pdf``) and the wall time of the whole parallel run.
 
-Usage: python benchmarks/bench_reports.py [--jobs 2] [--repeats 3] [--pdf]
+Usage: python benchmarks/bench_reports.py [--jobs 2] [--repeats 3] [--pdf] [--no-parallel]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pdf", action="store_true", help="also time report.pdf")
+    parser.add_argument("--no-parallel", action="store_true", help="skip the parallel run")
     args = parser.parse_args()
     if not (PROJECT_DIR / "data" / "example").exists():
         print("run `spimpact example-data` first", file=sys.stderr)
@@ -83,6 +84,9 @@ def main() -> int:
                 started = time.perf_counter()
                 write_pdf(html, tmp / f"{path.stem}.pdf")
                 print(f"{path.stem:<12} report.pdf {time.perf_counter() - started:6.1f} s")
+        if args.no_parallel:
+            print(f"largest overhead {worst:.1f} s (target < {OVERHEAD_TARGET_SECONDS:.0f} s)")
+            return 0
         started = time.perf_counter()
         outcomes = run_reports(
             params,
