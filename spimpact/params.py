@@ -105,6 +105,52 @@ class ChangeThresholds(_Strict):
     source: str
 
 
+MMRM_COVARIANCES = ("us", "toeph", "toep", "ar1h", "ar1", "csh", "cs")
+
+
+class ChangeModelParams(_Strict):
+    """The mixed model for repeated measures (MMRM) behind wellbeing change.
+
+    ``covariance_order`` is tried in turn until a fit converges (unstructured first,
+    when the data support it); ``df`` is the small-sample degrees-of-freedom method of
+    the t intervals.
+    """
+
+    covariance_order: tuple[Literal[MMRM_COVARIANCES], ...] = (  # type: ignore[valid-type]
+        "us",
+        "toeph",
+        "ar1h",
+        "cs",
+    )
+    df: Literal["kenward_roger", "satterthwaite", "residual"] = "kenward_roger"
+    # Fewest people with a follow-up per covariate parameter before covariates join the
+    # model (a small scheme is not spread over sex x age x IMD levels).
+    people_per_covariate_parameter: int = Field(default=10, ge=1)
+
+    @field_validator("covariance_order")
+    @classmethod
+    def _not_empty(cls, value):
+        if not value:
+            raise ValueError("covariance_order needs at least one covariance structure")
+        return value
+
+
+class MissingDataParams(_Strict):
+    """Sensitivity of the change to missing follow-ups (attrition section)."""
+
+    n_imputations: int = Field(default=20, ge=2, le=500)
+    # Quantiles at which the sequential IPW weights are truncated for the reported
+    # truncation sensitivity (the primary estimate uses the untruncated weights).
+    ipw_truncate: tuple[float, float] = (0.01, 0.99)
+
+    @field_validator("ipw_truncate")
+    @classmethod
+    def _quantiles(cls, value):
+        if not 0 <= value[0] < value[1] <= 1:
+            raise ValueError("ipw_truncate must be (lower, upper) with 0 <= lower < upper <= 1")
+        return value
+
+
 class MeasuresParams(_Strict):
     """Which measures are primary, time point labels, value set, variants and thresholds."""
 
@@ -114,6 +160,8 @@ class MeasuresParams(_Strict):
     swemwbs_max_missing_items: Literal[0, 1] = 0
     variants: dict[str, ScaleVariant] = {}
     thresholds: dict[str, ChangeThresholds] = {}
+    change_model: ChangeModelParams = ChangeModelParams()
+    missing_data: MissingDataParams = MissingDataParams()
 
     @field_validator("timepoints")
     @classmethod

@@ -35,9 +35,10 @@ def pool_rubin(estimates, variances, *, dfcom: float | None = None) -> pd.DataFr
         ``(m, p)``; a DataFrame's columns name the terms (a Series' name names its one
         term).
     dfcom
-        Degrees of freedom of the complete-data analysis (e.g. ``n - k`` for OLS);
-        ``None`` means a large sample (``dfcom = Inf`` in mice), for which the
-        Barnard-Rubin degrees of freedom reduce to Rubin's ``(m - 1) / lambda^2``.
+        Degrees of freedom of the complete-data analysis (e.g. ``n - k`` for OLS), one
+        number or one per term; ``None`` means a large sample (``dfcom = Inf`` in
+        mice), for which the Barnard-Rubin degrees of freedom reduce to Rubin's
+        ``(m - 1) / lambda^2``.
 
     Returns
     -------
@@ -70,7 +71,12 @@ def pool_rubin(estimates, variances, *, dfcom: float | None = None) -> pd.DataFr
         raise ValueError(f"Rubin's rules need at least 2 imputations, got {m}")
     if (u.to_numpy() < 0).any() or not np.isfinite(u.to_numpy()).all():
         raise ValueError("variances must be finite and non-negative")
-    if dfcom is not None and not dfcom > 0:
+    dfcom = (
+        np.full(q.shape[1], np.inf)
+        if dfcom is None
+        else np.broadcast_to(np.asarray(dfcom, dtype=float), (q.shape[1],))
+    )
+    if not (dfcom > 0).all():
         raise ValueError(f"dfcom must be positive, got {dfcom}")
     qbar = q.mean(axis=0).to_numpy()
     ubar = u.mean(axis=0).to_numpy()
@@ -79,7 +85,7 @@ def pool_rubin(estimates, variances, *, dfcom: float | None = None) -> pd.DataFr
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = (1 + 1 / m) * b / t
         riv = (1 + 1 / m) * b / ubar
-        df = _barnard_rubin(m, lam, np.inf if dfcom is None else float(dfcom))
+        df = _barnard_rubin(m, lam, dfcom)
         fmi = (riv + 2 / (df + 3)) / (riv + 1)
     return pd.DataFrame(
         {
@@ -90,7 +96,7 @@ def pool_rubin(estimates, variances, *, dfcom: float | None = None) -> pd.DataFr
             "ubar": ubar,
             "b": b,
             "t": t,
-            "dfcom": np.inf if dfcom is None else float(dfcom),
+            "dfcom": dfcom,
             "df": df,
             "riv": riv,
             "lambda": lam,
@@ -99,13 +105,13 @@ def pool_rubin(estimates, variances, *, dfcom: float | None = None) -> pd.DataFr
     )
 
 
-def _barnard_rubin(m: int, lam: np.ndarray, dfcom: float) -> np.ndarray:
+def _barnard_rubin(m: int, lam: np.ndarray, dfcom: np.ndarray) -> np.ndarray:
     dfold = (m - 1) / lam**2
-    if np.isinf(dfcom):
-        return dfold
     # mice's algebraically rearranged form: finite as lambda -> 0
-    tmp = (1 - lam) * (1 + dfcom) * dfcom
-    return (m - 1) * tmp / ((dfcom + 3) * (m - 1) + lam**2 * tmp)
+    finite = np.where(np.isinf(dfcom), 1.0, dfcom)
+    tmp = (1 - lam) * (1 + finite) * finite
+    adjusted = (m - 1) * tmp / ((finite + 3) * (m - 1) + lam**2 * tmp)
+    return np.where(np.isinf(dfcom), dfold, adjusted)
 
 
 def _as_matrix(values, name: str) -> pd.DataFrame:
@@ -471,16 +477,25 @@ def pool_analyses(
     datasets: Sequence[pd.DataFrame],
     analysis: Callable[[pd.DataFrame], object],
     *,
-    dfcom: float | None = None,
+    dfcom: float | str | None = None,
     conf_level: float = 0.95,
 ) -> MiResult:
     """Run ``analysis`` on each completed data set and pool its estimates by Rubin's rules.
 
     ``analysis`` returns either a result with ``.tidy()`` or a DataFrame with ``term,
-    estimate, std_error``; for mixed-model tidy tables (with an ``effect`` column) only
-    the fixed effects are pooled.
+    estimate, std_error`` (and ``df`` where the analysis has small-sample degrees of
+    freedom); for mixed-model tidy tables (with an ``effect`` column) only the fixed
+    effects are pooled. ``dfcom="analysis"`` takes each term's complete-data degrees of
+    freedom from the analyses' ``df`` column (their mean over the imputations, as rbmi
+    does for its ANCOVA).
     """
     tidies = [_as_tidy(analysis(frame)) for frame in datasets]
+    if isinstance(dfcom, str):
+        if dfcom != "analysis":
+            raise ValueError(f"dfcom must be a number, None or 'analysis', got {dfcom!r}")
+        if any("df" not in tidy.columns for tidy in tidies):
+            raise ValueError("dfcom='analysis' needs a 'df' column in the analysis output")
+        dfcom = np.mean([tidy["df"].to_numpy(dtype=float) for tidy in tidies], axis=0)
     terms = [str(t) for t in tidies[0]["term"]]
     if any([str(t) for t in tidy["term"]] != terms for tidy in tidies):
         raise ValueError("the analysis did not return the same terms on every imputed data set")
@@ -511,7 +526,8 @@ def _as_tidy(result) -> pd.DataFrame:
         )
     if "effect" in tidy.columns:
         tidy = tidy[tidy["effect"] == "fixed"]
-    return tidy[["term", "estimate", "std_error"]].reset_index(drop=True)
+    columns = ["term", "estimate", "std_error"] + (["df"] if "df" in tidy.columns else [])
+    return tidy[columns].reset_index(drop=True)
 
 
 def fit_mice(

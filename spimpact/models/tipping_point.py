@@ -1,6 +1,11 @@
 """Sensitivity to data missing not at random: delta adjustment and the tipping point.
 
-Generic: works on any ``Imputations`` and any analysis that ``pool_analyses`` accepts.
+:func:`fit_delta_adjusted` takes any function that imputes the data for a shift
+``delta`` (e.g. :meth:`spimpact.models.reference_based.ImputationModelDraws.impute`,
+which shifts inside the imputation loop) and any analysis that ``pool_analyses``
+accepts, and finds the shifts at which the conclusion changes.
+:func:`fit_tipping_point` is the older form on chained-equation ``Imputations``,
+shifting one column after imputation.
 """
 
 from __future__ import annotations
@@ -85,6 +90,106 @@ class TippingPointResult(EstimatorResult):
         return ax
 
 
+def fit_delta_adjusted(
+    impute: Callable[[float], Sequence[pd.DataFrame]],
+    analysis: Callable[[pd.DataFrame], object],
+    *,
+    term: str,
+    deltas: Sequence[float],
+    dfcom: float | str | None = None,
+    conf_level: float = 0.95,
+    refine: int = 2,
+) -> TippingPointResult:
+    """Pooled estimate of ``term`` for each shift, and the shifts where the conclusion changes.
+
+    For each ``delta`` the data are imputed by ``impute(delta)``, ``analysis`` is run on
+    every completed data set and pooled by Rubin's rules
+    (:func:`spimpact.models.imputation.pool_analyses`), and the pooled ``term`` is
+    recorded. The tipping points (the confidence limit nearer zero, and the estimate,
+    reaching zero) are found by linear interpolation on the grid and then refined by
+    ``refine`` regula falsi steps, each imputing and analysing once more at the
+    interpolated shift (those shifts join the table).
+
+    Parameters
+    ----------
+    impute
+        ``delta -> completed data sets``; use common random numbers (the same seed for
+        every shift) so that the pooled results vary smoothly with ``delta``.
+    analysis
+        Completed data set -> result with ``.tidy()`` or a tidy DataFrame.
+    term
+        The pooled term followed.
+    deltas
+        The grid of shifts (at least two).
+    dfcom
+        Complete-data degrees of freedom for the Barnard-Rubin df (see
+        ``pool_analyses``; ``"analysis"`` reads them from the analyses).
+    conf_level
+        Level of the intervals.
+    refine
+        Extra evaluations per tipping point found on the grid.
+
+    Returns
+    -------
+    TippingPointResult
+
+    Notes
+    -----
+    Ratitch B, O'Kelly M, Tosiello R (2013), Pharm Stat 12:337-347 (delta-adjusted
+    tipping-point analysis); Cro S, Morris TP, Kenward MG, Carpenter JR (2020), Stat
+    Med 39:2815-2842 (reference-based sensitivity analysis).
+
+    Examples
+    --------
+    >>> y = 1 + np.random.default_rng(2).normal(size=80)
+    >>> missing = np.arange(80) < 20
+    >>> def impute(delta):
+    ...     noise = np.random.default_rng(7).normal(size=(3, 80))  # same draws for every delta
+    ...     return [pd.DataFrame({"y": np.where(missing, y[~missing].mean() + e + delta, y)})
+    ...             for e in noise]
+    >>> def mean_y(data):
+    ...     se = data.y.std() / np.sqrt(len(data))
+    ...     return pd.DataFrame({"term": ["mean"], "estimate": [data.y.mean()], "std_error": [se]})
+    >>> res = fit_delta_adjusted(impute, mean_y, term="mean", deltas=[-8, -4, 0])
+    >>> bool(res.delta_no_effect < res.delta_no_significance < 0)
+    True
+    """
+    if len(deltas) < 2:
+        raise ValueError("deltas needs at least two values")
+
+    def evaluate(delta: float) -> dict:
+        result = pool_analyses(impute(delta), analysis, dfcom=dfcom, conf_level=conf_level)
+        pooled = result.tidy()
+        if term not in set(pooled["term"]):
+            raise ValueError(f"term {term!r} is not in the analysis output: {list(pooled['term'])}")
+        chosen = (pooled["term"] == term).to_numpy()
+        row = pooled.loc[chosen].iloc[0]
+        return {
+            "delta": float(delta),
+            **{c: row[c] for c in TIDY_COLUMNS if c != "term"},
+            "df": float(result.pooled.loc[chosen, "df"].iloc[0]),
+        }
+
+    rows = {float(delta): evaluate(delta) for delta in sorted(set(map(float, deltas)))}
+    table = pd.DataFrame([rows[d] for d in sorted(rows)])
+    at_zero = table.iloc[(table["delta"].abs()).argmin()]
+    bound = "conf_low" if at_zero["estimate"] > 0 else "conf_high"
+    for column in (bound, "estimate"):
+        for _ in range(refine):
+            root = _crossing(table["delta"], table[column])
+            if root is None or np.isclose(list(rows), root, rtol=1e-9, atol=1e-12).any():
+                break
+            rows[root] = evaluate(root)
+            table = pd.DataFrame([rows[d] for d in sorted(rows)])
+    return TippingPointResult(
+        term=term,
+        table=table,
+        delta_no_significance=_crossing(table["delta"], table[bound]),
+        delta_no_effect=_crossing(table["delta"], table["estimate"]),
+        conf_level=conf_level,
+    )
+
+
 def fit_tipping_point(
     imputations: Imputations,
     analysis: Callable[[pd.DataFrame], object],
@@ -96,21 +201,21 @@ def fit_tipping_point(
     dfcom: float | None = None,
     conf_level: float = 0.95,
 ) -> TippingPointResult:
-    """Delta-adjusted multiple imputation: shift imputed values, re-analyse, find the tipping point.
+    """Delta adjustment after chained-equation imputation: shift one column, re-analyse.
 
     For each ``delta`` the imputed (not observed) values of ``column`` are shifted by
     ``delta`` in every imputed data set, ``analysis`` is re-run and pooled, and the
-    pooled ``term`` is recorded. The tipping points are found by linear interpolation
-    between adjacent grid points where the lower (or upper) confidence limit, and the
-    estimate, change sign.
+    pooled ``term`` is recorded; tipping points are interpolated on the grid
+    (:func:`fit_delta_adjusted` with ``refine=0``).
 
     Notes
     -----
     van Buuren S (2018), *Flexible Imputation of Missing Data*, 2nd ed., §3.8.4 and §9.2
-    (delta adjustment, "pattern-mixture" sensitivity analysis under MNAR); Ratitch B,
-    O'Kelly M, Tosiello R (2013), Pharm Stat 12:337-347 (tipping-point analysis). Here
-    the shift is applied after imputation to the analysed column only, which equals
-    in-loop adjustment when that column does not predict other incomplete columns.
+    (delta adjustment, "pattern-mixture" sensitivity analysis under MNAR). The shift is
+    applied after imputation to the analysed column only, which equals in-loop
+    adjustment only when that column predicts no other incomplete column; for repeated
+    measures use :func:`fit_delta_adjusted` with
+    :class:`spimpact.models.reference_based.ImputationModelDraws`.
 
     Examples
     --------
@@ -127,34 +232,14 @@ def fit_tipping_point(
     >>> res.delta_no_effect < 0
     True
     """
-    if len(deltas) < 2:
-        raise ValueError("deltas needs at least two values")
-    rows_out = []
-    for delta in sorted(deltas):
-        result = pool_analyses(
-            imputations.shifted(column, delta, rows), analysis, dfcom=dfcom, conf_level=conf_level
-        )
-        pooled = result.tidy()
-        if term not in set(pooled["term"]):
-            raise ValueError(f"term {term!r} is not in the analysis output: {list(pooled['term'])}")
-        chosen = (pooled["term"] == term).to_numpy()
-        row = pooled.loc[chosen].iloc[0]
-        rows_out.append(
-            {
-                "delta": float(delta),
-                **{c: row[c] for c in TIDY_COLUMNS if c != "term"},
-                "df": float(result.pooled.loc[chosen, "df"].iloc[0]),
-            }
-        )
-    table = pd.DataFrame(rows_out)
-    at_zero = table.iloc[(table["delta"].abs()).argmin()]
-    bound = "conf_low" if at_zero["estimate"] > 0 else "conf_high"
-    return TippingPointResult(
+    return fit_delta_adjusted(
+        lambda delta: imputations.shifted(column, delta, rows),
+        analysis,
         term=term,
-        table=table,
-        delta_no_significance=_crossing(table["delta"], table[bound]),
-        delta_no_effect=_crossing(table["delta"], table["estimate"]),
+        deltas=deltas,
+        dfcom=dfcom,
         conf_level=conf_level,
+        refine=0,
     )
 
 

@@ -22,9 +22,11 @@ from spimpact.models.did_staggered import fit_staggered_did
 from spimpact.models.imputation import fit_mice, impute_mice
 from spimpact.models.inequality import fit_sii
 from spimpact.models.ipw import fit_ipw
+from spimpact.models.ipw_sequential import fit_sequential_ipw
 from spimpact.models.matching import match_nearest
 from spimpact.models.meta import fit_random_effects
 from spimpact.models.mixed import fit_mixed
+from spimpact.models.mmrm import fit_mmrm
 from spimpact.models.paired import fit_mean, fit_welch
 from spimpact.models.result import EstimatorResult, ExponentiableResult
 from spimpact.models.spc import xmr
@@ -102,6 +104,12 @@ def _incomplete() -> pd.DataFrame:
     frame["y"] = 1 + frame.x + rng.normal(size=200)
     frame.loc[rng.random(200) < 1 / (1 + np.exp(-frame.x)), "y"] = np.nan
     return frame
+
+
+def _two_visits() -> pd.DataFrame:
+    """``_incomplete()`` as visit 1 after a visit 0 at which everyone was seen."""
+    later = _incomplete().assign(id=lambda d: d.index, t=1, recorded=lambda d: d.y)
+    return pd.concat([later.assign(t=0, recorded=0.0, y=np.nan), later], ignore_index=True)
 
 
 def _ols(data: pd.DataFrame) -> pd.DataFrame:
@@ -186,12 +194,29 @@ BUILDERS = {
         deltas=[-2.0, 0.0],
         conf_level=level,
     ),
+    "SequentialIpwResult": lambda level: fit_sequential_ipw(
+        _two_visits(),
+        subject="id",
+        visit="t",
+        outcome="recorded",
+        outcome_formula="y ~ 1",
+        dropout_formula="x",
+        conf_level=level,
+    ),
+    "MmrmResult": lambda level: fit_mmrm(
+        "score ~ C(timepoint)",
+        _mixed_panel(),
+        subject="client_id",
+        visit="timepoint",
+        conf_level=level,
+    ),
     "WelchResult": lambda level: fit_welch([5.0, 6.0, 7.5], [1.0, 2.0, 3.0, 4.5], conf_level=level),
 }
 
 # broom's layout for results that are not coefficient tables
 EXPECTED_COLUMNS = {
     "MixedResult": MIXED_TIDY_COLUMNS,
+    "MmrmResult": (*MIXED_TIDY_COLUMNS, "df"),  # plus the degrees of freedom
     "KaplanMeierResult": KM_COLUMNS,  # broom's tidy.survfit
     "LogRankResult": ("statistic", "df", "p_value", "method"),  # broom's glance.survdiff
     "TippingPointResult": ("delta", *TIDY_COLUMNS),  # one row per shift delta

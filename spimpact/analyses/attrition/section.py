@@ -29,11 +29,12 @@ from spimpact.publish.disclosure import (
 from spimpact.publish.section import HEADLINE_COLUMNS, Section, Table
 from spimpact.scoring import SCORES
 
-# The adjusted estimates (missing at random) that go to the ICB summary.
+# The adjusted estimates (missing at random) that go to the ICB summary; the mixed model
+# for repeated measures is the wellbeing section's headline already.
 HEADLINE_METHODS = {
-    "ipw": "uncontrolled before/after, inverse probability weighted for loss to follow-up",
-    "mi": "uncontrolled before/after, multiple imputation of missing follow-ups (MICE, PMM)",
-    "mixed": "uncontrolled before/after, linear mixed model of all scores (missing at random)",
+    "ipw": "uncontrolled before/after, sequential inverse probability weighting for dropout",
+    "mi": "uncontrolled before/after, multiple imputation from a mixed model for repeated "
+    "measures (missing at random)",
 }
 
 
@@ -72,9 +73,12 @@ def attrition_section(scheme, scores, *, params: SchemeParams) -> Section:
     scores = getattr(scores, "scores", scores)
     data, estimates, tipping = result.data, result.estimates, result.tipping
     n_people, n_completers = result.n_people, result.n_completers
-    follow_label = params.measures.timepoints.get(
-        data.first_follow_up, f"follow-up {data.first_follow_up}"
-    )
+
+    def label(t: int) -> str:
+        return params.measures.timepoints.get(int(t), f"follow-up {t}")
+
+    follow_label = label(data.first_follow_up)
+    last_label = label(result.last_follow_up)
     funnel = make_table_funnel(scheme.clients, scheme.contacts, scores, score=score, params=params)
     balance = make_table_completer_balance(data, rule=rule)
     notes = [*result.diagnostics, *result.retention.diagnostics]
@@ -82,11 +86,13 @@ def attrition_section(scheme, scores, *, params: SchemeParams) -> Section:
     estimates_public = estimates.assign(
         n=lambda d: disclose_count(d["n"].to_numpy(), rule).to_numpy()
     )
-    outcome = f"{info.label} change, baseline to {follow_label}"
     headline = pd.DataFrame(
         {
             "outcome_level": "person",
-            "outcome": outcome,
+            "outcome": [
+                f"{info.label} change, baseline to {label(t)}"
+                for t in estimates_public["timepoint"]
+            ],
             "measure": score,
             "estimate": estimates_public["estimate"],
             "std_error": estimates_public["std_error"],
@@ -102,9 +108,10 @@ def attrition_section(scheme, scores, *, params: SchemeParams) -> Section:
     retained = disclose_percentage([n_completers], [n_people], rule).iloc[0]
     text = [
         _retention_sentence(n_people, n_completers, retained, follow_label, info.label, rule),
-        _estimates_sentence(estimates, info, follow_label, conf_level),
-        _tipping_sentence(tipping, info, follow_label),
+        _estimates_sentence(estimates, info, result.last_follow_up, last_label, conf_level),
+        _tipping_sentence(tipping, info, last_label),
         _covariates_sentence(data),
+        _weights_sentence(result.ipw, result.last_follow_up, last_label),
         (
             "Retention curves are Kaplan-Meier estimates of the time from referral to "
             "disengagement (discharge recorded as 'disengaged', dated by the last contact); "
@@ -116,10 +123,12 @@ def attrition_section(scheme, scores, *, params: SchemeParams) -> Section:
             "stops where fewer than 8 people remain at risk."
         ),
         (
-            "All adjusted estimates assume that, given the recorded characteristics and "
-            "earlier scores, those who left would have changed like those who stayed "
-            "(missing at random); the last two rows of the estimates table show what "
-            "happens if that is not true."
+            "The weighted, mixed-model and imputed estimates assume that, given the recorded "
+            "characteristics and earlier scores, those who left would have changed like "
+            "those who stayed (missing at random). The 'back at baseline' imputation and the "
+            "tipping point show what happens if that is not true: the shift is added to "
+            "every score imputed after someone left, inside the imputation, so a worse score "
+            "at one follow-up also lowers the next."
         ),
     ]
     tables = (
@@ -137,15 +146,23 @@ def attrition_section(scheme, scores, *, params: SchemeParams) -> Section:
         ),
         Table(
             "attrition_change_estimates",
-            f"Change in {info.label} from baseline to {follow_label} by method "
-            f"({conf_level:.0%} CI)",
-            _public_estimates(estimates_public),
+            f"Change in {info.label} from baseline to each follow-up by method "
+            f"({conf_level:.0%} CI; t intervals on df degrees of freedom where finite)",
+            _public_estimates(estimates_public, label),
         ),
         Table(
             "attrition_tipping_point",
-            "Delta-adjusted multiple imputation: the change if people who left had scored "
-            "this many points worse than similar people who stayed",
+            f"Delta-adjusted multiple imputation: the change to {last_label} if people who "
+            "left had scored this many points worse, at every follow-up after they left, "
+            "than similar people who stayed",
             _public_tipping(tipping),
+        ),
+        Table(
+            "attrition_ipw_weights",
+            "Sequential inverse probability weights by follow-up: people at risk of leaving, "
+            "people still there, and the spread of their weights (effective sample size: "
+            "the number of equally weighted people the weights are worth)",
+            make_table_ipw_weights(result.ipw, label, rule),
         ),
         Table(
             "attrition_dropout_predictors",
@@ -164,7 +181,9 @@ def attrition_section(scheme, scores, *, params: SchemeParams) -> Section:
         text=tuple(t for t in text if t),
         tables=tables,
         figures=(
-            plot_change_estimates(estimates, info, follow_label),
+            plot_change_estimates(
+                estimates[estimates["timepoint"] == result.last_follow_up], info, last_label
+            ),
             plot_retention(result.retention),
         ),
         headline=headline.reindex(columns=list(HEADLINE_COLUMNS)),
@@ -172,12 +191,33 @@ def attrition_section(scheme, scores, *, params: SchemeParams) -> Section:
     )
 
 
-def _public_estimates(estimates: pd.DataFrame) -> pd.DataFrame:
-    out = estimates.drop(columns=["key", "df"]).rename(columns={"n": "n_people"})
+def _public_estimates(estimates: pd.DataFrame, label) -> pd.DataFrame:
+    out = estimates.drop(columns=["key"]).rename(columns={"n": "n_people"})
+    out.insert(0, "follow_up", [label(t) for t in out.pop("timepoint")])
     numeric = ["estimate", "std_error", "conf_low", "conf_high"]
     out[numeric] = out[numeric].round(2)
     out["p_value"] = out["p_value"].round(4)
-    return out.reset_index(drop=True)
+    out["df"] = out["df"].round(1)
+    return out.sort_values("follow_up", kind="stable").reset_index(drop=True)
+
+
+def make_table_ipw_weights(ipw, label, rule) -> pd.DataFrame:
+    """Sequential IPW weights by follow-up, counts disclosure-controlled."""
+    summary = ipw.weight_summary
+    summary = summary[summary["visit"] != summary["visit"].min()]
+    table = pd.DataFrame(
+        {
+            "follow_up": [label(t) for t in summary["visit"]],
+            "n_at_risk": disclose_count(summary["n_at_risk"].to_numpy(), rule).to_numpy(),
+            "n_observed": disclose_count(summary["n_observed"].to_numpy(), rule).to_numpy(),
+        }
+    )
+    for column in ("weight_min", "weight_mean", "weight_max"):
+        values = disclose_summary(summary[column], summary["n_observed"], rule)
+        table[column] = values.round(2).to_numpy()
+    ess = disclose_count(np.round(summary["effective_sample_size"].to_numpy()), rule)
+    table["effective_sample_size"] = ess.to_numpy()
+    return table
 
 
 def _public_tipping(tipping) -> pd.DataFrame:
@@ -223,17 +263,36 @@ def _retention_sentence(n_people, n_completers, retained, follow_label, label, r
     )
 
 
-def _estimates_sentence(estimates, info, follow_label, conf_level) -> str:
-    by_key = estimates.set_index("key")
-    cc = by_key.loc["complete_case"]
-    adjusted = by_key.drop(index=["complete_case", "baseline_carried_forward"])
+def _estimates_sentence(estimates, info, last, last_label, conf_level) -> str:
+    by_key = estimates[estimates["timepoint"] == last].set_index("key")
+    adjusted = by_key.loc[["ipw", "mmrm", "mi"]]
     low, high = adjusted["estimate"].min(), adjusted["estimate"].max()
+    sentence = ""
+    if "complete_case" in by_key.index:
+        cc = by_key.loc["complete_case"]
+        sentence = (
+            f"Among people who returned both questionnaires the average change to {last_label} "
+            f"was {cc['estimate']:+.2f} points ({conf_level:.0%} CI {cc['conf_low']:.2f} to "
+            f"{cc['conf_high']:.2f}). "
+        )
+    back = by_key.loc["return_to_baseline"]
+    return sentence + (
+        "Allowing for who left (sequential weighting, mixed model, imputation) the estimates "
+        f"range from {low:+.2f} to {high:+.2f}; imputing those who left as back at their "
+        f"baseline level gives {back['estimate']:+.2f} ({back['conf_low']:.2f} to "
+        f"{back['conf_high']:.2f})."
+    )
+
+
+def _weights_sentence(ipw, last, last_label) -> str:
+    summary = ipw.weight_summary.set_index("visit")
+    if last not in summary.index:
+        return ""
+    row = summary.loc[last]
     return (
-        f"Among people who returned both questionnaires the average change was "
-        f"{cc['estimate']:+.2f} points ({conf_level:.0%} CI {cc['conf_low']:.2f} to "
-        f"{cc['conf_high']:.2f}). Allowing for who left (weighting, imputation, mixed model) "
-        f"the estimates range from {low:+.2f} to {high:+.2f}; assuming no change at all for "
-        f"those who left gives {by_key.loc['baseline_carried_forward', 'estimate']:+.2f}."
+        f"The sequential weights at {last_label} range from {row['weight_min']:.2f} to "
+        f"{row['weight_max']:.2f}; the standard errors of the weighted estimates allow for "
+        "the weights being estimated (stacked estimating equations)."
     )
 
 
@@ -271,8 +330,9 @@ def _tipping_sentence(tipping, info, follow_label) -> str:
     if tipping.delta_no_significance is not None:
         parts.append(
             f"would no longer be statistically significant only if people who left had scored "
-            f"{abs(tipping.delta_no_significance):.1f} points worse at {follow_label} than "
-            "similar people who stayed"
+            f"{abs(tipping.delta_no_significance):.1f} points worse at each follow-up after "
+            f"they left than similar people who stayed (the conclusion at {follow_label} "
+            "changes at this shift)"
         )
     if tipping.delta_no_effect is not None:
         parts.append(

@@ -1,8 +1,13 @@
-"""Wellbeing change in one score: did it improve, by how much, and for whom (issue 4).
+"""Wellbeing change in one score: did it improve, by how much, and for whom (issues 4, 13).
 
-The primary analysis is a linear mixed model with a random intercept per client,
-which uses every available score and is valid when follow-ups are missing at
-random given the scores and covariates in the model (Laird & Ware 1982). Paired
+The primary analysis is a mixed model for repeated measures (MMRM): a mean per time
+point and an unstructured residual covariance (with a pre-specified fallback when the
+data cannot support it), fitted by REML, with t intervals on Kenward-Roger (or
+Satterthwaite) degrees of freedom so that small schemes get honest intervals. It uses
+every available score and is valid when follow-ups are missing at random given the
+earlier scores and the covariates, whatever the variances and correlations over time
+(Mallinckrodt et al. 2008, Drug Inf J 42:303). The random-intercept model of issue 4,
+which assumes equal variances and correlations, is kept as a sensitivity row. Paired
 complete-case change is estimated beside it, with standardised effect sizes, the
 share of people with meaningful or reliable change (``spimpact.scoring``),
 subgroup differences, the change expected from regression to the mean alone
@@ -20,9 +25,10 @@ import pandas as pd
 from scipy import stats
 
 from spimpact.models.mixed import MixedResult, fit_mixed
+from spimpact.models.mmrm_fallback import fit_mmrm_fallback
 from spimpact.models.paired import fit_paired_change, minimum_detectable_change
 from spimpact.models.result import EstimatorResult
-from spimpact.models.tidy import TIDY_COLUMNS
+from spimpact.models.tidy import TIDY_COLUMNS, make_tidy
 from spimpact.params import SchemeParams
 from spimpact.publish.section import InsufficientData
 from spimpact.scoring import SCORES, classify_change
@@ -55,9 +61,9 @@ MDC_ALPHA = 0.05
 class WellbeingResult(EstimatorResult):
     """Change in one wellbeing score (read-only; not yet disclosure-controlled).
 
-    ``tidy(conf_level=None)`` gives the mixed-model change from baseline to each
-    follow-up (term ``timepoint <t> - 0``), recomputed from ``model`` at any level;
-    ``summary()`` describes the change in words for analysts.
+    ``tidy(conf_level=None)`` gives the MMRM change from baseline to each follow-up
+    (term ``timepoint <t> - 0``; t intervals on the model's degrees of freedom),
+    recomputed at any level; ``summary()`` describes the change in words for analysts.
 
     Attributes
     ----------
@@ -69,15 +75,21 @@ class WellbeingResult(EstimatorResult):
     counts
         People with a score at each time point: ``timepoint, n_people``.
     model
-        The primary mixed model (``value ~ C(timepoint) + covariates``).
+        The primary MMRM (``value ~ C(timepoint) + covariates``); its
+        ``covariance_type`` is the structure that converged first.
+    random_intercept
+        The random-intercept model with the same fixed effects (sensitivity).
     trajectory
-        Model-estimated mean at each time point (``value ~ C(timepoint)``, so the
+        Model-estimated mean at each time point (MMRM ``value ~ C(timepoint)``, so the
         means describe this scheme's clients): ``timepoint, estimate, std_error,
-        conf_low, conf_high, n_people``.
+        conf_low, conf_high, df, n_people``.
     change
-        Mixed-model change from baseline to each follow-up, adjusted for the
-        covariates: ``timepoint, estimate, std_error, statistic, p_value, conf_low,
-        conf_high, n_people`` (people with a score at that follow-up).
+        MMRM change from baseline to each follow-up, adjusted for the covariates:
+        ``timepoint, estimate, std_error, statistic, p_value, conf_low, conf_high, df,
+        n_people`` (people with a score at that follow-up; t intervals on ``df``).
+    random_intercept_change
+        The same change from the random-intercept model (normal intervals):
+        ``timepoint, estimate, std_error, statistic, p_value, conf_low, conf_high``.
     paired
         Complete-case change per follow-up: ``timepoint, n_pairs, mean_change,
         sd_change, std_error, conf_low, conf_high, srm, effect_size,
@@ -108,9 +120,11 @@ class WellbeingResult(EstimatorResult):
     score: str
     conf_level: float
     counts: pd.DataFrame
-    model: MixedResult
+    model: object
+    random_intercept: MixedResult
     trajectory: pd.DataFrame
     change: pd.DataFrame
+    random_intercept_change: pd.DataFrame
     paired: pd.DataFrame
     categories: pd.DataFrame
     subgroups: pd.DataFrame
@@ -129,24 +143,35 @@ class WellbeingResult(EstimatorResult):
         """Whether a higher score means better wellbeing."""
         return SCORES[self.score].higher_is_better
 
+    @property
+    def covariates(self) -> tuple[str, ...]:
+        """The covariates the headline model adjusts for (chosen by the people it has)."""
+        return tuple(c for c in COVARIATES if f"C({c})" in self.model.formula)
+
     def _tidy(self, conf_level: float) -> pd.DataFrame:
-        change = self.model.contrasts("timepoint", reference=0, conf_level=conf_level)
-        change["term"] = [f"timepoint {level} - 0" for level in change["level"]]
-        return change[list(TIDY_COLUMNS)].reset_index(drop=True)
+        return make_tidy(
+            [f"timepoint {t} - 0" for t in self.change["timepoint"]],
+            self.change["estimate"],
+            self.change["std_error"],
+            conf_level=conf_level,
+            df=self.change["df"].to_numpy(dtype=float),
+        )
 
     def summary(self) -> str:
         """The change at each follow-up, model and paired, with the fit's diagnostics."""
         direction = "higher" if self.higher_is_better else "lower"
         lines = [
-            f"Change from baseline in {self.label} ({direction} is better); linear mixed "
-            f"model, {self.conf_level:.0%} intervals"
+            f"Change from baseline in {self.label} ({direction} is better); MMRM with "
+            f"{self.model.covariance_type} covariance, {self.conf_level:.0%} t intervals "
+            f"({self.model.df_method} df)"
         ]
         paired = self.paired.set_index("timepoint")
         for row in self.change.itertuples():
             pair = paired.loc[row.timepoint]
             lines.append(
                 f"  time point {row.timepoint}: {row.estimate:+.3f} ({row.conf_low:.3f} to "
-                f"{row.conf_high:.3f}; n = {row.n_people}); paired {pair.mean_change:+.3f} "
+                f"{row.conf_high:.3f}; df {row.df:.1f}; n = {row.n_people}); "
+                f"paired {pair.mean_change:+.3f} "
                 f"({pair.conf_low:.3f} to {pair.conf_high:.3f}; n = {int(pair.n_pairs)}), "
                 f"detectable change {pair.detectable_change:.3f}"
             )
@@ -190,13 +215,16 @@ def analyse_wellbeing(
 
     Notes
     -----
-    Mixed model: random intercept per client fitted by REML with
-    :func:`spimpact.models.mixed.fit_mixed`; change = contrast of marginal means
-    (emmeans convention). Paired change: t interval with n - 1 df
-    (:func:`spimpact.models.paired.fit_paired_change`). Minimum detectable change:
-    (z_{0.975} + z_{0.80}) SD_change / sqrt(n) (paired design, normal approximation;
-    :func:`spimpact.models.paired.minimum_detectable_change`). Regression to the
-    mean: expected change = (1 - r)(population mean - baseline mean) with r the
+    Headline: MMRM fitted by REML with :func:`spimpact.models.mmrm.fit_mmrm`,
+    covariance structures tried in ``params.measures.change_model.covariance_order``;
+    change = contrast of marginal means (emmeans convention) with a t interval on the
+    Kenward-Roger (Kenward & Roger 1997, Biometrics 53:983) or Satterthwaite degrees of
+    freedom. Sensitivity: random intercept per client
+    (:func:`spimpact.models.mixed.fit_mixed`), normal intervals. Paired change: t
+    interval with n - 1 df (:func:`spimpact.models.paired.fit_paired_change`). Minimum
+    detectable change: (z_{0.975} + z_{0.80}) SD_change / sqrt(n) (paired design,
+    normal approximation; :func:`spimpact.models.paired.minimum_detectable_change`).
+    Regression to the mean: expected change = (1 - r)(population mean - baseline mean) with r the
     published test-retest reliability (SPEC §5.4; Barnett, van der Pols & Dobson
     2005, Int J Epidemiol 34:215). Subgroups: likelihood-ratio test of the time x
     subgroup interaction, both models fitted by ML.
@@ -234,18 +262,28 @@ def analyse_wellbeing(
     counts = data.groupby("timepoint").client_id.nunique().rename("n_people").reset_index()
     conf_level = params.conf_level
 
-    covariates = [c for c in COVARIATES if data[c].nunique() > 1]
+    settings = params.measures.change_model
+    covariates, note = choose_covariates(data, settings.people_per_covariate_parameter)
+    diagnostics += [note] if note else []
     formula = "value ~ C(timepoint)" + "".join(f" + C({c})" for c in covariates)
-    model = fit_mixed(formula, data, group="client_id")
-    diagnostics += list(model.diagnostics)
+    model, notes = fit_change_model(formula, data, params)
+    diagnostics += [*notes, *model.diagnostics]
     n_at = counts.set_index("timepoint").n_people
     change = model.contrasts("timepoint", reference=0, conf_level=conf_level)
     change = change.rename(columns={"level": "timepoint"}).drop(columns=["term", "reference"])
+    change["timepoint"] = change["timepoint"].astype(int)
     change["n_people"] = change.timepoint.map(n_at).to_numpy()
 
-    unadjusted = fit_mixed("value ~ C(timepoint)", data, group="client_id")
+    random_intercept = fit_mixed(formula, data, group="client_id")
+    diagnostics += [f"Random-intercept model: {text}" for text in random_intercept.diagnostics]
+    ri_change = random_intercept.contrasts("timepoint", reference=0, conf_level=conf_level)
+    ri_change = ri_change.rename(columns={"level": "timepoint"})
+    ri_change = ri_change[["timepoint", *TIDY_COLUMNS[1:]]].reset_index(drop=True)
+
+    unadjusted, _ = fit_change_model("value ~ C(timepoint)", data, params)
     trajectory = unadjusted.marginal_means("timepoint", conf_level=conf_level)
     trajectory = trajectory.rename(columns={"level": "timepoint"}).drop(columns="term")
+    trajectory["timepoint"] = trajectory["timepoint"].astype(int)
     trajectory["n_people"] = trajectory.timepoint.map(n_at).to_numpy()
 
     paired, improvement = _paired_change(wide, followups, info.higher_is_better, conf_level)
@@ -258,8 +296,10 @@ def analyse_wellbeing(
         conf_level=conf_level,
         counts=counts,
         model=model,
+        random_intercept=random_intercept,
         trajectory=trajectory,
         change=change,
+        random_intercept_change=ri_change,
         paired=paired,
         categories=categories,
         subgroups=subgroups,
@@ -268,6 +308,56 @@ def analyse_wellbeing(
         individual_improvement=improvement,
         diagnostics=tuple(diagnostics),
     )
+
+
+def choose_covariates(data: pd.DataFrame, people_per_parameter: int):
+    """Covariates (in ``COVARIATES`` order) that the people with a follow-up can support.
+
+    A covariate with ``k`` levels costs ``k - 1`` parameters; it joins while there are
+    at least ``people_per_parameter`` people with a follow-up per covariate parameter,
+    so a small scheme's change is not spread across sex x age x IMD cells. Returns
+    ``(covariates, note)``, the note naming any left out (``None`` if none were).
+    """
+    n_people = int(data.loc[data.timepoint > 0, "client_id"].nunique())
+    chosen, cost, left = [], 0, []
+    for column in COVARIATES:
+        extra = data[column].nunique() - 1
+        if extra < 1:
+            continue
+        if n_people >= people_per_parameter * (cost + extra):
+            chosen.append(column)
+            cost += extra
+        else:
+            left.append(column.replace("_", " "))
+    note = None
+    if left:
+        note = (
+            f"The model is not adjusted for {', '.join(left)}: with {n_people} people with a "
+            f"follow-up it can afford one covariate parameter per {people_per_parameter} people."
+        )
+    return chosen, note
+
+
+def fit_change_model(formula: str, data: pd.DataFrame, params: SchemeParams):
+    """The headline MMRM of ``formula``, trying the params' covariance structures in order.
+
+    Returns ``(result, notes)`` from
+    :func:`spimpact.models.mmrm_fallback.fit_mmrm_fallback` (subject ``client_id``,
+    visit ``timepoint``, REML, the params' df method and confidence level).
+    """
+    settings = params.measures.change_model
+    try:
+        return fit_mmrm_fallback(
+            formula,
+            data,
+            subject="client_id",
+            visit="timepoint",
+            covariances=settings.covariance_order,
+            df=settings.df,
+            conf_level=params.conf_level,
+        )
+    except ValueError as error:
+        raise InsufficientData(f"The change model could not be fitted: {error}") from None
 
 
 def _score_frame(scores: pd.DataFrame, clients: pd.DataFrame, score: str) -> pd.DataFrame:

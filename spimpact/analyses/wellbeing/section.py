@@ -19,9 +19,23 @@ from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData, Section
 from spimpact.scoring import SCORES
 
 METHOD = (
-    "Linear mixed model, random intercept per client (REML), adjusted for sex, age band "
-    "and IMD quintile"
+    "Mixed model for repeated measures (unstructured covariance where the data support "
+    "it; REML; t interval on small-sample degrees of freedom)"
 )
+DF_LABELS = {
+    "kenward_roger": "Kenward-Roger",
+    "satterthwaite": "Satterthwaite",
+    "residual": "residual",
+}
+COVARIANCE_LABELS = {
+    "us": "unstructured",
+    "toeph": "heterogeneous Toeplitz",
+    "toep": "Toeplitz",
+    "ar1h": "heterogeneous first-order autoregressive",
+    "ar1": "first-order autoregressive",
+    "csh": "heterogeneous compound symmetry",
+    "cs": "compound symmetry",
+}
 
 
 def wellbeing_section(scores: pd.DataFrame, clients: pd.DataFrame, *, params: SchemeParams):
@@ -67,6 +81,15 @@ def wellbeing_section(scores: pd.DataFrame, clients: pd.DataFrame, *, params: Sc
     primary = results[0]
     tables = (
         Table("wellbeing_change", _change_caption(params), _change_table(results, labels, rule)),
+        Table(
+            "wellbeing_model_sensitivity",
+            "Change from baseline by model: the headline mixed model for repeated measures "
+            "(its own variance at each time point and correlation between time points) "
+            "beside the random-intercept model (equal variances and correlations, normal "
+            "intervals), which is biased when variances differ and follow-ups are missing "
+            "because of earlier scores.",
+            _sensitivity_table(results, labels, rule),
+        ),
         Table(
             "wellbeing_change_categories",
             "People with meaningful or reliable improvement or deterioration (complete cases); "
@@ -130,8 +153,9 @@ def _label(labels: dict, timepoint: int) -> str:
 def _change_caption(params: SchemeParams) -> str:
     level = round(params.conf_level * 100)
     return (
-        f"Change from baseline with {level}% confidence intervals: mixed model using every "
-        "score (primary) beside paired change in people with both scores, standardised "
+        f"Change from baseline with {level}% confidence intervals: mixed model for repeated "
+        "measures using every score (primary; t interval on model_df degrees of freedom) "
+        "beside paired change in people with both scores, standardised "
         "effect sizes, the change regression to the mean alone would produce, and the "
         "smallest change this sample could detect. Counts rounded to 5; means shown only "
         f"for {params.disclosure.min_n_summary}+ people."
@@ -155,6 +179,7 @@ def _change_table(results, labels, rule) -> pd.DataFrame:
                     "model_change": row.estimate,
                     "model_conf_low": row.conf_low,
                     "model_conf_high": row.conf_high,
+                    "model_df": row.df,
                     "n_pairs": int(pair.n_pairs),
                     "paired_change": pair.mean_change,
                     "paired_conf_low": pair.conf_low,
@@ -168,6 +193,7 @@ def _change_table(results, labels, rule) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     for column in ("model_change", "model_conf_low", "model_conf_high"):
         table[column] = disclose_summary(table[column], table.n_follow_up, rule).round(2)
+    table["model_df"] = disclose_summary(table["model_df"], table.n_follow_up, rule).round(1)
     paired_columns = (
         "paired_change", "paired_conf_low", "paired_conf_high", "srm", "effect_size",
         "detectable_change", "rtm_expected_change",
@@ -176,6 +202,46 @@ def _change_table(results, labels, rule) -> pd.DataFrame:
         table[column] = disclose_summary(table[column], table.n_pairs, rule).round(2)
     for column in ("n_baseline", "n_follow_up", "n_pairs"):
         table[column] = disclose_count(table[column].to_numpy(), rule).to_numpy()
+    return table
+
+
+def _sensitivity_table(results, labels, rule) -> pd.DataFrame:
+    rows = []
+    for result in results:
+        ri = result.random_intercept_change.set_index("timepoint")
+        covariance = _covariance_label(result.model)
+        for row in result.change.itertuples():
+            common = {
+                "score": result.label,
+                "follow_up": _label(labels, row.timepoint),
+                "n_follow_up": row.n_people,
+            }
+            rows.append(
+                {
+                    **common,
+                    "model": f"MMRM, {covariance} covariance (headline)",
+                    "estimate": row.estimate,
+                    "conf_low": row.conf_low,
+                    "conf_high": row.conf_high,
+                    "df": row.df,
+                }
+            )
+            other = ri.loc[row.timepoint]
+            rows.append(
+                {
+                    **common,
+                    "model": "Random intercept per client (sensitivity)",
+                    "estimate": other.estimate,
+                    "conf_low": other.conf_low,
+                    "conf_high": other.conf_high,
+                    "df": np.inf,
+                }
+            )
+    table = pd.DataFrame(rows)
+    for column in ("estimate", "conf_low", "conf_high"):
+        table[column] = disclose_summary(table[column], table.n_follow_up, rule).round(2)
+    table["df"] = table["df"].round(1)
+    table["n_follow_up"] = disclose_count(table["n_follow_up"].to_numpy(), rule).to_numpy()
     return table
 
 
@@ -236,13 +302,19 @@ def _subgroup_table(results, labels, rule) -> pd.DataFrame:
 def _technical_table(results, rule) -> pd.DataFrame:
     frames = []
     for result in results:
-        tidy = result.model.tidy()
-        keep = (tidy.effect == "ran_pars") | tidy.term.str.startswith(("Intercept", "C(timepoint)"))
-        tidy = tidy[keep].copy()
-        tidy.insert(0, "score", result.label)
-        tidy["n_observations"] = disclose_count(result.model.n_obs, rule).iloc[0]
-        tidy["n_clients"] = disclose_count(result.model.n_groups, rule).iloc[0]
-        frames.append(tidy)
+        for name, model in (("MMRM", result.model), ("random intercept", result.random_intercept)):
+            tidy = model.tidy()
+            keep = (tidy.effect == "ran_pars") | tidy.term.str.startswith(
+                ("Intercept", "C(timepoint)")
+            )
+            tidy = tidy[keep].copy()
+            tidy.insert(0, "score", result.label)
+            covariance = getattr(model, "covariance_type", "random intercept")
+            tidy.insert(1, "model", f"{name} ({COVARIANCE_LABELS.get(covariance, covariance)})")
+            tidy["n_observations"] = disclose_count(model.n_obs, rule).iloc[0]
+            n_clients = getattr(model, "n_subjects", getattr(model, "n_groups", None))
+            tidy["n_clients"] = disclose_count(n_clients, rule).iloc[0]
+            frames.append(tidy.drop(columns=["df"], errors="ignore"))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -348,6 +420,10 @@ def _forest_figure(result, labels, rule) -> Figure | None:
     return figure
 
 
+def _covariance_label(model) -> str:
+    return COVARIANCE_LABELS.get(model.covariance_type, model.covariance_type)
+
+
 def _format_change(value: float, decimals: int) -> str:
     return f"{value:+.{decimals}f}"
 
@@ -372,7 +448,12 @@ def _commissioner_text(results, labels, rule, conf_level) -> list[str]:
             f"from baseline to {_label(labels, last.timepoint)}, {direction} "
             f"({'higher' if result.higher_is_better else 'lower'} is better; {level}% CI "
             f"{last.conf_low:.{decimals}f} to {last.conf_high:.{decimals}f}; about {n_shown} "
-            "people with a follow-up score)."
+            "people with a follow-up score). The model allows the spread of scores and their "
+            "correlation to differ between time points "
+            f"({_covariance_label(result.model)} covariance) and its interval uses "
+            f"{last.df:.0f} degrees of freedom "
+            f"({DF_LABELS.get(result.model.df_method, result.model.df_method)}), so it stays "
+            "honest in a small scheme."
         )
         if not significant:
             verdict += " This is within the range expected by chance."

@@ -34,6 +34,7 @@ def test_section_tables_are_disclosure_controlled(section):
         "attrition_completers_vs_non_completers",
         "attrition_change_estimates",
         "attrition_tipping_point",
+        "attrition_ipw_weights",
         "attrition_dropout_predictors",
         "attrition_retention_logrank",
     ]
@@ -41,6 +42,8 @@ def test_section_tables_are_disclosure_controlled(section):
     for counts in (
         tables["attrition_funnel"]["n_people"],
         tables["attrition_change_estimates"]["n_people"],
+        tables["attrition_ipw_weights"]["n_observed"],
+        tables["attrition_ipw_weights"]["effective_sample_size"],
     ):
         shown = counts.dropna().astype(int)
         assert (shown % 5 == 0).all()
@@ -59,7 +62,9 @@ def test_section_headline_and_text(section):
     assert (headline["estimate"] < headline["conf_high"]).all()
     assert headline["n"].dropna().astype(int).mod(5).eq(0).all()
     text = " ".join(section.text)
-    assert "points worse" in text
+    assert "points worse at each follow-up after they left" in text
+    assert "stacked estimating equations" in text
+    assert "back at their baseline" in text
     assert "log(-log)" in text
     assert len(section.figures) == 2
 
@@ -112,8 +117,14 @@ def test_example_scheme_has_the_section(example_data, scheme_id):
     scheme = load_scheme(params.data_dir, pseudonym_key="test-key")
     scores = score_scheme(scheme, params).scores
     section = attrition_section(scheme, scores, params=params)
-    assert len(section.headline) == 3
+    # sequential weighting and imputation at each of the two follow-ups
+    assert len(section.headline) == 4
     assert section.headline["estimate"].notna().all()
+    estimates = {t.name: t.frame for t in section.tables}["attrition_change_estimates"]
+    assert set(estimates["method"]) >= {
+        "Sequential inverse probability weighting", "Mixed model for repeated measures",
+        "Multiple imputation, people who left back at baseline",
+    }  # fmt: skip
 
 
 def test_section_without_contacts_or_discharges():
@@ -125,5 +136,5 @@ def test_section_without_contacts_or_discharges():
     )
     funnel = {t.name: t.frame for t in section.tables}["attrition_funnel"]
     assert funnel["stage"].str.contains("contact|Discharged").sum() == 0
-    assert len(section.headline) == 3
+    assert len(section.headline) == 2
     assert any("disengaged" in note for note in section.notes)

@@ -36,7 +36,34 @@ def test_mixed_model_change_covers_the_true_change(result, timepoint):
     assert row.estimate == pytest.approx(TRUE_CHANGE[timepoint], abs=0.4)
 
 
-def test_mixed_model_change_matches_statsmodels(scheme, result):
+def test_headline_is_the_unstructured_mmrm_with_kenward_roger_df(scheme, result):
+    """The headline change is fit_mmrm's visit contrast (unstructured covariance, REML,
+    Kenward-Roger df, adjusted for sex, age band and IMD quintile) with its t interval."""
+    from spimpact.models.mmrm import fit_mmrm
+
+    scores, clients = scheme
+    data = scores.merge(clients, on="client_id").assign(
+        sex=lambda d: d.sex.astype("string"),
+        age_band=lambda d: d.age_band.astype("string"),
+        imd_quintile=lambda d: d.imd_quintile.astype("string"),
+    )
+    oracle = fit_mmrm(
+        "value ~ C(timepoint) + C(sex) + C(age_band) + C(imd_quintile)",
+        data,
+        subject="client_id",
+        visit="timepoint",
+        covariance="us",
+        df="kenward_roger",
+    ).contrasts("timepoint", reference=0)
+    assert result.model.covariance_type == "us"
+    assert result.covariates == ("sex", "age_band", "imd_quintile")
+    columns = ["estimate", "std_error", "conf_low", "conf_high", "df"]
+    assert_allclose(result.change[columns], oracle[columns], rtol=1e-8)
+    half = result.change.conf_high - result.change.estimate
+    assert_allclose(half, stats.t.ppf(0.975, result.change.df) * result.change.std_error)
+
+
+def test_random_intercept_sensitivity_matches_statsmodels(scheme, result):
     """Oracle: statsmodels MixedLM on the same adjusted model gives the same contrasts."""
     scores, clients = scheme
     data = scores.merge(clients, on="client_id").assign(
@@ -48,7 +75,7 @@ def test_mixed_model_change_matches_statsmodels(scheme, result):
         groups=data.client_id,
     ).fit(reml=True, method="bfgs", gtol=1e-10)
     expected = oracle.fe_params[["C(timepoint)[T.1]", "C(timepoint)[T.2]"]].to_numpy()
-    np.testing.assert_allclose(result.change.estimate, expected, atol=1e-6)
+    np.testing.assert_allclose(result.random_intercept_change.estimate, expected, atol=1e-6)
 
 
 def test_paired_change_effect_sizes_and_detectable_change(scheme, result):
@@ -165,8 +192,8 @@ def test_example_schemes_recover_their_true_change(example_data, scheme_id, scor
 
 
 def test_result_tidy_is_the_model_change_at_any_level(result):
-    """tidy() at the fitted level is the change frame; at 90% the Wald interval is
-    estimate -/+ z_0.95 SE (the mixed model's contrasts use the normal reference)."""
+    """tidy() at the fitted level is the change frame; at 90% the interval is
+    estimate -/+ t_{0.95, df} SE on the MMRM's Kenward-Roger df."""
     assert isinstance(result, WellbeingResult)
     assert isinstance(result, EstimatorResult)
     tidy = result.tidy()
@@ -176,7 +203,9 @@ def test_result_tidy_is_the_model_change_at_any_level(result):
     assert_allclose(tidy[columns], result.change[columns], rtol=1e-12)
     narrow = result.tidy(conf_level=0.90)
     assert_allclose(
-        narrow.conf_high - narrow.estimate, stats.norm.ppf(0.95) * tidy.std_error, rtol=1e-12
+        narrow.conf_high - narrow.estimate,
+        stats.t.ppf(0.95, result.change.df) * tidy.std_error,
+        rtol=1e-12,
     )
     assert result.label == "SWEMWBS (metric score)"
     assert result.higher_is_better

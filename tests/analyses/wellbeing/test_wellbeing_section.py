@@ -29,6 +29,7 @@ def test_section_reports_every_measure_primary_first(section):
     assert change.score.unique().tolist() == ["WHO-5 (percentage score)", "SWEMWBS (metric score)"]
     assert [t.name for t in section.tables] == [
         "wellbeing_change",
+        "wellbeing_model_sensitivity",
         "wellbeing_change_categories",
         "wellbeing_subgroups",
         "wellbeing_models",
@@ -51,6 +52,21 @@ def test_section_tables_are_disclosure_controlled(section):
         for column in [c for c in frame.columns if c.startswith("n_") or c == "n"]:
             counts = pd.to_numeric(frame[column], errors="coerce").dropna()
             assert (counts % 5 == 0).all(), (table.name, column)
-    subgroups = section.tables[2].frame
+    subgroups = {table.name: table.frame for table in section.tables}["wellbeing_subgroups"]
     small = subgroups.n_people.isna()
     assert subgroups.loc[small, "estimate"].isna().all()
+
+
+def test_section_shows_the_random_intercept_model_as_a_sensitivity_row(section):
+    tables = {table.name: table.frame for table in section.tables}
+    sensitivity = tables["wellbeing_model_sensitivity"]
+    models = sensitivity.groupby(["score", "follow_up"]).model.apply(list)
+    assert all(
+        names == ["MMRM, unstructured covariance (headline)",
+                  "Random intercept per client (sensitivity)"]
+        for names in models
+    )  # fmt: skip
+    change = tables["wellbeing_change"]
+    assert (change.model_df > 80).all()  # ~100 clients with a follow-up: df near that
+    assert "repeated measures" in section.headline.method.iloc[0]
+    assert "degrees of freedom" in section.text[0]
