@@ -14,6 +14,7 @@ import base64
 import re
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import nbformat
 import pandas as pd
@@ -65,6 +66,10 @@ def render_scheme_report(params_path, output_dir) -> SchemeReport:
     Returns the ``SchemeReport`` (its data are reused by the privacy scan).
     """
     output_dir = Path(output_dir)
+    # A worker renders several schemes: start each from matplotlib's defaults and no open
+    # figures, so nothing one scheme's figures changed carries over (byte-identical reruns).
+    plt.close("all")
+    matplotlib.rcdefaults()
     report = SchemeReport.prepare(params_path, output_dir)
     sections = {name: report.section(name) for name in SECTIONS}
     conf_level = report.params.conf_level
