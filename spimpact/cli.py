@@ -23,16 +23,20 @@ def _validate(args) -> int:
         DataValidationError,
         load_scheme,
         load_scheme_from_params,
+        summarise_mapping,
         summarise_problems,
     )
     from spimpact.params import ParamsError, load_params
 
     try:
         if args.params:
-            params = load_params(args.params).model_copy(update={"data_dir": args.data_dir})
+            update = {"data_dir": args.data_dir}
+            if args.mapping:
+                update["mapping"] = args.mapping
+            params = load_params(args.params).model_copy(update=update)
             scheme = load_scheme_from_params(params)
         else:
-            scheme = load_scheme(args.data_dir)
+            scheme = load_scheme(args.data_dir, mapping=args.mapping)
     except ParamsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -42,9 +46,11 @@ def _validate(args) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     print(scheme.reconciliation.to_string(index=False))
-    exclusions = scheme.exclusions.assign(
-        table=scheme.exclusions["table"].map(lambda t: scheme.source_files[t].name)
-    )
+    exclusions = scheme.exclusions
+    not_mapped = summarise_mapping(scheme.mapping_report)
+    if not_mapped:
+        print(f"\nLabels the mapping ({scheme.mapping_file.name}) does not map:")
+        print("  " + not_mapped.replace("\n", "\n  "))
     if len(exclusions):
         n_rows = exclusions.drop_duplicates(["table", "row"]).shape[0]
         print(f"\n{len(exclusions)} problem(s) in {n_rows} excluded row(s):")
@@ -61,6 +67,30 @@ def _validate(args) -> int:
         if len(exclusions) == 0
         else "\nNo fatal problems; the rows above are excluded from analysis."
     )
+    return 0
+
+
+def _map(args) -> int:
+    from spimpact.mapping.propose import propose_mapping
+
+    if args.out.exists() and not args.force:
+        print(f"error: {args.out} exists (use --force to replace it)", file=sys.stderr)
+        return 2
+    if not args.source_dir.is_dir():
+        print(f"error: {args.source_dir}: no such folder", file=sys.stderr)
+        return 2
+    proposal = propose_mapping(args.source_dir)
+    args.out.write_text(proposal.text, encoding="utf-8")
+    placed = proposal.placed["kind"].value_counts()
+    print(
+        f"wrote {args.out}: {placed.get('table', 0)} source(s) given a table, "
+        f"{placed.get('column', 0)} column(s) and {placed.get('label', 0)} label(s) placed."
+    )
+    if proposal.unplaced:
+        print("Could not place (see the end of the file):")
+        for item in proposal.unplaced:
+            print(f"  {item}")
+    print(f"Check and edit it, then: spimpact validate {args.source_dir} --mapping {args.out}")
     return 0
 
 
@@ -143,9 +173,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--params", type=Path, help="the scheme's params YAML (scale variants, pseudonym key)"
     )
     validate.add_argument(
+        "--mapping",
+        type=Path,
+        help="the scheme's mapping file: read its own exports through it (docs/mapping.md)",
+    )
+    validate.add_argument(
         "--all", action="store_true", help="list every problem (default: the first 200)"
     )
     validate.set_defaults(handler=_validate)
+
+    propose = commands.add_parser(
+        "map",
+        help="propose a mapping file for a folder of a scheme's own exports",
+        description=(
+            "Look at every CSV, spreadsheet and Parquet file in SOURCE_DIR and write a "
+            "commented mapping file (docs/mapping.md) that places their columns and labels "
+            "in the data contract; check and edit it, then run "
+            "`spimpact validate SOURCE_DIR --mapping FILE`."
+        ),
+    )
+    propose.add_argument("source_dir", type=Path, help="folder holding the scheme's exports")
+    propose.add_argument("--out", type=Path, required=True, help="mapping file to write")
+    propose.add_argument("--force", action="store_true", help="replace --out if it exists")
+    propose.set_defaults(handler=_map)
 
     run = commands.add_parser(
         "run",

@@ -76,11 +76,15 @@ POPULATION_DIMENSIONS = (
     "lsoa_code",
 )
 N_ITEMS = 14
+# Tables whose records belong to one referral episode of a client.
+EPISODE_TABLES = ("clients", "measures", "contacts", "support_offered")
 
 # NHS Person Stated Gender codes and common spellings accepted on load.
 SEX_ALIASES = {"1": "male", "2": "female", "9": "other", "x": "unknown", "0": "unknown",
                "f": "female", "m": "male", "u": "unknown", "not known": "unknown"}  # fmt: skip
 ETHNIC_ALIASES = {"X": "99"}  # HES "not known"
+BOOL_TRUE = ("true", "yes", "y", "1")
+BOOL_FALSE = ("false", "no", "n", "0")
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,10 @@ _ID = r"[A-Za-z0-9_\-]{1,64}"
 _LSOA = r"E01\d{6}"
 _PRACTICE = r"[A-Z]\d{5}"
 _NHS = Column("nhs_number", "text")
+# A client's referral episode: several rows of one client in ``clients`` are several
+# episodes (re-referrals) when this column tells them apart. Records of other tables
+# may name their episode; otherwise they belong to the episode running on their date.
+_EPISODE = Column("episode", "text", pattern=_ID)
 
 
 def _person_columns() -> tuple[Column, ...]:
@@ -170,6 +178,7 @@ TABLES: dict[str, TableSpec] = {
             columns=(
                 Column("client_id", "text", pattern=_ID),
                 _NHS,
+                _EPISODE,
                 Column("referral_date", "date", required=True),
                 Column("referral_source", "code", required=True, allowed=REFERRAL_SOURCES),
                 *_person_columns(),
@@ -188,6 +197,7 @@ TABLES: dict[str, TableSpec] = {
             columns=(
                 Column("client_id", "text", pattern=_ID),
                 _NHS,
+                _EPISODE,
                 Column("measure", "code", required=True, allowed=MEASURES),
                 Column("timepoint", "int", required=True, minimum=0, maximum=20),
                 Column("date", "date", required=True),
@@ -202,6 +212,7 @@ TABLES: dict[str, TableSpec] = {
             columns=(
                 Column("client_id", "text", pattern=_ID),
                 _NHS,
+                _EPISODE,
                 Column("contact_date", "date", required=True),
                 Column("contact_type", "code", required=True, allowed=CONTACT_TYPES),
                 Column("mode", "code", allowed=MODES),
@@ -216,6 +227,7 @@ TABLES: dict[str, TableSpec] = {
             columns=(
                 Column("client_id", "text", pattern=_ID),
                 _NHS,
+                _EPISODE,
                 Column("date", "date", required=True),
                 Column("activity_type", "code", required=True, allowed=ACTIVITY_TYPES),
                 Column("organisation_id", "text", pattern=_ID),
@@ -282,6 +294,27 @@ def age_band(age):
 
     bins = [15, 24, 34, 44, 54, 64, 74, 200]
     return pd.cut(age, bins=bins, labels=list(AGE_BANDS)).astype(object)
+
+
+def normalise_codes(name: str, text):
+    """Contract spelling of the codes of column ``name`` (a Series of stripped text).
+
+    Sex accepts NHS Person Stated Gender codes and common spellings; ethnic category
+    HES ``X`` and 2-character local codes (their first character); other codes are
+    matched in lower case. Values that are not codes are returned as they are, to be
+    rejected by the caller.
+    """
+    if name == "sex":
+        lowered = text.str.lower()
+        return lowered.map(lambda v: SEX_ALIASES.get(v, v))
+    if name == "ethnic_category":
+        upper = text.str.upper()
+        upper = upper.map(lambda v: ETHNIC_ALIASES.get(v, v))
+        # a 2-character local code: the national code is its first character
+        return upper.where(upper.isin(ETHNIC_CATEGORIES) | (upper.str.len() != 2), upper.str[0])
+    if name in ("age_band", "imd_edition"):
+        return text
+    return text.str.lower()
 
 
 def population_category_patterns() -> dict[str, str]:

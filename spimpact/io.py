@@ -1,7 +1,9 @@
 """Load a scheme's tables, check them against the data contract, reconcile every row.
 
 Every row read is either used or listed in ``SchemeData.exclusions`` with its reason;
-``reconciliation`` gives ``n_read == n_used + n_excluded`` per table. Problems that
+``reconciliation`` gives ``n_read == n_used + n_excluded`` per table. A scheme's own
+exports are read through its mapping file (:mod:`spimpact.mapping`), which also
+accounts for every label it mapped (``SchemeData.mapping_report``). Problems that
 make a table unreadable raise ``DataValidationError`` naming file, row, column, value
 and what was expected. NHS numbers are checked (Modulus 11) and replaced by keyed
 pseudonyms here; raw numbers never leave this module.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +23,21 @@ import pandas as pd
 from spimpact import contract
 from spimpact.cells import (
     WITHHELD,
-    ExclusionLog,
     nullable_int,
     parse_numbers,
 )
 from spimpact.contract import TABLES, Column, TableSpec
 from spimpact.identifiers import is_valid_nhs_number, normalise_nhs_number, pseudonymise
+from spimpact.linkage import (
+    EXCLUSION_COLUMNS,
+    Collector,
+    attribute_episodes,
+    check_relations,
+    duplicates,
+    select_episodes,
+)
+from spimpact.mapping import MAPPING_REPORT_COLUMNS, MappingFile, apply_mapping, load_mapping
+from spimpact.mapping.model import check_variants
 from spimpact.params import check_key_allowed
 from spimpact.readers import DataValidationError, find_table_file, read_table
 from spimpact.scoring.validate import EXCLUSION_COLUMNS as ITEM_EXCLUSION_COLUMNS
@@ -33,6 +45,7 @@ from spimpact.scoring.validate import ItemCheck, validate_items
 
 __all__ = [
     "DataValidationError",
+    "EXCLUSION_COLUMNS",
     "SchemeData",
     "find_table_file",
     "is_valid_nhs_number",
@@ -41,14 +54,25 @@ __all__ = [
     "read_table",
 ]
 
-_Collector = ExclusionLog
-_TRUE = {"true", "yes", "y", "1"}
-_FALSE = {"false", "no", "n", "0"}
+_TRUE = set(contract.BOOL_TRUE)
+_FALSE = set(contract.BOOL_FALSE)
 
 
 @dataclass(frozen=True)
 class SchemeData:
-    """A scheme's validated tables with the account of every row read."""
+    """A scheme's validated tables with the account of every row read.
+
+    ``exclusions`` has :data:`EXCLUSION_COLUMNS`: ``table, row, column, value, reason``
+    and where to find the row (``source``: file, or ``file [sheet]``; ``line``: its
+    line or spreadsheet row). ``mapping_report`` (empty without a mapping) counts every
+    label mapped or not, in ``spimpact.mapping.MAPPING_REPORT_COLUMNS``; its
+    ``source_value`` may hold local labels and must pass disclosure control (small
+    counts, labels not ``declared`` in the mapping file) before it is published.
+    ``episodes`` lists every usable referral episode (``client_id, episode,
+    referral_date, ...``, ``analysed``); the analysed tables hold the episode chosen
+    by ``episode_rule`` (``first``: each client's first episode that passes the checks,
+    or ``last``). ``mapping_file`` is the mapping the tables were read through.
+    """
 
     data_dir: Path
     clients: pd.DataFrame
@@ -66,10 +90,29 @@ class SchemeData:
     ignored_columns: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["table", "column"])
     )
+    mapping_report: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(MAPPING_REPORT_COLUMNS))
+    )
+    episodes: pd.DataFrame | None = None
+    episode_rule: str = "first"
+    mapping_file: Path | None = None
 
     def table(self, name: str) -> pd.DataFrame | None:
         """The validated table ``name`` (None when the scheme does not have it)."""
         return getattr(self, name)
+
+    def raw_table(self, name: str) -> pd.DataFrame | None:
+        """Table ``name`` as read, before any check: contract column names, text cells.
+
+        Read again from the scheme's files (through its mapping, if it has one), for
+        the privacy scan, which looks for identifiers as they were written in the
+        inputs (NHS numbers, dates of birth). None when the scheme has no such table.
+        """
+        if self.mapping_file is not None:
+            frame = _mapped_raw(str(self.mapping_file), str(self.data_dir)).get(name)
+            return None if frame is None else frame.copy()
+        path = self.source_files.get(name) if self.source_files else None
+        return read_table(Path(path)) if path is not None else None
 
     @property
     def measure_items(self) -> ItemCheck:
@@ -94,8 +137,13 @@ def _check_header(spec: TableSpec, frame: pd.DataFrame, path: Path) -> list[str]
     return problems
 
 
-def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Collector):
-    """Parse one text column; invalid cells are recorded and returned as missing."""
+def _parse_column(
+    column: Column, values: pd.Series, rows: np.ndarray, out: Collector, already=frozenset()
+):
+    """Parse one text column; invalid cells are recorded and returned as missing.
+
+    ``already``: rows a mapping rule excluded for this column (not reported again).
+    """
     # Arrow strings: compact, and their string functions run without a Python loop
     text = values.fillna("").astype("string[pyarrow]").str.strip()
     blank = (text == "").to_numpy(dtype=bool)
@@ -128,7 +176,7 @@ def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Col
         bad = ~blank & parsed.isna()
         out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
     elif column.kind == "code":
-        normalised = _normalise_code(column.name, text)
+        normalised = contract.normalise_codes(column.name, text)
         bad = ~blank & ~normalised.isin(column.allowed or ())
         out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
         parsed = normalised.where(~blank & ~bad)
@@ -139,6 +187,8 @@ def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Col
             out.add(rows[bad], column.name, text[bad], f"expected {column.expectation()}")
         parsed = text.where(~blank & ~bad)
     missing = blank if column.required else np.zeros(len(text), dtype=bool)
+    if already:
+        missing = missing & ~pd.Series(rows).isin(already).to_numpy(dtype=bool)
     out.add(rows[missing], column.name, "", "required value missing")
     if isinstance(parsed.dtype, pd.StringDtype):
         # text and codes leave as plain Python strings with NaN for missing, as before;
@@ -147,24 +197,8 @@ def _parse_column(column: Column, values: pd.Series, rows: np.ndarray, out: _Col
     return parsed
 
 
-def _normalise_code(name: str, text: pd.Series) -> pd.Series:
-    if name == "sex":
-        lowered = text.str.lower()
-        return lowered.map(lambda v: contract.SEX_ALIASES.get(v, v))
-    if name == "ethnic_category":
-        upper = text.str.upper()
-        upper = upper.map(lambda v: contract.ETHNIC_ALIASES.get(v, v))
-        # a 2-character local code: the national code is its first character
-        return upper.where(
-            upper.isin(contract.ETHNIC_CATEGORIES) | (upper.str.len() != 2), upper.str[0]
-        )
-    if name in ("age_band", "imd_edition"):
-        return text
-    return text.str.lower()
-
-
 def _pseudonymise_key_column(
-    spec: TableSpec, frame: pd.DataFrame, key: str | None, out: _Collector, path: Path
+    spec: TableSpec, frame: pd.DataFrame, key: str | None, out: Collector, path: Path
 ) -> pd.DataFrame:
     """Validate ``nhs_number`` and replace it by a pseudonym in the person-key column."""
     if "nhs_number" not in frame:
@@ -200,12 +234,13 @@ def _pseudonymise_key_column(
     return frame
 
 
-def _load_one(spec: TableSpec, path: Path, key: str | None):
-    frame = read_table(path)
+def _load_one(
+    spec: TableSpec, frame: pd.DataFrame, path: Path, key: str | None, out: Collector, already
+):
+    """Parse one table's text cells; ``already`` maps columns to rows a mapping excluded."""
     problems = _check_header(spec, frame, path)
     if problems:
         raise DataValidationError(problems)
-    out = _Collector(spec.name)
     for line, n_fields in frame.attrs.get("ragged", []):
         out.add(
             [line],
@@ -220,17 +255,42 @@ def _load_one(spec: TableSpec, path: Path, key: str | None):
     parsed = {"source_row": rows}
     for column in spec.columns:
         if column.name in frame and column.name != "nhs_number":
-            parsed[column.name] = _parse_column(column, frame[column.name], rows, out).to_numpy()
+            parsed[column.name] = _parse_column(
+                column, frame[column.name], rows, out, already.get(column.name, frozenset())
+            ).to_numpy()
     result = pd.DataFrame(parsed)
     if "nhs_number" in frame:
         result["nhs_number"] = frame["nhs_number"].to_numpy()
         result = _pseudonymise_key_column(spec, result, key, out, path)
-    return result, out, ignored
+    return result, ignored
+
+
+def _read_files(data_dir: Path):
+    """The contract tables as written by hand: ``<table>.csv`` or ``.parquet``."""
+    frames, files, problems = {}, {}, []
+    for name, spec in TABLES.items():
+        try:
+            found = find_table_file(data_dir, name)
+            if found is None:
+                if spec.required:
+                    problems.append(
+                        f"{data_dir.name}: required table '{name}' missing "
+                        f"(expected {name}.csv or {name}.parquet)"
+                    )
+                continue
+            frames[name], files[name] = read_table(found), found
+        except DataValidationError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise DataValidationError(problems)
+    return frames, files, {name: Collector(name, files[name].name) for name in frames}
 
 
 def load_scheme(
     path: str | Path,
     *,
+    mapping: str | Path | MappingFile | None = None,
+    episodes: str = "first",
     variants: Mapping | None = None,
     pseudonym_key: str | None = None,
     pseudonym_key_env: str = "SPIMPACT_PSEUDONYM_KEY",
@@ -242,7 +302,16 @@ def load_scheme(
     Parameters
     ----------
     path
-        Folder holding the contract tables (``docs/data-contract.md``).
+        Folder holding the contract tables (``docs/data-contract.md``), or the scheme's
+        own exports when ``mapping`` is given.
+    mapping
+        The scheme's mapping file (``docs/mapping.md``), or one loaded with
+        ``spimpact.mapping.load_mapping``: the tables are made from the exports it
+        names instead of read from ``<table>.csv``.
+    episodes
+        Which referral episode of each client the tables hold: ``first`` (default:
+        each client's first episode that passes the checks) or ``last``. Every
+        episode is listed in ``SchemeData.episodes``.
     variants
         Measure name to ``spimpact.params.ScaleVariant``: explicit mappings of modified
         instruments back to standard coding (otherwise such rows are excluded).
@@ -262,13 +331,16 @@ def load_scheme(
     DataValidationError
         When a table cannot be read as the contract describes; the message lists
         every such problem with file, row, column, value and what was expected.
+        ``spimpact.mapping.MappingError`` (a subclass) when the mapping file cannot be
+        used: each problem names the mapping file, the key and the source column.
 
     Examples
     --------
     >>> import tempfile
+    >>> from spimpact.paths import PARAMS_DIR
     >>> from spimpact.synthetic import write_example_data, EXAMPLE_SCHEMES
     >>> folder = write_example_data(tempfile.mkdtemp(), schemes=EXAMPLE_SCHEMES[-1:])[0]
-    >>> scheme = load_scheme(folder)
+    >>> scheme = load_scheme(folder, mapping=PARAMS_DIR / "mappings" / "valley.yaml")
     >>> bool((scheme.reconciliation.n_read == scheme.reconciliation.n_used
     ...       + scheme.reconciliation.n_excluded).all())
     True
@@ -277,31 +349,32 @@ def load_scheme(
     if not data_dir.is_dir():
         raise DataValidationError([f"{data_dir.name}: no such scheme folder"])
     key = pseudonym_key or os.environ.get(pseudonym_key_env)
-    tables, collectors, files, problems, ignored = {}, {}, {}, [], []
-    for name, spec in TABLES.items():
+    if mapping is not None:
+        mapping = mapping if isinstance(mapping, MappingFile) else load_mapping(mapping)
+        check_variants(mapping, variants)
+        frames, files, collectors, already, report, ignored = _read_mapped(mapping, data_dir)
+    else:
+        frames, files, collectors = _read_files(data_dir)
+        already, report, ignored = {}, None, []
+    tables, problems = {}, []
+    for name, frame in frames.items():
+        spec = TABLES[name]
         try:
-            found = find_table_file(data_dir, name)
+            tables[name], dropped = _load_one(
+                spec, frame, files[name], key, collectors[name], already.get(name, {})
+            )
         except DataValidationError as error:
             problems.extend(error.problems)
             continue
-        if found is None:
-            if spec.required:
-                problems.append(
-                    f"{data_dir.name}: required table '{name}' missing "
-                    f"(expected {name}.csv or {name}.parquet)"
-                )
-            continue
-        try:
-            tables[name], collectors[name], dropped = _load_one(spec, found, key)
-        except DataValidationError as error:
-            problems.extend(error.problems)
-            continue
-        files[name] = found
         ignored += [(name, c) for c in dropped]
         if spec.required and tables[name].empty:
             problems.append(
-                f"{found.name}: has a header but no data rows (expected at least one row)"
+                f"{files[name].name}: has a header but no data rows (expected at least one row)"
             )
+    missing = [n for n, spec in TABLES.items() if spec.required and n not in frames]
+    problems += [
+        f"{data_dir.name}: the mapping makes no '{n}' table (it is required)" for n in missing
+    ]
     if problems:
         raise DataValidationError(problems)
     n_read = {name: len(frame) for name, frame in tables.items()}
@@ -311,7 +384,9 @@ def load_scheme(
     )
     tables["measures"] = item_check.measures
     tables["clients"] = clients
-    _check_relations(tables, collectors)
+    attribute_episodes(tables, collectors)
+    check_relations(tables, collectors)
+    episode_table = select_episodes(tables, collectors, episodes)
     used = {name: _drop_excluded(frame, collectors[name]) for name, frame in tables.items()}
     used = _derive(used)
     exclusions = pd.concat([c.frame() for c in collectors.values()], ignore_index=True)
@@ -326,6 +401,7 @@ def load_scheme(
         ],
         columns=["table", "n_read", "n_used", "n_excluded"],
     )
+    extra = {} if report is None else {"mapping_report": report, "mapping_file": mapping.path}
     return SchemeData(
         data_dir=data_dir,
         reconciliation=reconciliation,
@@ -333,22 +409,49 @@ def load_scheme(
         non_standard=item_check.non_standard,
         source_files=files,
         ignored_columns=pd.DataFrame(ignored, columns=["table", "column"]),
+        episodes=episode_table,
+        episode_rule=episodes,
+        **extra,
         **used,
     )
+
+
+@lru_cache(maxsize=2)
+def _mapped_raw(mapping_file: str, data_dir: str) -> dict[str, pd.DataFrame]:
+    return apply_mapping(load_mapping(mapping_file), data_dir).tables
+
+
+def _read_mapped(mapping: MappingFile, data_dir: Path):
+    """The contract tables a mapping makes from the scheme's exports."""
+    mapped = apply_mapping(mapping, data_dir)
+    collectors, already = {}, {}
+    for name in mapped.tables:
+        out = Collector(name, mapped.files[name].name, mapped.origins[name])
+        excluded = mapped.exclusions[mapped.exclusions["table"] == name]
+        out.add(excluded["source_row"], excluded["column"], excluded["value"], excluded["reason"])
+        collectors[name] = out
+        already[name] = {
+            column: frozenset(group["source_row"]) for column, group in excluded.groupby("column")
+        }
+    ignored = list(mapped.ignored[["table", "column"]].itertuples(index=False, name=None))
+    return mapped.tables, mapped.files, collectors, already, mapped.report, ignored
 
 
 def load_scheme_from_params(params) -> SchemeData:
     """Load the scheme a ``spimpact.params.SchemeParams`` describes, with its options.
 
-    The data folder, declared scale variants, pseudonymisation key (params or the
-    environment variable it names), IMD edition and SWEMWBS missing-item rule all
-    come from the params. A key kept in params is refused unless the folder holds
-    synthetic example data (``spimpact.params.check_key_allowed``).
+    The data folder, mapping file, episode rule, declared scale variants,
+    pseudonymisation key (params or the environment variable it names), IMD edition
+    and SWEMWBS missing-item rule all come from the params. A key kept in params is
+    refused unless the folder holds synthetic example data
+    (``spimpact.params.check_key_allowed``).
     """
     check_key_allowed(params)
     key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
     return load_scheme(
         params.data_dir,
+        mapping=params.mapping,
+        episodes=params.episodes,
         variants=params.measures.variants,
         pseudonym_key=key,
         pseudonym_key_env=params.pseudonym_key_env,
@@ -357,31 +460,16 @@ def load_scheme_from_params(params) -> SchemeData:
     )
 
 
-def _drop_excluded(frame: pd.DataFrame, out: _Collector) -> pd.DataFrame:
+def _drop_excluded(frame: pd.DataFrame, out: Collector) -> pd.DataFrame:
     excluded = out.excluded_rows()
     return frame[~frame["source_row"].isin(excluded)].reset_index(drop=True)
 
 
-def _duplicates(frame: pd.DataFrame, keys: list[str], out: _Collector, what: str) -> None:
-    complete = frame.dropna(subset=keys)
-    dup = complete.duplicated(subset=keys, keep="first")
-    if dup.any():
-        # the row each duplicate repeats, found by one group-by (not one look-up per row);
-        # one reason text per first row, shared by its duplicates
-        first = complete.groupby(keys, sort=False)["source_row"].transform("first")[dup]
-        codes, firsts = pd.factorize(first)
-        reasons = np.array([f"duplicate {what} (first seen at row {r})" for r in firsts], object)
-        out.add(
-            complete.loc[dup, "source_row"],
-            "+".join(keys),
-            complete.loc[dup, keys[0]].astype(str),
-            reasons[codes],
-        )
-
-
-def _check_clients(clients: pd.DataFrame, out: _Collector, imd_edition: int) -> pd.DataFrame:
+def _check_clients(clients: pd.DataFrame, out: Collector, imd_edition: int) -> pd.DataFrame:
     clients = clients.copy()
-    _duplicates(clients, ["client_id"], out, "client_id")
+    episodes = "episode" in clients and clients["episode"].notna().any()
+    key = ["client_id", "episode"] if episodes else ["client_id"]
+    duplicates(clients, key, out, "+".join(key))
     if "discharge_date" in clients:
         early = clients["discharge_date"] < clients["referral_date"]
         out.add(
@@ -411,131 +499,13 @@ def _check_clients(clients: pd.DataFrame, out: _Collector, imd_edition: int) -> 
     return clients
 
 
-def _check_measure_items(measures: pd.DataFrame, out: _Collector, variants, max_missing_items):
+def _check_measure_items(measures: pd.DataFrame, out: Collector, variants, max_missing_items):
     items = validate_items(
         measures, variants=dict(variants or {}), max_missing_items=max_missing_items
     )
     excluded = items.exclusions
     out.add(excluded["row"], excluded["column"], excluded["value"].astype(str), excluded["reason"])
     return items
-
-
-def _check_relations(tables: dict, collectors: dict) -> None:
-    clients = tables["clients"]
-    all_ids = set(clients["client_id"].dropna())
-    excluded_rows = collectors["clients"].excluded_rows()
-    usable = set(clients.loc[~clients["source_row"].isin(excluded_rows), "client_id"].dropna())
-    for name in ("measures", "contacts", "support_offered", "feedback"):
-        if name not in tables:
-            continue
-        frame = tables[name]
-        ids = frame["client_id"]
-        unknown = ids.notna() & ~ids.isin(all_ids)
-        collectors[name].add(
-            frame.loc[unknown, "source_row"],
-            "client_id",
-            ids[unknown],
-            "record for an unknown client (not in clients)",
-        )
-        dropped = ids.notna() & ids.isin(all_ids) & ~ids.isin(usable)
-        collectors[name].add(
-            frame.loc[dropped, "source_row"],
-            "client_id",
-            ids[dropped],
-            "the client's own record was excluded",
-        )
-    measures = tables["measures"]
-    _duplicates(
-        measures,
-        ["client_id", "measure", "timepoint"],
-        collectors["measures"],
-        "client_id+measure+timepoint",
-    )
-    baseline = (
-        measures[measures["timepoint"] == 0]
-        .drop_duplicates(["client_id", "measure"])
-        .set_index(["client_id", "measure"])["date"]
-    )
-    base_date = pd.Series(
-        baseline.reindex(pd.MultiIndex.from_frame(measures[["client_id", "measure"]])).to_numpy(),
-        index=measures.index,
-    )
-    early = (measures["timepoint"] > 0) & (measures["date"] < base_date)
-    collectors["measures"].add(
-        measures.loc[early, "source_row"],
-        "date",
-        measures.loc[early, "date"].dt.strftime("%Y-%m-%d"),
-        "follow-up dated before the baseline of the same measure",
-    )
-    referral = clients.drop_duplicates("client_id").set_index("client_id")["referral_date"]
-    if "contacts" in tables:
-        contacts = tables["contacts"]
-        early = contacts["contact_date"] < contacts["client_id"].map(referral)
-        collectors["contacts"].add(
-            contacts.loc[early, "source_row"],
-            "contact_date",
-            contacts.loc[early, "contact_date"].dt.strftime("%Y-%m-%d"),
-            "contact before the referral date",
-        )
-        _exact_duplicates(contacts, collectors["contacts"])
-    if "support_offered" in tables:
-        _exact_duplicates(tables["support_offered"], collectors["support_offered"])
-    if "feedback" in tables:
-        _duplicates(tables["feedback"], ["feedback_id"], collectors["feedback"], "feedback_id")
-    if "comparison_pool" in tables:
-        pool = tables["comparison_pool"]
-        _duplicates(pool, ["patient_id"], collectors["comparison_pool"], "patient_id")
-        overlap = pool["patient_id"].isin(all_ids)
-        collectors["comparison_pool"].add(
-            pool.loc[overlap, "source_row"],
-            "patient_id",
-            pool.loc[overlap, "patient_id"],
-            "comparison patient is also a client",
-        )
-    if "gp_appointments" in tables:
-        appointments = tables["gp_appointments"]
-        known = all_ids | (
-            set(tables["comparison_pool"]["patient_id"].dropna())
-            if "comparison_pool" in tables
-            else set()
-        )
-        unknown = appointments["patient_id"].notna() & ~appointments["patient_id"].isin(known)
-        collectors["gp_appointments"].add(
-            appointments.loc[unknown, "source_row"],
-            "patient_id",
-            appointments.loc[unknown, "patient_id"],
-            "appointment for a patient who is neither a client nor in the comparison pool",
-        )
-    if "population" in tables:
-        _check_population_categories(tables["population"], collectors["population"])
-        _duplicates(
-            tables["population"],
-            ["dimension", "category"],
-            collectors["population"],
-            "dimension+category",
-        )
-
-
-def _check_population_categories(population: pd.DataFrame, out: _Collector) -> None:
-    """A category must be a code of its dimension: free text would be published as is."""
-    patterns = contract.population_category_patterns()
-    for dimension, pattern in patterns.items():
-        rows = population["dimension"] == dimension
-        categories = population.loc[rows, "category"].astype("string[pyarrow]")
-        bad = categories.notna() & ~categories.str.fullmatch(pattern).fillna(False)
-        bad = bad.to_numpy(dtype=bool)
-        out.add(
-            population.loc[rows, "source_row"].to_numpy()[bad],
-            "category",
-            categories.to_numpy(dtype=object)[bad],
-            f"not a {dimension} category of the data contract",
-        )
-
-
-def _exact_duplicates(frame: pd.DataFrame, out: _Collector) -> None:
-    content = [c for c in frame.columns if c != "source_row"]
-    dup = frame.duplicated(subset=content, keep="first")
-    out.add(frame.loc[dup, "source_row"], "", "(whole row)", "exact duplicate of an earlier row")
 
 
 def _derive(tables: dict) -> dict:
@@ -570,11 +540,37 @@ def _whole_years(born: pd.Series, on: pd.Series) -> pd.Series:
 
 
 def summarise_problems(exclusions: pd.DataFrame, *, limit: int | None = None) -> str:
-    """Plain lines 'file row N, column 'c': value 'v': reason' for the command line."""
+    """Plain lines 'file row N, column 'c': value 'v': reason' for the command line.
+
+    The file and row are the row's ``source`` and ``line`` when the exclusions have them
+    (the table and its ``row`` otherwise).
+    """
+    located = "source" in exclusions and "line" in exclusions
     lines = [
-        f"{r.table} row {r.row}, column '{r.column}': value {r.value!r}: {r.reason}"
+        f"{r.source if located else r.table} row {r.line if located else r.row}, "
+        f"column '{r.column}': value {r.value!r}: {r.reason}"
         for r in exclusions.itertuples(index=False)
     ]
     if limit is not None and len(lines) > limit:
         lines = [*lines[:limit], f"... and {len(lines) - limit} more"]
+    return "\n".join(lines)
+
+
+def summarise_mapping(report: pd.DataFrame) -> str:
+    """Plain lines saying how many rows each label not mapped left out or blank.
+
+    >>> report = pd.DataFrame({"table": ["clients"], "column": ["referral_source"],
+    ...     "source": ["referrals.csv"], "source_column": ["Route"], "source_value": ["Walk in"],
+    ...     "target_value": [None], "n_rows": [9], "action": ["excluded"], "declared": [False]})
+    >>> print(summarise_mapping(report))
+    clients.referral_source from referrals.csv 'Route': 'Walk in' (9 rows) not mapped: excluded
+    """
+    lines = []
+    for r in report[report["action"].isin(["excluded", "blank"])].itertuples(index=False):
+        what = f"'{r.source_value}'" if r.source_value is not None else "values"
+        how = "excluded" if r.action == "excluded" else "left blank"
+        lines.append(
+            f"{r.table}.{r.column} from {r.source} '{r.source_column}': {what} "
+            f"({r.n_rows} rows) not mapped: {how}"
+        )
     return "\n".join(lines)

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from spimpact.contract import MEASURES as INSTRUMENT_NAMES
 from spimpact.files import MAX_PARAMS_BYTES, FileRefused, read_bytes_limited
@@ -172,17 +180,50 @@ class MeasuresParams(_Strict):
 
 
 class ComparisonParams(_Strict):
-    """The matched comparison group for GP attendance."""
+    """The matched comparison group and the design of the GP-attendance analysis.
+
+    The defaults make the primary design robust to the transient rise in attendance
+    around referral without configuration (docs/methods.md, "GP attendance"): months
+    ``-washout_months_before`` to ``washout_months_after - 1`` are left out, so the
+    baseline is months ``-window_months`` to ``-washout_months_before - 1`` and the
+    post-period months ``washout_months_after`` to ``window_months - 1``.
+    """
 
     enabled: bool = True
     ratio: int = Field(default=1, ge=1, le=10)
-    caliper: float | None = Field(default=0.2, gt=0)
+    # Propensity-score caliper (SD of the score); none by default: within strata of one
+    # practice, sex and index month a caliper leaves clients unmatched for want of a close
+    # score, shifting the estimate towards clients who attend less.
+    caliper: float | None = Field(default=None, gt=0)
     exact: list[str] = ["sex"]
     covariates: list[str] = ["age", "imd_decile", "ethnic_group", "pre_attendance"]
     window_months: int = Field(default=12, ge=3, le=36)
-    # Months before referral in which attendance already rises towards the referral peak;
-    # the staggered estimator takes its baseline before them (R did's `anticipation`).
-    anticipation_months: int = Field(default=3, ge=0, le=11)
+    # Months before referral in which attendance may already rise towards referral, and
+    # months from referral on in which it may still be falling back or the scheme may
+    # only be starting: left out of the baseline and the post-period.
+    washout_months_before: int = Field(default=3, ge=0, le=35)
+    washout_months_after: int = Field(default=3, ge=0, le=35)
+    # Comparison patients share the client's calendar index month; clients without one
+    # there may take one indexed up to this many months away (0: the same month only).
+    index_month_caliper: int = Field(default=1, ge=0, le=6)
+    # Match within the client's GP practice when practices are recorded.
+    match_within_practice: bool = True
+    # Practices needed for CR2 standard errors clustered by practice; with fewer the
+    # wild cluster bootstrap is used (MacKinnon, Nielsen & Webb 2023).
+    min_practices_for_cr2: int = Field(default=40, ge=2)
+    bootstrap_draws: int = Field(default=9999, ge=99)
+    placebo_months_earlier: int = Field(default=12, ge=1, le=36)
+
+    @model_validator(mode="after")
+    def _washout_leaves_months(self):
+        window = self.window_months
+        if self.washout_months_before > window - 1 or self.washout_months_after > window - 1:
+            raise ValueError(
+                f"washout_months_before ({self.washout_months_before}) and "
+                f"washout_months_after ({self.washout_months_after}) must each be at most "
+                f"window_months - 1 ({window - 1}), so that a baseline and a post-period remain"
+            )
+        return self
 
 
 class DisclosureParams(_Strict):
@@ -223,6 +264,12 @@ class SchemeParams(_Strict):
     # Only for synthetic example data: a real scheme's key lives in the environment.
     pseudonym_key: SecretStr | None = None
     boundaries: Path | None = None
+    # The scheme's mapping file (docs/mapping.md): its exports in data_dir are read
+    # through it. Keep it beside the params, outside params/*.yaml (the runner reads
+    # every such file as params), e.g. params/mappings/<scheme_id>.yaml.
+    mapping: Path | None = None
+    # Which referral episode of each client the analyses use: the first or the last.
+    episodes: Literal["first", "last"] = "first"
     area_column: str = "lsoa_code"
     measures: MeasuresParams = MeasuresParams()
     comparison: ComparisonParams = ComparisonParams()
@@ -264,8 +311,9 @@ def load_params(path: str | Path) -> SchemeParams:
         raise ParamsError(f"{name}: {_redact(problems, raw)}") from None
     root = path.resolve().parent.parent
     updates = {"data_dir": _resolve(root, params.data_dir)}
-    if params.boundaries is not None:
-        updates["boundaries"] = _resolve(root, params.boundaries)
+    for name in ("boundaries", "mapping"):
+        if getattr(params, name) is not None:
+            updates[name] = _resolve(root, getattr(params, name))
     return params.model_copy(update=updates)
 
 

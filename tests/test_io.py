@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from spimpact.io import DataValidationError, load_scheme
+from spimpact.synthetic import EXAMPLE_SCHEMES, write_example_data
 
 CLIENTS = """\
 client_id,referral_date,referral_source,age,sex,ethnic_category,imd_decile,discharge_date,\
@@ -232,11 +234,24 @@ def test_utf8_bom_and_excel_style_csv(tmp_path):
     assert scheme.exclusions.empty
 
 
-def test_non_utf8_file_is_fatal_with_line(tmp_path):
+def test_undecodable_file_is_fatal_with_line(tmp_path):
     write_scheme(tmp_path)
-    (tmp_path / "clients.csv").write_bytes(CLIENTS.replace("c003", "c\xe903").encode("cp1252"))
-    with pytest.raises(DataValidationError, match=r"clients.csv row 4: byte 0xe9 is not UTF-8"):
+    raw = CLIENTS.replace("c003", "c_03").encode("cp1252").replace(b"c_03", b"c\x8103")
+    (tmp_path / "clients.csv").write_bytes(raw)
+    with pytest.raises(
+        DataValidationError, match=r"clients.csv row 4: byte 0x81 is neither UTF-8 nor Windows-1252"
+    ):
         load_scheme(tmp_path)
+
+
+def test_windows_1252_export_loads(tmp_path):
+    write_scheme(tmp_path)
+    lines = CLIENTS.splitlines()
+    text = "\n".join([lines[0] + ",note"] + [line + ",caf\xe9 \u2013 \xa35" for line in lines[1:]])
+    (tmp_path / "clients.csv").write_bytes(text.encode("cp1252"))
+    scheme = load_scheme(tmp_path)
+    assert scheme.clients["client_id"].tolist() == ["c001", "c002", "c003"]
+    assert scheme.exclusions.empty
 
 
 def test_quoted_newline_keeps_line_numbers(tmp_path):
@@ -316,21 +331,24 @@ def test_parquet_tables(tmp_path):
     ]
 
 
-def test_example_data_reconciles(example_data):
+def test_example_data_reconciles(example_data, load_example):
     for folder in sorted(example_data.iterdir()):
-        scheme = load_scheme(folder, pseudonym_key="example-data-only-not-secret")
+        scheme = load_example(folder)
         assert_reconciled(scheme)
 
 
-def test_modified_scale_example_is_flagged(example_data):
-    scheme = load_scheme(example_data / "valley")
+def test_modified_scale_example_is_flagged(example_data, load_example):
+    scheme = load_example(example_data / "valley")
     assert scheme.non_standard["measure"].tolist() == ["swemwbs"]
     assert "0–10" in scheme.non_standard["issue"].iloc[0]
 
 
-def test_corrupted_example_lists_every_problem(example_data, tmp_path):
+def test_corrupted_example_lists_every_problem(tmp_path):
+    # hillcrest written as the contract's own tables (the example sends a platform export)
+    spec = next(s for s in EXAMPLE_SCHEMES if s.scheme_id == "hillcrest")
+    (written,) = write_example_data(tmp_path, schemes=(replace(spec, export="contract"),))
     folder = tmp_path / "corrupt"
-    shutil.copytree(example_data / "hillcrest", folder)
+    shutil.copytree(written, folder)
     lines = (folder / "clients.csv").read_text(encoding="utf-8").splitlines()
     header = lines[0].split(",")
     cells = lines[5].split(",")
@@ -352,3 +370,27 @@ def test_one_missing_swemwbs_item_only_when_opted_in(tmp_path):
     opted_in = load_scheme(folder, swemwbs_max_missing_items=1)
     assert reasons(opted_in, "measures").empty
     assert len(opted_in.measures) == 4
+
+
+def test_a_folder_named_like_a_table_is_a_validation_error(tmp_path):
+    write_scheme(tmp_path, clients=None)
+    (tmp_path / "clients.csv").mkdir()
+    with pytest.raises(DataValidationError, match="clients.csv: table is not a regular file"):
+        load_scheme(tmp_path)
+
+
+def test_a_one_megabyte_free_text_cell_does_not_stop_the_scheme(tmp_path):
+    text = "x" * 1_100_000
+    feedback = (
+        "feedback_id,client_id,date,feedback_type,consent_to_quote,text\n"
+        f'f1,c001,2024-05-01,informal,true,"{text}"\n'
+    )
+    scheme = load_scheme(write_scheme(tmp_path, feedback=feedback))
+    assert scheme.feedback["text"].str.len().tolist() == [1_100_000]
+
+
+def test_raw_table_reads_the_contract_file_again(tmp_path):
+    scheme = load_scheme(write_scheme(tmp_path))
+    assert scheme.raw_table("clients")["client_id"].tolist() == ["c001", "c002", "c003"]
+    assert scheme.raw_table("contacts") is None
+    assert scheme.mapping_report.empty and scheme.mapping_file is None

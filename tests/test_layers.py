@@ -19,6 +19,8 @@ LAYERS = (
     (
         "spimpact.params",
         "spimpact.io",
+        "spimpact.linkage",
+        "spimpact.mapping",
         "spimpact.readers",
         "spimpact.cells",
         "spimpact.boundaries",

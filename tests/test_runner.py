@@ -44,8 +44,9 @@ def test_provenance_names_every_input(rendered_reports, example_data):
     for outcome in outcomes:
         provenance = json.loads((outputs / outcome.scheme_id / "provenance.json").read_text())
         folder = example_data / outcome.scheme_id
-        # the contract's tables (and boundaries) only: truth.json and the marker are not inputs
-        files = {p.name for p in folder.iterdir() if p.suffix in (".csv", ".geojson")}
+        # the contract's tables (and boundaries) and the files a mapping file names (the
+        # example exports: csv, xlsx) only: truth.json and the marker are not inputs
+        files = {p.name for p in folder.iterdir() if p.suffix in (".csv", ".geojson", ".xlsx")}
         assert set(provenance["inputs_sha256"]) == files
         assert len(provenance["params_sha256"]) == 64 and len(provenance["code_sha256"]) == 64
         assert provenance["versions"]["statsmodels"] != "not installed"
@@ -102,7 +103,7 @@ def test_a_failing_scheme_does_not_stop_the_others(example_params, tmp_path):
     misspelt.write_text(valley.read_text().replace("seed:", "sede:"))
     corrupt_data = tmp_path / "corrupt_data"
     shutil.copytree(Path(yaml.safe_load(valley.read_text())["data_dir"]), corrupt_data)
-    (corrupt_data / "clients.csv").write_text("")
+    (corrupt_data / "caseload.xlsx").write_bytes(b"")  # valley's workbook, emptied
     corrupt = tmp_path / "corrupt.yaml"
     raw.update(scheme_id="corrupt", title="Corrupt", data_dir=str(corrupt_data))
     corrupt.write_text(yaml.safe_dump(raw))
@@ -114,7 +115,7 @@ def test_a_failing_scheme_does_not_stop_the_others(example_params, tmp_path):
     assert status["broken"][0] == "failed" and "no such scheme folder" in status["broken"][1]
     assert status["misspelt"][0] == "failed" and "sede" in status["misspelt"][1]
     assert status["corrupt"][0] == "failed"
-    assert status["corrupt"][1].startswith("DataValidationError: clients.csv: the file is empty")
+    assert "caseload.xlsx: cannot read the workbook" in status["corrupt"][1]
     # the failed notebook (it may hold a traceback quoting data) is kept outside the
     # publishable scheme folder
     assert sorted(p.name for p in (tmp_path / "out" / "corrupt").iterdir()) == [
@@ -129,9 +130,9 @@ def test_a_failing_scheme_does_not_stop_the_others(example_params, tmp_path):
     assert "broken" in index
 
 
-def test_cli_validate_reports_rows_without_traceback(example_data, tmp_path):
+def test_cli_validate_reports_rows_without_traceback(contract_example_data, tmp_path):
     folder = tmp_path / "corrupt"
-    shutil.copytree(example_data / "valley", folder)
+    shutil.copytree(contract_example_data / "valley", folder)
     text = (folder / "contacts.csv").read_text().splitlines()
     text[3] = text[3].replace(text[3].split(",")[1], "2024-02-31")
     (folder / "contacts.csv").write_text("\n".join(text) + "\n")

@@ -8,8 +8,8 @@ broom layout, ``summary()``, ``plot()`` where a picture helps and ``_repr_html_`
 """
 
 from spimpact.models.count import fit_poisson
-from spimpact.models.did import fit_did_2x2, fit_event_study, fit_twfe
-from spimpact.models.did_honest import honest_did_relative_magnitude
+from spimpact.models.did import fit_did_2x2, fit_event_study, fit_stacked_did, fit_twfe
+from spimpact.models.did_honest import honest_did_relative_magnitude, honest_did_smoothness
 from spimpact.models.did_staggered import fit_staggered_did
 from spimpact.models.imputation import fit_mice, impute_mice, pool_analyses, pool_rubin
 from spimpact.models.inequality import fit_sii, rate_ci, wilson_ci
@@ -20,6 +20,7 @@ from spimpact.models.meta import fit_random_effects
 from spimpact.models.mixed import fit_mixed
 from spimpact.models.mmrm import fit_mmrm
 from spimpact.models.mmrm_fallback import fit_mmrm_fallback
+from spimpact.models.multiplicity import adjust_p_values
 from spimpact.models.paired import fit_mean, fit_paired_change, fit_welch, minimum_detectable_change
 from spimpact.models.reference_based import draw_imputation_model
 from spimpact.models.spc import xmr
@@ -28,6 +29,7 @@ from spimpact.models.tidy import make_tidy
 from spimpact.models.tipping_point import fit_delta_adjusted, fit_tipping_point
 
 __all__ = [
+    "adjust_p_values",
     "draw_imputation_model",
     "fit_cox",
     "fit_delta_adjusted",
@@ -46,11 +48,13 @@ __all__ = [
     "fit_random_effects",
     "fit_sequential_ipw",
     "fit_sii",
+    "fit_stacked_did",
     "fit_staggered_did",
     "fit_tipping_point",
     "fit_twfe",
     "fit_welch",
     "honest_did_relative_magnitude",
+    "honest_did_smoothness",
     "impute_mice",
     "make_tidy",
     "match_nearest",

@@ -24,6 +24,7 @@ from spimpact.models.did_fixed_effects import (
     is_nested,
     require_columns,
 )
+from spimpact.models.linear_fit import check_weights
 from spimpact.models.result import ExponentiableResult
 from spimpact.models.tidy import make_tidy
 
@@ -95,6 +96,7 @@ def fit_poisson(
     exposure: str | None = None,
     cluster: str | None = None,
     conf_level: float = 0.95,
+    weights: str | None = None,
 ) -> PoissonResult:
     """Poisson regression with a log link, exposure offset and absorbed fixed effects.
 
@@ -116,6 +118,10 @@ def fit_poisson(
         standard errors, which assume the Poisson variance holds.
     conf_level
         Confidence level for intervals.
+    weights
+        Column of non-negative prior weights (e.g. matching weights): each row's
+        log-likelihood contribution is multiplied by its weight (R ``glm(weights =)``,
+        ``fixest::fepois(weights =)``); rows with weight 0 are dropped.
 
     Returns
     -------
@@ -142,14 +148,14 @@ def fit_poisson(
     1.5
     """
     absorbed = as_name_list(absorb)
-    require_columns(data, [*absorbed, exposure, cluster], role="fit_poisson")
+    require_columns(data, [*absorbed, exposure, cluster, weights], role="fit_poisson")
     env = patsy.EvalEnvironment.capture(1)
     y, x, terms, kept = design_matrices(formula, data, eval_env=env, drop_intercept=bool(absorbed))
     rows = data.loc[kept]
     diagnostics = []
     if (y < 0).any():
         raise ValueError(f"the outcome of {formula!r} must be non-negative counts")
-    extra = [c for c in [*absorbed, exposure, cluster] if c is not None]
+    extra = [c for c in [*absorbed, exposure, cluster, weights] if c is not None]
     complete = rows[extra].notna().all(axis=1).to_numpy() if extra else np.ones(len(rows), bool)
     if not complete.all():
         diagnostics.append(
@@ -163,6 +169,14 @@ def fit_poisson(
             raise ValueError(f"exposure column {exposure!r} must be strictly positive")
         offset = np.log(np.where(complete, exposure_values, 1.0))
     keep = complete.copy()
+    prior = np.ones(len(rows))
+    if weights is not None:
+        prior = pd.to_numeric(rows[weights], errors="raise").to_numpy(float)
+        check_weights(np.where(complete, prior, 0.0), name=weights)
+        zero = complete & (prior == 0)
+        if zero.any():
+            diagnostics.append(f"{int(zero.sum())} row(s) with weight 0 were dropped.")
+            keep &= ~zero
     for name in absorbed:
         all_zero = rows[name].map(pd.Series(y).groupby(rows[name].to_numpy()).sum() == 0)
         drop = all_zero.fillna(False).to_numpy(bool) & keep
@@ -172,15 +186,15 @@ def fit_poisson(
                 "dropped (they carry no information about the coefficients)."
             )
             keep &= ~drop
-    y, x, offset, rows = y[keep], x[keep], offset[keep], rows.loc[keep]
+    y, x, offset, rows, prior = y[keep], x[keep], offset[keep], rows.loc[keep], prior[keep]
     groups = [encode_groups(rows[name])[0] for name in absorbed]
-    beta, mu, x_tilde, deviance, iterations, converged = _irls(y, x, offset, groups)
+    beta, mu, x_tilde, deviance, iterations, converged = _irls(y, x, offset, groups, prior)
     if not converged:
         diagnostics.append(
             f"The Poisson fit did not converge in {MAX_IRLS_ITERATIONS} iterations; "
             "estimates may be unreliable."
         )
-    hessian_inverse = np.linalg.inv(x_tilde.T @ (mu[:, None] * x_tilde))
+    hessian_inverse = np.linalg.inv(x_tilde.T @ ((prior * mu)[:, None] * x_tilde))
     n = y.size
     if cluster is None:
         covariance = hessian_inverse
@@ -188,7 +202,7 @@ def fit_poisson(
         n_clusters = None
     else:
         cluster_codes = encode_groups(rows[cluster])[0]
-        meat, n_clusters = cluster_meat(x_tilde * (y - mu)[:, None], cluster_codes)
+        meat, n_clusters = cluster_meat(x_tilde * (prior * (y - mu))[:, None], cluster_codes)
         sizes = [int(g.max()) + 1 for g in groups]
         k = fixest_k(x.shape[1], sizes, [is_nested(g, cluster_codes) for g in groups])
         adjustment = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
@@ -212,37 +226,37 @@ def fit_poisson(
     )
 
 
-def _poisson_deviance(y: np.ndarray, mu: np.ndarray) -> float:
+def _poisson_deviance(y: np.ndarray, mu: np.ndarray, prior: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         term = np.where(y > 0, y * np.log(y / mu), 0.0)
-    return float(2 * np.sum(term - (y - mu)))
+    return float(2 * np.sum(prior * (term - (y - mu))))
 
 
 def _irls(
-    y: np.ndarray, x: np.ndarray, offset: np.ndarray, groups: list[np.ndarray]
+    y: np.ndarray, x: np.ndarray, offset: np.ndarray, groups: list[np.ndarray], prior: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int, bool]:
     """IRLS with fixed effects absorbed in every weighted least-squares step."""
     mu = (y + y.mean()) / 2  # fixest's starting values: never zero
     eta = np.log(mu)
-    deviance = _poisson_deviance(y, mu)
+    deviance = _poisson_deviance(y, mu, prior)
     beta = np.zeros(x.shape[1])
     converged = False
     n_iterations = 0
     for iteration in range(1, MAX_IRLS_ITERATIONS + 1):
         z = eta - offset + (y - mu) / mu
-        zx = demean(np.column_stack([z, x]), groups, weights=mu)
+        zx = demean(np.column_stack([z, x]), groups, weights=prior * mu)
         z_tilde, x_tilde = zx[:, 0], zx[:, 1:]
-        sqrt_w = np.sqrt(mu)
+        sqrt_w = np.sqrt(prior * mu)
         beta = np.linalg.lstsq(x_tilde * sqrt_w[:, None], z_tilde * sqrt_w, rcond=None)[0]
         # the absorbed fixed effects equal (z - z_tilde) minus the slope part they absorbed
         eta = offset + z - z_tilde + x_tilde @ beta
         mu = np.exp(eta)
-        new_deviance = _poisson_deviance(y, mu)
+        new_deviance = _poisson_deviance(y, mu, prior)
         converged = abs(new_deviance - deviance) / (0.1 + abs(new_deviance)) < DEVIANCE_TOLERANCE
         deviance = new_deviance
         n_iterations = iteration
         if converged:
             break
     # the information matrix needs the regressors demeaned with the final weights
-    x_tilde = demean(x, groups, weights=mu)
+    x_tilde = demean(x, groups, weights=prior * mu)
     return beta, mu, x_tilde, deviance, n_iterations, converged

@@ -8,7 +8,6 @@ Private helpers: the public estimators are in :mod:`spimpact.models.did` and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -126,78 +125,6 @@ def cluster_meat(scores: np.ndarray, cluster_codes: np.ndarray) -> tuple[np.ndar
     summed = np.zeros((n_clusters, scores.shape[1]))
     np.add.at(summed, cluster_codes, scores)
     return summed.T @ summed, n_clusters
-
-
-@dataclass(frozen=True)
-class LinearFit:
-    """Coefficients and covariance of an OLS fit with absorbed fixed effects."""
-
-    terms: tuple[str, ...]
-    coefficients: np.ndarray
-    covariance: np.ndarray
-    df: float | None
-    se_type: str
-    n_obs: int
-    n_clusters: int | None
-    residual_df: int
-
-
-def fit_linear(
-    y: np.ndarray,
-    x: np.ndarray,
-    terms: Sequence[str],
-    *,
-    absorb: Sequence[np.ndarray] = (),
-    cluster: np.ndarray | None = None,
-    cluster_name: str | None = None,
-) -> LinearFit:
-    """OLS of ``y`` on ``x`` after absorbing ``absorb``; classical or CR1 covariance.
-
-    Classical: ``s^2 (X'X)^-1`` with ``s^2 = RSS / (n - K)``, K counting absorbed
-    levels. Clustered: CR1 as in Stata/fixest, ``G/(G-1) * (n-1)/(n-K)`` with fixed
-    effects nested in the clusters dropped from K; t reference with ``G - 1`` df.
-    """
-    n = y.shape[0]
-    sizes = [int(g.max()) + 1 for g in absorb]
-    yx = demean(np.column_stack([y, x]), list(absorb))
-    y_tilde, x_tilde = yx[:, 0], yx[:, 1:]
-    rank = np.linalg.matrix_rank(x_tilde)
-    if rank < x_tilde.shape[1]:
-        raise ValueError(
-            "The regressors are collinear with each other or with the absorbed fixed "
-            f"effects (rank {rank} < {x_tilde.shape[1]} columns: {list(terms)})."
-        )
-    bread = np.linalg.inv(x_tilde.T @ x_tilde)
-    coefficients = bread @ (x_tilde.T @ y_tilde)
-    residuals = y_tilde - x_tilde @ coefficients
-    k_full = x.shape[1] + n_fixed_effect_parameters(sizes)
-    residual_df = n - k_full
-    if cluster is None:
-        sigma2 = residuals @ residuals / residual_df
-        return LinearFit(
-            terms=tuple(terms),
-            coefficients=coefficients,
-            covariance=sigma2 * bread,
-            df=float(residual_df),
-            se_type="classical (homoskedastic) OLS",
-            n_obs=n,
-            n_clusters=None,
-            residual_df=residual_df,
-        )
-    meat, n_clusters = cluster_meat(x_tilde * residuals[:, None], cluster)
-    nested = [is_nested(g, cluster) for g in absorb]
-    k = fixest_k(x.shape[1], sizes, nested)
-    adjustment = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
-    return LinearFit(
-        terms=tuple(terms),
-        coefficients=coefficients,
-        covariance=adjustment * bread @ meat @ bread,
-        df=float(n_clusters - 1),
-        se_type=f"cluster-robust CR1 by {cluster_name} ({n_clusters} clusters)",
-        n_obs=n,
-        n_clusters=n_clusters,
-        residual_df=residual_df,
-    )
 
 
 def design_matrices(

@@ -17,11 +17,40 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, sparse, special, stats
 
+from spimpact.models.did_honest_flci import honest_did_smoothness
+
 if TYPE_CHECKING:
     from spimpact.models.did import EventStudyResult
 
 
+__all__ = ["event_study_inputs", "honest_did_relative_magnitude", "honest_did_smoothness"]
+
 METHODS = ("C-LF", "bonferroni")
+
+
+def event_study_inputs(
+    event_times: Sequence[int], estimates: Sequence[float], covariance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Check an event study for the honest bounds; return beta, sigma and the period counts.
+
+    The reference period must be -1 (omitted), pre-period event times contiguous up
+    to -2 and post-period ones contiguous from 0.
+    """
+    e = np.asarray(event_times)
+    pre = np.flatnonzero(e < 0)
+    post = np.flatnonzero(e >= 0)
+    if pre.size == 0 or post.size == 0:
+        raise ValueError("the event study needs pre-treatment and post-treatment coefficients")
+    if not np.array_equal(e[pre], np.arange(-pre.size - 1, -1)):
+        raise ValueError(
+            f"pre-period event times must run contiguously up to -2 (reference -1); got {e[pre]}"
+        )
+    if not np.array_equal(e[post], np.arange(post.size)):
+        raise ValueError(f"post-period event times must run contiguously from 0; got {e[post]}")
+    order = np.r_[pre, post]
+    beta = np.asarray(estimates, dtype=float)[order]
+    sigma = np.asarray(covariance, dtype=float)[np.ix_(order, order)]
+    return beta, sigma, int(pre.size), int(post.size)
 
 
 def honest_did_relative_magnitude(

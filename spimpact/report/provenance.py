@@ -10,6 +10,7 @@ from pathlib import Path
 
 from spimpact.contract import TABLES
 from spimpact.files import FileRefused, check_regular_file
+from spimpact.mapping import load_mapping, mapping_sha256, source_files
 from spimpact.params import SchemeParams
 from spimpact.paths import NOTEBOOK, PACKAGE_DIR, PROJECT_DIR
 
@@ -39,14 +40,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def input_hashes(data_dir: Path, boundaries: Path | None = None) -> dict[str, str]:
+def input_hashes(
+    data_dir: Path, boundaries: Path | None = None, mapped: tuple[str, ...] = ()
+) -> dict[str, str]:
     """SHA-256 of the scheme's contract tables (and boundaries), by contract file name.
 
     Only the files the data contract names are hashed (``<table>.csv`` or
-    ``<table>.parquet``, ``boundaries.geojson``), looked up by name; other files in the
-    folder are neither read nor named, so a stray letter or export never appears in
-    provenance. Symbolic links, folders and devices are skipped, never followed. A
-    boundaries file given in params is listed as ``boundaries.geojson``.
+    ``<table>.parquet``, ``boundaries.geojson``), looked up by name, and the files a
+    mapping file names (``mapped``: its sources and lookups, as written in it); other
+    files in the folder are neither read nor named, so a stray letter or export never
+    appears in provenance. Symbolic links, folders and devices are skipped, never
+    followed. A boundaries file given in params is listed as ``boundaries.geojson``.
     """
     data_dir = Path(data_dir)
     candidates = [
@@ -54,6 +58,7 @@ def input_hashes(data_dir: Path, boundaries: Path | None = None) -> dict[str, st
         for table in TABLES
         for suffix in (".csv", ".parquet")
     ]
+    candidates += [(name, data_dir / name) for name in mapped]
     candidates.append(("boundaries.geojson", Path(boundaries or data_dir / "boundaries.geojson")))
     hashes = {}
     for name, path in candidates:
@@ -120,7 +125,7 @@ def redacted_params(params: SchemeParams) -> dict:
     content = params.model_dump(mode="json")
     if content.get("pseudonym_key") is not None:
         content["pseudonym_key"] = "(redacted)"
-    for key in ("data_dir", "boundaries"):
+    for key in ("data_dir", "boundaries", "mapping"):
         if content.get(key) is not None:
             content[key] = _project_relative(Path(content[key]))
     return content
@@ -134,12 +139,21 @@ def _project_relative(path: Path) -> str:
 
 
 def build_provenance(params_path: Path, params: SchemeParams) -> dict:
-    """Everything needed to reproduce a report: input, params and code hashes, versions."""
+    """Everything needed to reproduce a report: input, params and code hashes, versions.
+
+    ``mapping_sha256`` hashes the scheme's mapping file with the user code lists it
+    names (None without a mapping); a changed mapping re-runs the report.
+    """
     return {
         "params_file": Path(params_path).name,
         "params_sha256": sha256_file(Path(params_path)),
         "params": redacted_params(params),
-        "inputs_sha256": input_hashes(params.data_dir, params.boundaries),
+        "inputs_sha256": input_hashes(
+            params.data_dir,
+            params.boundaries,
+            tuple(source_files(load_mapping(params.mapping))) if params.mapping else (),
+        ),
+        "mapping_sha256": mapping_sha256(params.mapping) if params.mapping else None,
         "code_sha256": code_hash(),
         "git_commit": git_commit(),
         "versions": library_versions(),
@@ -149,7 +163,8 @@ def build_provenance(params_path: Path, params: SchemeParams) -> dict:
 
 def rebuild_key(provenance: dict) -> dict:
     """The parts of provenance that decide whether a report must be rebuilt."""
-    return {k: provenance.get(k) for k in ("params_sha256", "inputs_sha256", "code_sha256")}
+    keys = ("params_sha256", "inputs_sha256", "mapping_sha256", "code_sha256")
+    return {k: provenance.get(k) for k in keys}
 
 
 def write_json(path: Path, content: dict) -> None:

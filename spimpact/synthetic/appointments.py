@@ -1,9 +1,12 @@
 """GP appointments of clients and of a comparison pool, with a known effect of referral.
 
-Every person has a transient rise in attendance around the index month (larger on
-average for clients): the regression-to-the-mean trap that the matched comparison
-is there to avoid. The true rate ratio and the average effect on clients go to
-``truth.json``.
+Clients have a transient rise in attendance around referral that comparison patients do
+not share (each scheme its own asymmetric shape, :data:`~spimpact.synthetic.
+attendance_shapes.PEAK_SHAPES`): the trap a plain before/after comparison, or a design
+that compares the months of the rise, falls into. Months are whole months from the index
+date (month 0 starts on it), as in the attendance panel, with three years of history.
+The truth in ``truth.json`` is the average effect on clients over the months the primary
+design compares after referral (months 3 to 11), computed from the simulated rates.
 """
 
 from __future__ import annotations
@@ -11,6 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spimpact.synthetic.attendance_scenarios import (
+    HISTORY_MONTHS,
+    TRUTH_POST_MONTHS,
+    calendar_level,
+)
+from spimpact.synthetic.attendance_shapes import effect_by_month, peak_profile
 from spimpact.synthetic.clients import expand
 from spimpact.synthetic.people import referral_dates, simulate_people, tokens
 from spimpact.synthetic.schemes import EXTRACT_DATE, WINDOW_MONTHS, SchemeSpec
@@ -22,8 +31,28 @@ def simulate_pool(spec: SchemeSpec, areas, rng) -> pd.DataFrame:
     pool = simulate_people(n, areas, spec.ethnic_mix, rng)
     pool.insert(0, "patient_id", tokens(rng, n, "CP-"))
     pool.insert(1, "index_date", np.sort(referral_dates(n, rng)))
-    pool["peak"] = rng.gamma(1.2, 0.35, size=n)  # smaller pre-index rises than clients on average
     return pool
+
+
+def month_starts(index_dates: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """Start of month ``m`` after each index date: the index day, clamped to the month's end.
+
+    As the attendance panel counts months (and SQL ``add_months``). Returns a
+    ``datetime64[D]`` array of shape ``(len(index_dates), len(months) + 1)``: the last
+    column is the end of the last month.
+
+    Examples
+    --------
+    >>> month_starts(np.array(["2024-01-31"], dtype="datetime64[D]"), np.arange(2)).tolist()
+    [[datetime.date(2024, 1, 31), datetime.date(2024, 2, 29), datetime.date(2024, 3, 31)]]
+    """
+    index_dates = np.asarray(index_dates).astype("datetime64[D]")
+    first_of_month = index_dates.astype("datetime64[M]")
+    day = (index_dates - first_of_month.astype("datetime64[D]")).astype(int)
+    edges = np.append(months, months[-1] + 1)
+    month = first_of_month[:, None] + edges[None, :].astype("timedelta64[M]")
+    length = ((month + 1).astype("datetime64[D]") - month.astype("datetime64[D]")).astype(int)
+    return month.astype("datetime64[D]") + np.minimum(day[:, None], length - 1)
 
 
 def simulate_appointments(spec: SchemeSpec, clients, pool, rng):
@@ -32,56 +61,39 @@ def simulate_appointments(spec: SchemeSpec, clients, pool, rng):
         columns={"client_id": "patient_id", "referral_date": "index_date"}
     )
     people["treated"] = True
-    people["peak"] = rng.gamma(2.0, 0.45, size=len(people))
     if pool is not None:
-        other = pool[["patient_id", "index_date", "age", "imd_decile", "peak"]].assign(
-            treated=False
-        )
+        other = pool[["patient_id", "index_date", "age", "imd_decile"]].assign(treated=False)
         people = pd.concat([people, other], ignore_index=True)
+    treated = people["treated"].to_numpy()
     n = len(people)
     base_rate = rng.gamma(3.0, 0.13, size=n) * np.exp(
         0.006 * (people["age"].to_numpy() - 50) - 0.03 * (people["imd_decile"].to_numpy() - 5)
     )
-    base_rate = base_rate * np.where(people["treated"], 1.25, 1.0)
-    # two years of history before the index month: the earlier year is what matching on
-    # prior attendance may use without touching the months the comparison itself uses
-    # month 0 is the month of referral (or index date); analyses compare months -12..-1
-    # with months 0..11
-    months = np.arange(-2 * WINDOW_MONTHS, WINDOW_MONTHS)
-    # transient rise peaking in the index month, decaying after it (regression to the mean)
-    shape = np.exp(-np.abs(months) / 1.5)
-    rate = base_rate[:, None] * (1 + people["peak"].to_numpy()[:, None] * shape[None, :])
-    # the scheme's effect starts the month after referral: partial for 3 months, then full
-    effect = np.where(
-        months > 0, np.where(months <= 3, 1 - (1 - spec.gp_rate_ratio) / 2, spec.gp_rate_ratio), 1.0
+    base_rate = base_rate * np.where(treated, 1.25, 1.0)
+    # clients only: a transient rise of person-specific size, in the scheme's own shape
+    peak_size = np.where(treated, rng.gamma(2.0, 0.45, size=n), 0.0)
+    months = np.arange(-HISTORY_MONTHS, WINDOW_MONTHS)
+    starts = month_starts(people["index_date"].to_numpy(), months)
+    calendar = starts[:, :-1].astype("datetime64[M]").astype(int)  # months since 1970
+    season = calendar_level(calendar - (2023 - 1970) * 12, secular_trend=False)
+    untreated = (
+        base_rate[:, None]
+        * season
+        * (1 + peak_size[:, None] * peak_profile(spec.client_peak, months)[None, :])
     )
-    treated = people["treated"].to_numpy()
-    rate_treated = rate * np.where(treated[:, None], effect[None, :], 1.0)
-    month_start = people["index_date"].to_numpy().astype("datetime64[M]")[:, None] + months[
-        None, :
-    ].astype("timedelta64[M]")
-    in_extract = month_start <= np.datetime64(EXTRACT_DATE, "M")
-    counts = rng.poisson(rate_treated) * in_extract
-    # truth: average effect on clients per observed person-month in months 0..11
-    # (month 0, the month of referral, has no effect yet)
-    post = (months >= 0)[None, :] & in_extract & treated[:, None]
-    att = float(((rate_treated - rate)[post]).mean())
-    truth = {
-        "rate_ratio_months_1_to_3": round(1 - (1 - spec.gp_rate_ratio) / 2, 4),
-        "rate_ratio_months_4_to_11": spec.gp_rate_ratio,
-        "gp_att_per_person_month": round(att, 5),
-        "outcome": (
-            "attended clinical appointments (all clinical staff, link-worker slots excluded) "
-            "per person-month"
-        ),
-        "window_months": WINDOW_MONTHS,
-    }
+    effect = effect_by_month(spec.gp_rate_ratio, months)
+    rate = untreated * np.where(treated[:, None], effect[None, :], 1.0)
+    # a month is in the extract when it ends by the extract date (as the panel keeps it)
+    in_extract = starts[:, 1:] <= np.datetime64(EXTRACT_DATE + pd.Timedelta(days=1), "D")
+    counts = rng.poisson(rate) * in_extract
+    truth = _truth(spec, months, rate[treated], untreated[treated], in_extract[treated])
     person_idx, month_idx = np.nonzero(counts)
     reps = counts[person_idx, month_idx]
     person_idx = np.repeat(person_idx, reps)
     month_idx = np.repeat(month_idx, reps)
-    start = month_start[person_idx, month_idx].astype("datetime64[D]")
-    dates = start + rng.integers(0, 28, size=len(start)).astype("timedelta64[D]")
+    start = starts[person_idx, month_idx]
+    length = (starts[person_idx, month_idx + 1] - start).astype(int)
+    dates = start + np.floor(rng.uniform(size=len(start)) * length).astype("timedelta64[D]")
     m = len(dates)
     role = rng.choice(["gp", "nurse", "other_clinical"], size=m, p=[0.6, 0.28, 0.12])
     appointments = pd.DataFrame(
@@ -136,3 +148,39 @@ def simulate_appointments(spec: SchemeSpec, clients, pool, rng):
         ["appointment_date", "patient_id", "staff_role"], kind="stable"
     )
     return appointments.reset_index(drop=True), truth
+
+
+def _truth(spec: SchemeSpec, months, rate, untreated, observed) -> dict:
+    """The true effect on clients over the primary design's post-period months.
+
+    ``gp_att_per_person_month``: mean over clients (with an observed month in the year
+    before referral and one in months 3 to 11) of their mean effect per observed month
+    3 to 11, in appointments per person-month; ``gp_rate_ratio_post``: their expected
+    appointments with the effect over those without it, over the same person-months.
+    """
+    first, last = TRUTH_POST_MONTHS
+    post = observed & ((months >= first) & (months <= last))[None, :]
+    before = observed & ((months >= -WINDOW_MONTHS) & (months < 0))[None, :]
+    eligible = post.any(axis=1) & before.any(axis=1)
+    difference = np.where(post, rate - untreated, 0.0)[eligible]
+    per_client = difference.sum(axis=1) / post[eligible].sum(axis=1)
+    mask = post[eligible]
+    return {
+        "gp_att_per_person_month": round(float(per_client.mean()), 5),
+        "gp_rate_ratio_post": round(
+            float(rate[eligible][mask].sum() / untreated[eligible][mask].sum()), 4
+        ),
+        "rate_ratio_months_1_to_2": round(1 - (1 - spec.gp_rate_ratio) / 2, 4),
+        "rate_ratio_from_month_3": spec.gp_rate_ratio,
+        "post_months": [first, last],
+        "pre_referral_rise": spec.client_peak,
+        "outcome": (
+            "attended clinical appointments (all clinical staff, link-worker slots excluded) "
+            "per person-month"
+        ),
+        "estimand": (
+            f"average effect on clients (each counted once) over months {first} to {last} "
+            "after referral, per observed month"
+        ),
+        "window_months": WINDOW_MONTHS,
+    }

@@ -26,7 +26,8 @@ def simulate_areas(spec: SchemeSpec, rng) -> pd.DataFrame:
             "imd_decile": np.clip(np.ceil(deprived_lean * 10), 1, 10).astype(int),
             "population": rng.integers(1200, 2600, size=spec.n_areas),
             "practice_code": [
-                f"Z{(offset // 1000) * 100 + i % 6 + 1:05d}" for i in range(spec.n_areas)
+                f"Z{(offset // 1000) * 100 + i % spec.n_practices + 1:05d}"
+                for i in range(spec.n_areas)
             ],
             "grid": np.arange(spec.n_areas),
         }

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from spimpact.synthetic.recording import RecordingProfile
+
 # The day the example extracts were taken: nothing in them is dated later.
 EXTRACT_DATE = pd.Timestamp("2025-12-31")
 # Months of GP attendance compared before and after referral.
@@ -29,6 +31,16 @@ class SchemeSpec:
     boundaries: bool = False
     ethnic_mix: str = "urban"  # or "rural"
     gp_rate_ratio: float = 0.85
+    # shape of clients' transient rise in attendance around referral
+    # (spimpact.synthetic.attendance_shapes.PEAK_SHAPES)
+    client_peak: str = "around_index"
+    n_practices: int = 6
+    # How the scheme sends its data: "contract" (the contract's tables), "spreadsheet"
+    # (a caseload workbook, spimpact.synthetic.spreadsheet), "platform" (a case-
+    # management platform's CSV export, spimpact.synthetic.platform) or "gp_extract"
+    # (coded GP events, pseudonymised, spimpact.synthetic.gp_extract).
+    export: str = "contract"
+    recording: RecordingProfile | None = None  # gaps in what the scheme recorded
 
 
 EXAMPLE_SCHEMES = (
@@ -39,6 +51,8 @@ EXAMPLE_SCHEMES = (
         ("swemwbs",),
         n_areas=120,
         boundaries=True,
+        client_peak="north_shore",
+        n_practices=48,
     ),
     SchemeSpec(
         "riverside",
@@ -48,6 +62,16 @@ EXAMPLE_SCHEMES = (
         identifier="nhs_number",
         n_areas=50,
         gp_rate_ratio=0.9,
+        client_peak="riverside",
+        n_practices=12,
+        export="gp_extract",
+        recording=RecordingProfile(
+            ethnicity_not_stated=0.03,
+            ethnicity_not_known=0.15,
+            area_not_recorded=0.02,
+            follow_up_kept=0.75,
+            monotone_follow_up=True,
+        ),
     ),
     SchemeSpec(
         "hillcrest",
@@ -60,6 +84,16 @@ EXAMPLE_SCHEMES = (
         n_areas=30,
         boundaries=True,
         ethnic_mix="rural",
+        export="platform",
+        recording=RecordingProfile(
+            ethnicity_not_stated=0.08,
+            ethnicity_not_known=0.1,
+            area_not_recorded=0.06,
+            practice_not_recorded=0.02,
+            consent_contact_not_recorded=0.1,
+            discharge_reason_not_recorded=0.1,
+            follow_up_kept=0.5,
+        ),
     ),
     SchemeSpec(
         "valley",
@@ -70,5 +104,15 @@ EXAMPLE_SCHEMES = (
         modified_scale_share=0.35,
         n_areas=15,
         ethnic_mix="rural",
+        export="spreadsheet",
+        recording=RecordingProfile(
+            ethnicity_not_stated=0.15,
+            ethnicity_not_known=0.25,
+            area_not_recorded=0.12,
+            practice_not_recorded=0.08,
+            consent_contact_not_recorded=0.3,
+            discharge_reason_not_recorded=0.25,
+            follow_up_kept=0.5,
+        ),
     ),
 )

@@ -17,7 +17,7 @@ import statsmodels.formula.api as smf
 
 import spimpact.models
 from spimpact.models.count import fit_poisson
-from spimpact.models.did import fit_did_2x2, fit_event_study, fit_twfe
+from spimpact.models.did import fit_did_2x2, fit_event_study, fit_stacked_did, fit_twfe
 from spimpact.models.did_staggered import fit_staggered_did
 from spimpact.models.imputation import fit_mice, impute_mice
 from spimpact.models.inequality import fit_sii
@@ -147,6 +147,27 @@ BUILDERS = {
     "AggregateResult": lambda level: fit_staggered_did(
         _panel(), outcome="y", unit="id", time="t", first_treated="g", conf_level=level
     ).aggregate("dynamic"),
+    "StackedDidResult": lambda level: fit_stacked_did(
+        _panel(),
+        outcome="y",
+        unit="id",
+        time="t",
+        first_treated="g",
+        kappa_pre=2,
+        kappa_post=1,
+        conf_level=level,
+    ),  # fmt: skip
+    "StackedAggregateResult": lambda level: fit_stacked_did(
+        _panel(),
+        outcome="y",
+        unit="id",
+        time="t",
+        first_treated="g",
+        kappa_pre=2,
+        kappa_post=1,
+        se="CR2",
+        conf_level=level,
+    ).aggregate("simple"),  # fmt: skip
     "PoissonResult": lambda level: fit_poisson("visits ~ age", _people(), conf_level=level),
     "MatchResult": lambda level: match_nearest(
         _people(), treatment="treated", covariates=["age"], conf_level=level

@@ -76,9 +76,9 @@ def _sparse(path, size):
 
 
 @pytest.fixture
-def hostile_files(tmp_path, example_data):
+def hostile_files(tmp_path, contract_example_data):
     """GeoJSON files and scheme folders that each hold one thing spimpact must not read."""
-    valley = example_data / "valley"
+    valley = contract_example_data / "valley"
     os.symlink("/dev/zero", tmp_path / "zero.geojson")
     _sparse(tmp_path / "huge.geojson", MAX_GEOJSON_BYTES + 1)
     (tmp_path / "deep.geojson").write_text("[" * 200_000)
@@ -152,7 +152,7 @@ def _hostile_measures(folder, example_valley, n_rows: int) -> None:
     measures.to_csv(folder / "measures.csv", index=False)
 
 
-def test_loader_memory_grows_by_a_bounded_amount_per_row(tmp_path, example_data):
+def test_loader_memory_grows_by_a_bounded_amount_per_row(tmp_path, contract_example_data):
     """Peak memory per row of a hostile measures table stays small (rows are not Python lists).
 
     The old reader held every row as a Python list and checked duplicates with one
@@ -163,7 +163,7 @@ def test_loader_memory_grows_by_a_bounded_amount_per_row(tmp_path, example_data)
     peaks = {}
     for n_rows in (20_000, 200_000):
         folder = tmp_path / f"rows_{n_rows}"
-        _hostile_measures(folder, example_data / "valley", n_rows)
+        _hostile_measures(folder, contract_example_data / "valley", n_rows)
         output, peaks[n_rows] = _run_measured(LOADER, folder)
         n_read, n_used, n_excluded = output["counts"]
         assert n_read == n_rows and n_used + n_excluded == n_rows and n_used <= 10 * 21

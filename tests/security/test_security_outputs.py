@@ -43,9 +43,9 @@ def _params(folder, name, data_dir, **extra):
     return path
 
 
-def test_run_refuses_an_output_folder_it_did_not_make(tmp_path, example_data):
+def test_run_refuses_an_output_folder_it_did_not_make(tmp_path, contract_example_data):
     data = tmp_path / "data"
-    shutil.copytree(example_data / "valley", data / "valley")
+    shutil.copytree(contract_example_data / "valley", data / "valley")
     params = _params(tmp_path / "p", "valley", data / "valley")
     before = snapshot(tmp_path)
     with pytest.raises(OutputFolderError, match="data exists and was not made by `spimpact run`"):
@@ -99,9 +99,9 @@ def test_claim_folder_marks_new_and_empty_folders_only(tmp_path):
         claim_folder(tmp_path / "file")
 
 
-def test_provenance_hashes_contract_tables_only_by_name(tmp_path, example_data):
+def test_provenance_hashes_contract_tables_only_by_name(tmp_path, contract_example_data):
     data = tmp_path / "valley"
-    shutil.copytree(example_data / "valley", data)
+    shutil.copytree(contract_example_data / "valley", data)
     stray = data / f"referral letter {NAME} {NHS_NUMBER}.docx"
     stray.write_bytes(b"letter")
     os.symlink("/etc/hostname", data / "population.parquet")  # a contract name, linked
@@ -117,13 +117,15 @@ def test_provenance_hashes_contract_tables_only_by_name(tmp_path, example_data):
     assert '"data_dir": "\\u2026/valley"' in provenance
 
 
-def test_privacy_gate_withholds_a_scheme_whose_outputs_carry_an_identifier(tmp_path, example_data):
-    params = load_params(_params(tmp_path / "p", "valley", example_data / "valley"))
+def test_privacy_gate_withholds_a_scheme_whose_outputs_carry_an_identifier(
+    tmp_path, contract_example_data
+):
+    params = load_params(_params(tmp_path / "p", "valley", contract_example_data / "valley"))
     outputs = tmp_path / "outputs"
     folder = outputs / "valley"
     claim_folder(outputs)
     claim_folder(folder)
-    client_id = (example_data / "valley" / "clients.csv").read_text().splitlines()[1][:13]
+    client_id = (contract_example_data / "valley" / "clients.csv").read_text().splitlines()[1][:13]
     (folder / "tables").mkdir()
     (folder / "tables" / "t.csv").write_text("group,n\na,10\n")
     (folder / "report.html").write_text(f"<html><body><p>{client_id}</p></body></html>")

@@ -34,9 +34,9 @@ from spimpact.runner import run_reports
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory, example_data):
+def hostile(tmp_path_factory, contract_example_data):
     root = tmp_path_factory.mktemp("hostile")
-    params, data = write_hostile_scheme(example_data / "valley", root)
+    params, data = write_hostile_scheme(contract_example_data / "valley", root)
     return root, params, data
 
 

@@ -49,7 +49,7 @@ def test_same_seed_writes_the_same_bytes_and_another_seed_does_not(tmp_path):
     assert names == sorted(p.name for p in second.iterdir())
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
-    assert (first / "measures.csv").read_bytes() != (other / "measures.csv").read_bytes()
+    assert (first / "caseload.xlsx").read_bytes() != (other / "caseload.xlsx").read_bytes()
 
 
 def test_spec_options_shape_the_tables(small):
@@ -98,8 +98,11 @@ def test_nothing_is_dated_after_the_extract(small):
 def test_truth_records_the_simulated_gp_effect(small):
     _, truth = small
     gp = truth["gp_attendance"]
-    assert gp["rate_ratio_months_4_to_11"] == SMALL.gp_rate_ratio
-    assert gp["rate_ratio_months_1_to_3"] == pytest.approx(0.9)
+    assert gp["rate_ratio_from_month_3"] == SMALL.gp_rate_ratio
+    assert gp["rate_ratio_months_1_to_2"] == pytest.approx(0.9)
+    # the effect is constant over the post-period months 3 to 11 the truth averages
+    assert gp["post_months"] == [3, 11]
+    assert gp["gp_rate_ratio_post"] == pytest.approx(SMALL.gp_rate_ratio)
     # clients attend less after referral than they would have: a negative average effect
     assert gp["gp_att_per_person_month"] < 0
     change = truth["wellbeing"]["swemwbs"]["swemwbs_metric"]

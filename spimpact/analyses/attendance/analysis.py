@@ -1,9 +1,10 @@
 """GP attendance before and after social prescribing, against a matched comparison group.
 
 ``analyse_attendance`` turns a scheme's appointment records into an
-:class:`AttendanceResult`: numbers only (estimates, matching, event study, the
-before/after table). The words, tables and headline rows are built from it in
-:mod:`spimpact.analyses.attendance.section`.
+:class:`AttendanceResult`: numbers only (the primary estimate and its design, secondary
+outcomes, the sensitivity table, the placebo, the event study with its washout check and
+honest bounds, matching and the before/after table). The words, tables and headline rows
+are built from it in :mod:`spimpact.analyses.attendance.section`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from spimpact.analyses.attendance.cohort import cohort_people, matching_columns, prior_attendance
+from spimpact.analyses.attendance.checks import WashoutCheck
+from spimpact.analyses.attendance.cohort import cohort_people
+from spimpact.analyses.attendance.design import Design, placebo_design, primary_design
+from spimpact.analyses.attendance.estimate import Inference, person_means
+from spimpact.analyses.attendance.matched_analysis import (
+    SECONDARY_OUTCOMES,
+    run_matched_design,
+)
 from spimpact.analyses.attendance.panel import build_panel
-from spimpact.models.count import fit_poisson
-from spimpact.models.did import EventStudyResult, fit_did_2x2, fit_event_study, fit_twfe
-from spimpact.models.did_staggered import AggregateResult, fit_staggered_did
-from spimpact.models.matching import MatchResult, match_nearest
+from spimpact.models.did import EventStudyResult
+from spimpact.models.matching import MatchResult
+from spimpact.models.multiplicity import adjust_p_values
 from spimpact.models.paired import MeanResult, fit_paired_change
 from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import TIDY_COLUMNS, make_tidy
@@ -71,7 +78,8 @@ class EstimateSource:
         return row
 
 
-@dataclass(frozen=True)
+# eq=False: the fields hold data frames, which have no single truth value.
+@dataclass(frozen=True, eq=False)
 class AttendanceResult(EstimatorResult):
     """A scheme's GP attendance analysis (read-only).
 
@@ -79,26 +87,46 @@ class AttendanceResult(EstimatorResult):
     ----------
     design
         ``"matched_did"`` (clients against a matched comparison group) or
-        ``"before_after"`` (clients only; regression to the mean not removed).
+        ``"before_after"`` (clients only; not an effect estimate).
+    primary
+        The primary :class:`~spimpact.analyses.attendance.design.Design`: the months
+        compared (baseline, washout, post-period) and the history matched on.
     panel
-        Person x month panel of the people analysed (``PANEL_COLUMNS`` plus
-        ``treated_post``).
+        Person x month panel of the people analysed over the window (``PANEL_COLUMNS``
+        plus ``subclass``, ``weight``, ``period`` (``baseline``, ``washout``, ``post`` or
+        ``outside``) and ``treated_post``).
+    person_periods
+        The primary design's data: one row per person and period (baseline, post) with
+        the person's mean appointments per month (``value``), ``subclass``, ``weight``
+        and ``practice_code``.
     sources
         The fitted models behind each row of ``estimates``.
+    sensitivity
+        The primary estimate's alternatives, one row per design: ``design, label,
+        months, scale`` and the tidy columns, ``n_clients`` and ``note``.
     matching
         The :class:`~spimpact.models.matching.MatchResult` (``None`` without a
         comparison group).
+    inference
+        How the primary standard errors were computed, and why.
     event_study
-        Event-study fit (``None`` without a comparison group).
+        Event study over the whole window relative to the last baseline month
+        (``None`` without a comparison group or when it could not be fitted).
+    washout_check
+        Whether the washout covers the rise seen in the event study.
+    honest
+        Rambachan & Roth honest confidence intervals for the primary estimate
+        (relative magnitudes and smoothness), ``None`` when not computed.
     n_clients, n_comparison
         People analysed in each group.
     n_clients_unmatched
-        Clients left out because no comparable patient was found or their
-        pre-referral months were not observed.
+        Clients left out: no comparable patient, or their months were not observed.
+    n_clients_nearby_month
+        Clients matched to comparison patients indexed in a nearby calendar month.
     pre_post
-        Mean appointments per person-month before and after the index date, by
-        group, with the number of people and person-months (not yet disclosure
-        controlled).
+        Mean appointments per person-month in the baseline and the post-period, by
+        group (weighted as the estimate), with the number of people and person-months
+        (not yet disclosure controlled).
     diagnostics
         Plain-English warnings gathered on the way.
     conf_level
@@ -106,13 +134,20 @@ class AttendanceResult(EstimatorResult):
     """
 
     design: str
+    primary: Design
     panel: pd.DataFrame
+    person_periods: pd.DataFrame
     sources: tuple[EstimateSource, ...]
+    sensitivity: pd.DataFrame
     matching: MatchResult | None
+    inference: Inference | None
     event_study: EventStudyResult | None
+    washout_check: WashoutCheck | None
+    honest: pd.DataFrame | None
     n_clients: int
     n_comparison: int
     n_clients_unmatched: int
+    n_clients_nearby_month: int
     pre_post: pd.DataFrame
     diagnostics: tuple[str, ...]
     conf_level: float
@@ -121,12 +156,26 @@ class AttendanceResult(EstimatorResult):
     def estimates(self) -> pd.DataFrame:
         """Tidy table at ``conf_level`` (``TIDY_COLUMNS`` plus ``scale``).
 
-        Rows ``did`` (appointments per person-month), ``did_gp`` (GP appointments
-        only), ``twfe``, ``staggered``, ``rate_ratio`` (Poisson, ratio scale),
-        ``before_after_clients``, ``before_after_comparison`` for the matched design;
-        ``before_after_clients`` alone without a comparison group.
+        Matched design: ``did`` (the primary estimate, appointments per person-month),
+        the secondary outcomes ``did_gp``, ``did_face_to_face``, ``did_remote``,
+        ``rate_ratio`` (Poisson, ratio scale), ``placebo`` (index date moved earlier),
+        ``before_after_clients`` and ``before_after_comparison``. Without a comparison
+        group ``before_after_clients`` alone.
         """
         return self.tidy()
+
+    @property
+    def secondary_tests(self) -> pd.DataFrame:
+        """Secondary outcomes' p-values with Holm's adjustment across them.
+
+        ``term, scale, p_value, p_value_holm``: the three secondary outcomes are one
+        family; the primary estimate is not adjusted (it is the one pre-specified test).
+        """
+        table = self.estimates
+        rows = table[table["term"].isin([term for _, term, _ in SECONDARY_OUTCOMES])]
+        rows = rows[["term", "scale", "p_value"]].reset_index(drop=True)
+        rows["p_value_holm"] = adjust_p_values(rows["p_value"].to_numpy(), method="holm")
+        return rows
 
     def _tidy(self, conf_level: float) -> pd.DataFrame:
         rows = [source.tidy(conf_level) for source in self.sources]
@@ -135,40 +184,46 @@ class AttendanceResult(EstimatorResult):
     def summary(self) -> str:
         """Text summary of the estimates and diagnostics."""
         lines = [
-            f"GP attendance, design: {self.design}; clients {self.n_clients}, "
-            f"comparison patients {self.n_comparison}",
+            f"GP attendance, design: {self.design} ({self.primary.describe_months()}); "
+            f"clients {self.n_clients}, comparison patients {self.n_comparison}",
             self.estimates.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
             *self.diagnostics,
         ]
         return "\n".join(lines)
 
     def plot(self, ax=None):
-        """Event-study picture (matched design) or mean attendance by month (before/after)."""
+        """Event study relative to the baseline (matched) or mean attendance by month."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
-        if self.event_study is not None:
-            study = self.event_study
-            tidy = study.tidy()
-            months = study.event_times
+        design = self.primary
+        if self.washout_check is not None:
+            profile = self.washout_check.profile
+            months = profile["months_since_index"].to_numpy()
             ax.axhline(0, color="grey", linewidth=0.8)
-            ax.axvline(-0.5, color="grey", linestyle=":", linewidth=1)
+            if self.washout_check.washout is not None:
+                first, last = self.washout_check.washout
+                ax.axvspan(first - 0.5, last + 0.5, color="#e8edee", zorder=0, label="washout")
             ax.errorbar(
                 months,
-                tidy["estimate"],
-                yerr=[tidy["estimate"] - tidy["conf_low"], tidy["conf_high"] - tidy["estimate"]],
+                profile["estimate"],
+                yerr=[
+                    profile["estimate"] - profile["conf_low"],
+                    profile["conf_high"] - profile["estimate"],
+                ],
                 fmt="o",
                 capsize=3,
                 color="#005eb8",
             )
-            ax.plot([study.reference], [0.0], "o", mfc="white", color="#005eb8")
+            ax.axvline(-0.5, color="grey", linestyle=":", linewidth=1)
             ax.set_xlabel("Months since referral (index date for comparison patients)")
-            ax.set_ylabel("Clients minus comparison\n(appointments per person-month)")
+            ax.set_ylabel("Clients minus comparison, relative\nto baseline (appts per month)")
             ax.set_title(
-                f"Difference relative to month {study.reference}; dotted line: referral "
+                f"Baseline months {design.baseline[0]} to {design.baseline[1]}, post-period "
+                f"{design.post[0]} to {design.post[1]}; shaded: washout "
                 f"({self.conf_level:.0%} intervals)",
-                fontsize=10,
+                fontsize=9,
             )
             return ax
         monthly = self.panel.groupby("months_since_index")[OUTCOME].mean()
@@ -188,8 +243,8 @@ def analyse_attendance(scheme, *, params) -> AttendanceResult:
         :class:`spimpact.io.SchemeData` with ``gp_appointments`` (and
         ``comparison_pool`` for the matched design).
     params
-        :class:`spimpact.params.SchemeParams`; uses ``comparison`` (window,
-        matching options), ``conf_level`` and ``seed``.
+        :class:`spimpact.params.SchemeParams`; uses ``comparison`` (window, washout,
+        matching and inference options), ``conf_level``, ``seed`` and ``disclosure``.
 
     Returns
     -------
@@ -202,21 +257,22 @@ def analyse_attendance(scheme, *, params) -> AttendanceResult:
 
     Notes
     -----
-    Matched design (the default when a comparison pool is supplied and
-    ``params.comparison.enabled``): clients and pool patients are matched 1:k on a
-    logistic propensity score (MatchIt conventions, :func:`match_nearest`) of the
-    params covariates, including prior attendance (mean appointments per month in the
-    two halves of the year before the analysis window, months -24 to -19 and -18 to -13
-    for a 12-month window: never the compared months themselves, which would build
-    regression to the mean into the comparison group, Daw & Hatfield 2018), exactly on
-    the params ``exact`` columns. Effects are then estimated on the matched
-    person x month panel: 2x2 difference-in-differences by OLS with standard errors
-    clustered by person (the primary estimate), a Poisson model with person and
-    month-since-index fixed effects for the rate ratio (fixest ``fepois``
-    conventions), a calendar-month two-way fixed-effects regression, Callaway &
-    Sant'Anna (2021) in months since the index date with comparison patients as the
-    never-treated group, and an event study (reference: the earliest month of the window,
-    far from the pre-referral peak). SPEC §5.4.
+    The primary design (docs/methods.md, "GP attendance"; SPEC §5.4) compares each
+    client's mean monthly attended clinical appointments in the baseline (months
+    ``-window`` to ``-(washout_months_before + 1)``) and the post-period (months
+    ``washout_months_after`` to ``window - 1``) with the same change in comparison
+    patients matched to them: indexed in the same calendar month (or up to
+    ``index_month_caliper`` months away), at the same practice when practices are
+    recorded, exactly on the params ``exact`` columns and 1:k on a propensity score of
+    the params covariates, including the trajectory of attendance in the year before
+    the baseline (four quarters; never the compared months, which would build regression
+    to the mean into the comparison group, Daw & Hatfield 2018). The washout leaves out
+    the transient rise in attendance before and around referral that clients have and
+    comparison patients do not. The estimate is a weighted difference-in-differences of
+    person means (each client counted once, each matched set a stack with Wing,
+    Freedman & Hollingsworth 2024 weights), with standard errors clustered by GP
+    practice (CR2, or the wild cluster bootstrap with fewer than
+    ``min_practices_for_cr2`` practices) or by matched set (Abadie & Spiess 2022).
     """
     if scheme.gp_appointments is None or scheme.gp_appointments.empty:
         raise InsufficientData(
@@ -231,41 +287,53 @@ def analyse_attendance(scheme, *, params) -> AttendanceResult:
         and not scheme.comparison_pool.empty
     )
     people = cohort_people(scheme, include_pool=use_pool)
-    # Twice the window: the earlier half is the attendance history used for matching,
-    # kept apart from the months the difference-in-differences compares.
-    history = build_panel(
+    primary = primary_design(comparison)
+    earliest = min(primary.months[0], placebo_design(comparison).months[0])
+    panel = build_panel(
         scheme.gp_appointments,
         people[["patient_id", "index_date", "treated"]],
-        window_months=2 * window,
+        window_months=window,
+        months_before=-earliest,
     )
-    panel = history[history["months_since_index"].between(-window, window - 1)]
-    panel = panel.reset_index(drop=True)
-    diagnostics: list[str] = []
     if not use_pool:
-        return _before_after(panel, people, params, diagnostics)
-    return _matched(panel, history, people, params, diagnostics)
+        return _before_after(panel, people, primary, params)
+    return _matched(panel, people, primary, params)
 
 
-def _with_treated_post(panel: pd.DataFrame) -> pd.DataFrame:
-    panel = panel.copy()
-    panel["treated_post"] = panel["treated"] * panel["post"]
-    return panel
+def _labelled_panel(panel: pd.DataFrame, design: Design, window: int) -> pd.DataFrame:
+    """The window's person-months with the design's period of each month and treated_post."""
+    panel = panel[panel["months_since_index"].between(-window, window - 1)].copy()
+    months = panel["months_since_index"]
+    panel["period"] = np.select(
+        [
+            months.between(*design.baseline),
+            months.between(*design.post),
+            months.between(design.baseline[1] + 1, design.post[0] - 1),
+        ],
+        ["baseline", "post", "washout"],
+        default="outside",
+    )
+    panel["treated_post"] = panel["treated"] * (panel["period"] == "post")
+    return panel.reset_index(drop=True)
 
 
-def _pre_post_table(panel: pd.DataFrame) -> pd.DataFrame:
+def _pre_post_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Weighted mean of person means by group and period (baseline, post)."""
     rows = []
-    for treated, group in panel.groupby("treated"):
-        for post, cell in group.groupby("post"):
-            rows.append(
-                {
-                    "group": "clients" if treated == 1 else "comparison",
-                    "period": "after" if post == 1 else "before",
-                    "n_people": int(cell["patient_id"].nunique()),
-                    "n_person_months": len(cell),
-                    "appointments_per_person_month": float(cell[OUTCOME].mean()),
-                    "gp_appointments_per_person_month": float(cell["n_gp"].mean()),
-                }
-            )
+    for (treated, post), cell in frame.groupby(["treated", "post"]):
+        weights = cell["weight"].to_numpy(dtype=float)
+        rows.append(
+            {
+                "group": "clients" if treated == 1 else "comparison",
+                "period": "after" if post == 1 else "before",
+                "n_people": int(cell["patient_id"].nunique()),
+                "n_person_months": int(cell["n_months"].sum()),
+                "appointments_per_person_month": float(np.average(cell["value"], weights=weights)),
+                "gp_appointments_per_person_month": float(
+                    np.average(cell["value_gp"], weights=weights)
+                ),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -286,203 +354,117 @@ def fit_before_after_change(
     return fit_paired_change(means[0], means[1], conf_level=conf_level)
 
 
-def _before_after(panel, people, params, diagnostics) -> AttendanceResult:
-    panel = _with_treated_post(panel[panel["treated"] == 1])
-    clients = panel["patient_id"].nunique()
-    if clients < params.disclosure.min_n_summary:
+def _before_after(panel, people, primary: Design, params) -> AttendanceResult:
+    window = params.comparison.window_months
+    clients = panel[panel["treated"] == 1]
+    frame = person_means(clients, primary, outcome=OUTCOME)
+    gp = person_means(clients, primary, outcome="n_gp")
+    frame = frame.merge(
+        gp[["patient_id", "post", "value"]].rename(columns={"value": "value_gp"}),
+        on=["patient_id", "post"],
+    ).assign(treated=1, weight=1.0, subclass=pd.NA, practice_code=None)
+    n_clients = int(frame["patient_id"].nunique())
+    if n_clients < params.disclosure.min_n_summary:
         raise InsufficientData(
-            "Too few clients have GP appointment data inside the observation window to "
+            "Too few clients have GP appointment data before and after referral to "
             "summarise attendance safely."
         )
-    change = fit_before_after_change(panel, conf_level=params.conf_level)
+    change = fit_before_after_change(
+        frame.rename(columns={"value": OUTCOME}), conf_level=params.conf_level
+    )
     sources = (EstimateSource("before_after_clients", PER_PERSON_MONTH, change, "change"),)
     reason = (
         "The comparison group is switched off in this scheme's parameters"
         if not params.comparison.enabled
         else "No comparison pool was supplied"
     )
-    diagnostics.append(
+    diagnostics = (
         f"{reason}, so this is a plain before/after comparison. People are usually referred "
         "when their attendance is at a peak, and attendance falls back afterwards whether "
-        "or not social prescribing helps (regression to the mean). A fall shown here is "
-        "therefore likely to overstate any effect of the scheme."
+        "or not social prescribing helps (regression to the mean). The months around "
+        "referral are left out, but anything else that changed over the same time is not "
+        "removed, so a change shown here is not an estimate of the scheme's effect.",
     )
+    analysed = _labelled_panel(clients, primary, window)
     return AttendanceResult(
         design="before_after",
-        panel=panel,
+        primary=primary,
+        panel=analysed[analysed["patient_id"].isin(frame["patient_id"])],
+        person_periods=frame,
         sources=sources,
+        sensitivity=pd.DataFrame(),
         matching=None,
+        inference=None,
         event_study=None,
-        n_clients=int(clients),
+        washout_check=None,
+        honest=None,
+        n_clients=n_clients,
         n_comparison=0,
-        n_clients_unmatched=int((people["treated"] == 1).sum() - clients),
-        pre_post=_pre_post_table(panel),
-        diagnostics=tuple(diagnostics),
+        n_clients_unmatched=int((people["treated"] == 1).sum() - n_clients),
+        n_clients_nearby_month=0,
+        pre_post=_pre_post_table(frame),
+        diagnostics=diagnostics,
         conf_level=params.conf_level,
     )
 
 
-def _matched(panel, history, people, params, diagnostics) -> AttendanceResult:
-    comparison = params.comparison
+def _matched(panel, people, primary: Design, params) -> AttendanceResult:
     conf_level = params.conf_level
-    window = comparison.window_months
-    n_clients_total = int((people["treated"] == 1).sum())
-    # Only people with months inside the analysis window before and after the index date
-    # can contribute to a before/after contrast.
-    in_window = panel.groupby("patient_id")["post"].agg(["min", "max"])
-    both = in_window.index[(in_window["min"] == 0) & (in_window["max"] == 1)]
-    people = people[people["patient_id"].isin(both)]
-    n_no_window = n_clients_total - int((people["treated"] == 1).sum())
-    if n_no_window:
-        diagnostics.append(
-            f"{n_no_window} clients were left out because the appointment data do not cover "
-            "months both before and after their referral."
+    window = params.comparison.window_months
+    analysis = run_matched_design(panel, people, params, outcome=OUTCOME)
+    frame = analysis.frame
+    gp = analysis.secondary  # fitted on the same people, months and weights
+    gp_means = person_means(
+        panel[panel["patient_id"].isin(frame["patient_id"])], primary, outcome="n_gp"
+    )
+    frame = frame.merge(
+        gp_means[["patient_id", "post", "value"]].rename(columns={"value": "value_gp"}),
+        on=["patient_id", "post"],
+        how="left",
+    )
+    sources = [EstimateSource("did", PER_PERSON_MONTH, analysis.fit, analysis.fit.att_term)]
+    for _, term, scale in SECONDARY_OUTCOMES:
+        fit = gp[term]
+        sources.append(EstimateSource(term, scale, fit, fit.att_term))
+    sources.append(
+        EstimateSource(
+            "rate_ratio", "rate ratio", analysis.poisson, "treated_post", exponentiate=True
         )
-    covariate_names = list(comparison.covariates)
-    if "pre_attendance" in covariate_names:
-        pre = prior_attendance(history, window, outcome=OUTCOME)
-        people = people.merge(pre, left_on="patient_id", right_index=True, how="left")
-        if people[pre.columns].isna().all(axis=None):
-            covariate_names.remove("pre_attendance")
-            diagnostics.append(
-                f"Prior attendance was not used for matching: the appointment data do not go "
-                f"back beyond the {window} months before referral that the comparison itself "
-                "uses. Matching on those same months would build regression to the mean into "
-                "the comparison group (comparison patients picked for a chance high count "
-                "fall back afterwards) and bias the estimate (Daw & Hatfield 2018, Health Serv "
-                "Res 53:4138)."
-            )
-    candidates, covariates = matching_columns(people, covariate_names)
-    candidates, _ = matching_columns(candidates, comparison.exact)
-    n_clients_candidates = int((candidates["treated"] == 1).sum())
-    if n_clients_candidates < params.disclosure.min_n_summary:
-        raise InsufficientData(
-            "Too few clients have GP appointment data before and after referral to compare "
-            "their attendance with a matched group."
+    )
+    placebo = analysis.placebo
+    sources.append(
+        EstimateSource(
+            "placebo", PER_PERSON_MONTH, placebo, "" if placebo is None else placebo.att_term
         )
-    matching = match_nearest(
-        candidates.reset_index(drop=True),
-        treatment="treated",
-        covariates=covariates,
-        ratio=comparison.ratio,
-        caliper=comparison.caliper,
-        replace=False,
-        exact=list(comparison.exact) or None,
     )
-    diagnostics.extend(matching.diagnostics)
-    matched = matching.matched[["patient_id", "treated", "subclass", "weights"]]
-    if not np.allclose(matched["weights"], 1.0):
-        # The panel estimators take no weights; with unequal numbers of controls per
-        # client the comparison group is then not exactly the matched-set average.
-        diagnostics.append(
-            "Some clients received fewer comparison patients than others; the estimates "
-            "weight every matched person equally rather than by matched set."
-        )
-    analysed = _with_treated_post(panel.merge(matched[["patient_id", "subclass"]], on="patient_id"))
-    n_clients = int(matched["treated"].sum())
-    n_comparison = int(len(matched) - n_clients)
-
-    did = fit_did_2x2(
-        analysed,
-        outcome=OUTCOME,
-        treated="treated",
-        post="post",
-        cluster="patient_id",
-        conf_level=conf_level,
-    )
-    did_gp = fit_did_2x2(
-        analysed,
-        outcome="n_gp",
-        treated="treated",
-        post="post",
-        cluster="patient_id",
-        conf_level=conf_level,
-    )
-    poisson = fit_poisson(
-        f"{OUTCOME} ~ treated_post",
-        analysed,
-        absorb=["patient_id", "months_since_index"],
-        cluster="patient_id",
-        conf_level=conf_level,
-    )
-    diagnostics.extend(poisson.diagnostics)
-    twfe = fit_twfe(
-        f"{OUTCOME} ~ treated_post",
-        analysed,
-        unit="patient_id",
-        time="calendar_month",
-        cluster="patient_id",
-        conf_level=conf_level,
-    )
-    relative = analysed.assign(
-        period=analysed["months_since_index"] + window + 1,
-        first_period=np.where(analysed["treated"] == 1, window + 1, 0),
-    )
-    staggered = _fit_staggered(relative, window, params, diagnostics)
-    event_study = fit_event_study(
-        relative,
-        outcome=OUTCOME,
-        unit="patient_id",
-        time="period",
-        first_treated="first_period",
-        window=(-window, window - 1),
-        # The month before referral is the attendance peak in social prescribing, so the
-        # earliest month, far from it, is the clearer baseline for the picture.
-        reference=-window,
-        cluster="patient_id",
-        conf_level=conf_level,
-    )
-    sources = [
-        EstimateSource("did", PER_PERSON_MONTH, did, did.att_term),
-        EstimateSource("did_gp", "GP appointments per person-month", did_gp, did_gp.att_term),
-        EstimateSource("twfe", PER_PERSON_MONTH, twfe, "treated_post"),
-        EstimateSource("staggered", PER_PERSON_MONTH, staggered, "overall"),
-        EstimateSource("rate_ratio", "rate ratio", poisson, "treated_post", exponentiate=True),
-    ]
     for treated, term in ((1, "before_after_clients"), (0, "before_after_comparison")):
-        group = analysed[analysed["treated"] == treated]
+        group = frame[frame["treated"] == treated].rename(columns={"value": OUTCOME})
         change = fit_before_after_change(group, conf_level=conf_level)
         sources.append(EstimateSource(term, PER_PERSON_MONTH, change, "change"))
+    sets = analysis.sample.sets
+    analysed = _labelled_panel(panel[panel["patient_id"].isin(sets["patient_id"])], primary, window)
+    analysed = analysed.merge(sets[["patient_id", "subclass", "weight"]], on="patient_id")
+    diagnostics = list(analysis.diagnostics)
+    if analysis.placebo_note:
+        diagnostics.append(analysis.placebo_note)
+    n_clients = int(frame.loc[frame["treated"] == 1, "patient_id"].nunique())
     return AttendanceResult(
         design="matched_did",
+        primary=primary,
         panel=analysed,
+        person_periods=frame,
         sources=tuple(sources),
-        matching=matching,
-        event_study=event_study,
+        sensitivity=analysis.sensitivity,
+        matching=analysis.sample.matching,
+        inference=analysis.inference,
+        event_study=analysis.event_study,
+        washout_check=analysis.washout_check,
+        honest=analysis.honest,
         n_clients=n_clients,
-        n_comparison=n_comparison,
-        n_clients_unmatched=n_clients_total - n_clients,
-        pre_post=_pre_post_table(analysed),
+        n_comparison=int(frame.loc[frame["treated"] == 0, "patient_id"].nunique()),
+        n_clients_unmatched=int((people["treated"] == 1).sum()) - n_clients,
+        n_clients_nearby_month=analysis.sample.n_clients_nearby_month,
+        pre_post=_pre_post_table(frame),
         diagnostics=tuple(diagnostics),
         conf_level=conf_level,
     )
-
-
-def _fit_staggered(relative, window, params, diagnostics) -> AggregateResult | None:
-    """Callaway & Sant'Anna on people observed for the whole window (``None``: too few).
-
-    Clients are aligned at their own referral month and compared with never-referred
-    matched patients aligned at their index month. The months of pre-referral rise
-    (``params.comparison.anticipation_months``) are treated as anticipation, so the
-    baseline is the month before them rather than the referral peak.
-    """
-    months = relative.groupby("patient_id")["period"].nunique()
-    complete = months.index[months == 2 * window]
-    n_complete = relative.loc[
-        relative["patient_id"].isin(complete) & (relative["treated"] == 1), "patient_id"
-    ].nunique()
-    if n_complete < params.disclosure.min_n_summary:
-        diagnostics.append(
-            "The Callaway & Sant'Anna estimate was not computed: it needs clients observed "
-            f"for all {2 * window} months around referral, and only {n_complete} are."
-        )
-        return None
-    return fit_staggered_did(
-        relative[relative["patient_id"].isin(complete)],
-        outcome=OUTCOME,
-        unit="patient_id",
-        time="period",
-        first_treated="first_period",
-        anticipation=params.comparison.anticipation_months,
-        conf_level=params.conf_level,
-    ).aggregate("simple")

@@ -7,6 +7,7 @@ months, and missing values handled so that nobody drops out of the match silentl
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 CLIENT_COLUMNS = ("age", "sex", "imd_decile", "imd_quintile", "ethnic_group", "practice_code")
@@ -44,20 +45,23 @@ def cohort_people(scheme, *, include_pool: bool) -> pd.DataFrame:
     return people
 
 
-def prior_attendance(history: pd.DataFrame, window: int, *, outcome: str) -> pd.DataFrame:
-    """Mean appointments per observed month in the year(s) before the analysis window.
+def attendance_history(
+    panel: pd.DataFrame, months: tuple[int, int], *, bins: int, outcome: str
+) -> pd.DataFrame:
+    """Mean appointments per observed month in ``bins`` equal parts of ``months``.
 
-    Months ``-2 * window`` to ``-window - 1`` of the panel ``history``, in two halves,
-    one row per person; ``NaN`` where no month of a half was observed.
+    The history a design matches on: its shape (the trajectory) as well as its level.
+    One row per person of ``panel`` with a month in ``months`` (inclusive), columns
+    ``pre_attendance_months_<a>_to_<b>`` (months ``-a`` to ``-b``), ``NaN`` where no
+    month of a part was observed.
     """
-    half = window // 2
-    bins = ((-2 * window, -window - half - 1), (-window - half, -window - 1))
+    first, last = months
+    edges = np.linspace(first, last + 1, bins + 1).round().astype(int)
+    rows = panel[panel["months_since_index"].between(first, last)]
     out = {}
-    for first, last in bins:
-        rows = history[history["months_since_index"].between(first, last)]
-        out[f"pre_attendance_months_{-first}_to_{-last}"] = rows.groupby("patient_id")[
-            outcome
-        ].mean()
+    for low, high in zip(edges[:-1], edges[1:] - 1, strict=True):
+        part = rows[rows["months_since_index"].between(low, high)]
+        out[f"pre_attendance_months_{-low}_to_{-high}"] = part.groupby("patient_id")[outcome].mean()
     return pd.DataFrame(out)
 
 

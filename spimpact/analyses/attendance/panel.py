@@ -40,15 +40,24 @@ APPOINTMENT_COLUMNS = (
 )
 
 
-def panel_query(*, window_months: int, observed_from: date, observed_until: date) -> str:
+def panel_query(
+    *,
+    window_months: int,
+    observed_from: date,
+    observed_until: date,
+    months_before: int | None = None,
+) -> str:
     """Return the attendance-panel SQL with its window and observation period filled in.
 
     The query reads tables ``appointments``, ``cohort`` and ``months`` and is plain
-    SQL, so it runs on Spark SQL too.
+    SQL, so it runs on Spark SQL too. Months ``-months_before`` (default
+    ``-window_months``) to ``window_months - 1``.
     """
     window_months = _whole_number(window_months, "window_months")
+    before = window_months if months_before is None else months_before
+    before = _whole_number(before, "months_before")
     return PANEL_SQL.read_text(encoding="utf-8").format(
-        first_month=-window_months,
+        first_month=-before,
         last_month=window_months - 1,
         observed_from=f"DATE '{pd.Timestamp(observed_from).date().isoformat()}'",
         observed_until=f"DATE '{pd.Timestamp(observed_until).date().isoformat()}'",
@@ -60,6 +69,7 @@ def build_panel(
     cohort: pd.DataFrame,
     *,
     window_months: int = 12,
+    months_before: int | None = None,
     observed_from: date | str | None = None,
     observed_until: date | str | None = None,
     output: str | Path | None = None,
@@ -82,6 +92,10 @@ def build_panel(
         Months before and after the index date (params ``comparison.window_months``):
         months ``-window_months`` to ``window_months - 1``; month 0 starts on the
         index date.
+    months_before
+        Months of history before the index date when more than ``window_months``
+        are needed (matching on prior attendance, the placebo): months
+        ``-months_before`` to ``window_months - 1``.
     observed_from, observed_until
         The period the appointment extract covers (``observed_from <= date <
         observed_until``). A person-month is kept only if it lies wholly inside it,
@@ -127,6 +141,9 @@ def build_panel(
     [[-3, 0, 0], [-2, 0, 0], [-1, 1, 1], [0, 0, 0], [1, 0, 1], [2, 0, 0]]
     """
     window_months = _whole_number(window_months, "window_months")
+    before = (
+        window_months if months_before is None else _whole_number(months_before, "months_before")
+    )
     connection = duckdb.connect(config={"memory_limit": memory_limit})
     try:
         if threads is not None:
@@ -134,7 +151,7 @@ def build_panel(
         _register_appointments(connection, appointments)
         _register_cohort(connection, cohort)
         months = pd.DataFrame(
-            {"months_since_index": np.arange(-window_months, window_months, dtype="int32")}
+            {"months_since_index": np.arange(-before, window_months, dtype="int32")}
         )
         connection.register("months", months)
         if observed_from is None or observed_until is None:
@@ -151,6 +168,7 @@ def build_panel(
             )
         query = panel_query(
             window_months=window_months,
+            months_before=before,
             observed_from=observed_from,
             observed_until=observed_until,
         )

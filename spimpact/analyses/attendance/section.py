@@ -1,7 +1,8 @@
 """The GP-attendance report section: words, tables, figures and headline rows.
 
-Built from an :class:`~spimpact.analyses.attendance.analysis.AttendanceResult`;
-every number shown passes disclosure control (:mod:`spimpact.publish.disclosure`).
+Built from an :class:`~spimpact.analyses.attendance.analysis.AttendanceResult`; every
+number shown passes disclosure control (:mod:`spimpact.publish.disclosure`). The tables
+and figures are in :mod:`~spimpact.analyses.attendance.section_tables`.
 """
 
 from __future__ import annotations
@@ -9,29 +10,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spimpact.analyses.attendance.analysis import (
-    PER_1000_PER_YEAR,
-    AttendanceResult,
-    analyse_attendance,
+from spimpact.analyses.attendance.analysis import AttendanceResult, analyse_attendance
+from spimpact.analyses.attendance.section_tables import (
+    OUTCOME_LABEL,
+    balance,
+    balance_table,
+    before_after_table,
+    estimate_row,
+    estimates_table,
+    honest_table,
+    love_plot,
+    matching_sample_table,
+    per_1000,
+    percent,
+    sensitivity_table,
 )
 from spimpact.models.paired import minimum_detectable_change
-from spimpact.publish.disclosure import disclose_count, disclose_summary, disclose_table
-from spimpact.publish.section import HEADLINE_COLUMNS, Section, Table
+from spimpact.publish.disclosure import disclose_count
+from spimpact.publish.section import HEADLINE_COLUMNS, Section
 
-OUTCOME_LABEL = "attended clinical appointments (GP, nurse, other clinical staff)"
 POWER = 0.8
 SECTION_TITLE = "GP attendance"
-METHOD_LABELS = {
-    "did": "Difference-in-differences against the matched comparison group (primary)",
-    "did_gp": "Difference-in-differences, GP appointments only",
-    "twfe": "Two-way fixed effects (person and calendar month)",
-    "staggered": (
-        "Callaway & Sant'Anna (2021), months since index, baseline before the "
-        "pre-referral rise (anticipation months from params)"
-    ),
-    "before_after_clients": "Clients before and after referral (no comparison)",
-    "before_after_comparison": "Comparison patients before and after their index date",
-}
 
 
 def attendance_section(scheme, *, params, result: AttendanceResult | None = None) -> Section:
@@ -49,12 +48,16 @@ def attendance_section(scheme, *, params, result: AttendanceResult | None = None
     Returns
     -------
     Section
-        Text for commissioners, disclosure-controlled tables (``attendance_before_after``,
-        ``attendance_estimates``, and for the matched design
-        ``attendance_matching_sample`` and ``attendance_matching_balance``), the
+        Text for commissioners (the estimand in words, the primary estimate, whether
+        the conclusion survives the alternative designs, the placebo, the washout
+        check, the pre-trend test and honest bounds, the standard errors used and why,
+        the multiplicity adjustment), disclosure-controlled tables
+        (``attendance_before_after``, ``attendance_estimates`` and for the matched
+        design ``attendance_sensitivity``, ``attendance_honest_bounds``,
+        ``attendance_matching_sample``, ``attendance_matching_balance``), the
         event-study figure and love plot, and ``headline`` rows (outcome level
-        "system"): the change in appointments per 1,000 clients per year, the %
-        change and the cost consequence.
+        "system"): the change in appointments per 1,000 clients per year, the % change
+        and the cost consequence.
 
     Raises
     ------
@@ -64,30 +67,26 @@ def attendance_section(scheme, *, params, result: AttendanceResult | None = None
     Notes
     -----
     Estimators as :func:`analyse_attendance`. The cost consequence multiplies GP
-    appointments averted (difference-in-differences on GP appointments only) by
-    ``params.costs.gp_appointment_gbp``; nurse and other clinical appointments are
-    not costed. The minimum detectable effect is ``(z_(1-a/2) + z_0.8) x SE`` of the
-    primary estimate (Bloom 1995, Evaluation Review 19:547), i.e. 80% power.
+    appointments averted (the primary design on GP appointments only) by
+    ``params.costs.gp_appointment_gbp``; nurse and other clinical appointments are not
+    costed. The minimum detectable effect is ``(z_(1-a/2) + z_0.8) x SE`` of the primary
+    estimate (Bloom 1995, Evaluation Review 19:547), i.e. 80% power.
     """
     result = analyse_attendance(scheme, params=params) if result is None else result
     rule = params.disclosure.rule()
-    figures = []
-    tables = [_before_after_table(result, rule)]
+    tables = [before_after_table(result, rule), estimates_table(result)]
     if result.design == "before_after":
         text = _before_after_text(result, params)
         headline = _before_after_headline(result, params, rule)
-        tables.append(_estimates_table(result))
-        figure = _figure(result.plot())
-        figures.append(figure)
+        figures = [_figure(result.plot())]
     else:
         text = _matched_text(result, params)
         headline = _matched_headline(result, params, rule)
-        tables += [
-            _estimates_table(result),
-            _matching_sample_table(result, rule),
-            _balance_table(result),
-        ]
-        figures += [_figure(result.plot()), _figure(result.matching.plot())]
+        tables.append(sensitivity_table(result, rule))
+        if result.honest is not None:
+            tables.append(honest_table(result))
+        tables += [matching_sample_table(result, rule), balance_table(result)]
+        figures = [_figure(result.plot()), _figure(love_plot(result))]
     return Section(
         title=SECTION_TITLE,
         text=tuple(text),
@@ -104,21 +103,9 @@ def _figure(ax):
     return figure
 
 
-def _estimate(result: AttendanceResult, term: str) -> pd.Series:
-    return result.estimates.set_index("term").loc[term]
-
-
-def _per_1000(row: pd.Series) -> tuple[float, float, float, float]:
-    scale = PER_1000_PER_YEAR
-    return (
-        row["estimate"] * scale,
-        row["std_error"] * scale,
-        row["conf_low"] * scale,
-        row["conf_high"] * scale,
-    )
-
-
 def _format(value: float, digits: int = 0) -> str:
+    if not np.isfinite(value):
+        return "unbounded" if np.isinf(value) else "not estimable"
     return f"{value:,.{digits}f}".replace("-", "\u2212")
 
 
@@ -126,116 +113,299 @@ def _ci(low: float, high: float, digits: int = 0) -> str:
     return f"{_format(low, digits)} to {_format(high, digits)}"
 
 
-def _before_after_table(result: AttendanceResult, rule) -> Table:
-    table = result.pre_post.copy()
-    n_people = table["n_people"].to_numpy()
-    frame = pd.DataFrame(
-        {
-            "group": table["group"],
-            "period": table["period"],
-            "n_people": disclose_count(n_people, rule).to_numpy(),
-            "appointments_per_person_month": disclose_summary(
-                table["appointments_per_person_month"].round(3), n_people, rule
-            ).to_numpy(),
-            "gp_appointments_per_person_month": disclose_summary(
-                table["gp_appointments_per_person_month"].round(3), n_people, rule
-            ).to_numpy(),
-        }
-    )
-    frame["period"] = pd.Categorical(frame["period"], ["before", "after"])
-    frame = frame.sort_values(["group", "period"], ascending=[False, True]).reset_index(drop=True)
-    frame["period"] = frame["period"].astype(str)
-    return Table(
-        name="attendance_before_after",
-        caption=(
-            f"Mean {OUTCOME_LABEL} per person-month in the months before and after referral "
-            "(index date for comparison patients). People counts rounded to the nearest 5; "
-            "counts of 1-7 suppressed."
-        ),
-        frame=frame,
-    )
+def _months(first: int, last: int) -> str:
+    return f"{_format(first)} to {_format(last)}"
 
 
-def _estimates_table(result: AttendanceResult) -> Table:
-    rows = []
-    for _, row in result.estimates.iterrows():
-        if row["term"] == "rate_ratio":
-            rows.append(
-                {
-                    "method": "Poisson rate ratio (person and month fixed effects)",
-                    "scale": "% change in the appointment rate",
-                    "estimate": round(100 * (row["estimate"] - 1), 1),
-                    "conf_low": round(100 * (row["conf_low"] - 1), 1),
-                    "conf_high": round(100 * (row["conf_high"] - 1), 1),
-                    "p_value": row["p_value"],
-                }
-            )
-            continue
-        estimate, _, low, high = _per_1000(row)
-        rows.append(
-            {
-                "method": METHOD_LABELS[row["term"]],
-                "scale": (
-                    "GP appointments per 1,000 clients per year"
-                    if row["term"] == "did_gp"
-                    else "appointments per 1,000 people per year"
-                ),
-                "estimate": round(estimate),
-                "conf_low": round(low),
-                "conf_high": round(high),
-                "p_value": row["p_value"],
-            }
+def _excludes_zero(low: float, high: float) -> bool:
+    return bool(low > 0 or high < 0)
+
+
+def conclusion_survives(result: AttendanceResult) -> tuple[str, list[str]]:
+    """Whether the primary conclusion holds in every alternative design.
+
+    The conclusion is the direction of the primary estimate when its interval excludes
+    zero, otherwise "no clear change". An alternative agrees when its interval points
+    the same way (or, for "no clear change", includes no change). Returns ``"all"``,
+    ``"direction"`` (same sign everywhere, some intervals include no change) or
+    ``"no"``, and the labels of the designs that disagree.
+    """
+    primary = estimate_row(result, "did")
+    significant = _excludes_zero(primary["conf_low"], primary["conf_high"])
+    sign = np.sign(primary["estimate"])
+    disagree, weaker = [], []
+    for _, row in result.sensitivity.iterrows():
+        null = 1.0 if row["scale"] == "rate ratio" else 0.0
+        low, high, estimate = (
+            row["conf_low"] - null,
+            row["conf_high"] - null,
+            row["estimate"] - null,
         )
-    frame = pd.DataFrame(rows)
-    frame["p_value"] = frame["p_value"].round(4)
-    return Table(
-        name="attendance_estimates",
-        caption=(
-            f"Change in {OUTCOME_LABEL} after referral, with {result.conf_level:.0%} "
-            "confidence intervals; negative values are fewer appointments."
+        if not np.isfinite(estimate):
+            continue
+        if significant:
+            if np.sign(estimate) != sign:
+                disagree.append(row["label"])
+            elif not _excludes_zero(low, high):
+                weaker.append(row["label"])
+        elif _excludes_zero(low, high):
+            disagree.append(row["label"])
+    if disagree:
+        return "no", disagree
+    return ("direction", weaker) if weaker else ("all", [])
+
+
+def _estimand_text(result: AttendanceResult, params, window: int) -> str:
+    design = result.primary
+    count = _count_words(result.n_clients, params)
+    before = params.comparison.washout_months_before
+    after = params.comparison.washout_months_after
+    return (
+        f"**What is estimated.** The average change in {OUTCOME_LABEL} per client per month "
+        f"over months {_months(*design.post)} after referral, for the clients who could be "
+        f"matched ({count}, each counted once), compared with what their attendance would "
+        "have been without the scheme. That counterfactual comes from comparison patients "
+        "matched to each client: indexed in the same calendar month, at the same GP "
+        "practice where practices are recorded, and similar in age, sex, deprivation, "
+        "ethnic group and attendance over the two years before the compared months. "
+        f"Each person's months {_months(*design.baseline)} are compared with their months "
+        f"{_months(*design.post)}; the {before + after} months from {_format(-before)} to "
+        f"{after - 1} are left out (a washout): people tend to be referred after a run of "
+        "appointments, so clients' attendance rises before referral and falls back "
+        "afterwards whatever the scheme does, and comparison patients do not share that "
+        f"rise. Appointments with the link worker, did-not-attend and cancelled bookings "
+        f"are not counted. The analysis window is {window} months either side of referral."
+    )
+
+
+def _headline_text(result: AttendanceResult) -> str:
+    estimate, _, low, high = per_1000(estimate_row(result, "did"))
+    ratio = estimate_row(result, "rate_ratio")
+    level = f"{result.conf_level:.0%}"
+    text = (
+        f"Compared with the matched comparison patients, clients' attendance changed by "
+        f"**{_format(estimate)} appointments per 1,000 clients per year** ({level} "
+        f"confidence interval {_ci(low, high)})"
+    )
+    if np.isfinite(ratio["estimate"]):
+        pct, pct_low, pct_high = percent(ratio)
+        text += (
+            f", a change of {_format(pct, 1)}% in the appointment rate ({level} CI "
+            f"{_ci(pct_low, pct_high, 1)}%)"
+        )
+    return text + "."
+
+
+def _sensitivity_text(result: AttendanceResult) -> str:
+    verdict, designs = conclusion_survives(result)
+    primary = estimate_row(result, "did")
+    conclusion = (
+        ("fewer" if primary["estimate"] < 0 else "more") + " appointments"
+        if _excludes_zero(primary["conf_low"], primary["conf_high"])
+        else "no clear change"
+    )
+    if verdict == "all":
+        return (
+            f"**Does it depend on the design?** The conclusion ({conclusion}) survives all "
+            f"{len(result.sensitivity)} alternative designs in the sensitivity table."
+        )
+    listed = "; ".join(d[0].lower() + d[1:] for d in designs)
+    if verdict == "direction":
+        return (
+            f"**Does it depend on the design?** Every alternative design points the same way "
+            f"({conclusion}), but in some the interval includes no change: {listed}."
+        )
+    check = result.washout_check
+    rise = check is not None and check.peak_month is not None
+    return (
+        f"**Does it depend on the design?** The conclusion ({conclusion}) does not survive "
+        f"every alternative design ({len(designs)} of {len(result.sensitivity)} disagree: "
+        f"{listed}). "
+        + (
+            "Designs that compare the months around referral include the rise in clients' "
+            f"attendance seen here (largest in month {_format(check.peak_month)}) and its "
+            "fall back, so they are expected to differ; the primary design leaves those "
+            "months out."
+            if rise
+            else "Treat the primary estimate with caution."
+        )
+    )
+
+
+def _checks_text(result: AttendanceResult, params) -> list[str]:
+    text = []
+    check = result.washout_check
+    design = result.primary
+    if check is not None:
+        where = (
+            "no month stands out from the baseline"
+            if check.peak_month is None
+            else f"clients' attendance relative to the comparison group peaks in month "
+            f"{_format(check.peak_month)}"
+        )
+        if check.passed:
+            verdict = (
+                "The washout covers it: the last baseline month is not above the earlier "
+                f"ones (p = {check.rise_before_p_value:.2f}) and the first post-period month "
+                f"is not above the later ones (p = {check.still_high_after_p_value:.2f})."
+            )
+        else:
+            verdict = (
+                "**The washout may be too short**: "
+                + ("the peak lies outside it; " if not check.peak_inside else "")
+                + f"last baseline month above the earlier ones: p = "
+                f"{check.rise_before_p_value:.2f}; first post-period month above the later "
+                f"ones: p = {check.still_high_after_p_value:.2f}. The rise may start earlier "
+                "or last longer than the months left out (or the effect builds up "
+                "gradually); consider longer `comparison.washout_months_before` / "
+                "`washout_months_after` and compare the sensitivity table's longer washout."
+            )
+        text.append(f"**Washout check.** In the event study {where}. {verdict}")
+    placebo = estimate_row(result, "placebo")
+    shift = params.comparison.placebo_months_earlier
+    if np.isfinite(placebo["estimate"]):
+        estimate, _, low, high = per_1000(placebo)
+        near_zero = not _excludes_zero(low, high)
+        text.append(
+            f"**Placebo.** Repeating the whole analysis as if referral had happened {shift} "
+            f"months earlier (when the scheme cannot have had any effect) gives "
+            f"{_format(estimate)} appointments per 1,000 clients per year "
+            f"({_ci(low, high)}): "
+            + (
+                "no sign that clients and comparison patients drift apart anyway."
+                if near_zero
+                else "**not zero**: clients' attendance was already changing differently "
+                "from the comparison group's before referral, so the primary estimate may "
+                "be biased."
+            )
+        )
+    if result.event_study is not None:
+        test = result.event_study.pretrend_test
+        text.append(
+            f"**Trends before referral.** Relative to month {_format(design.baseline[1])}, the "
+            f"baseline months {'differ' if test.p_value < 0.05 else 'do not differ'} between "
+            f"the groups (joint test p = {test.p_value:.3f}); the figure shows each month's "
+            "difference relative to the baseline average, the washout shaded."
+        )
+    if result.honest is not None:
+        text.append(_honest_text(result))
+    return text
+
+
+def _honest_text(result: AttendanceResult) -> str:
+    honest = result.honest
+    rows = honest[honest["restriction"] == "relative magnitudes"]
+    robust = rows[
+        [_excludes_zero(lo, hi) for lo, hi in zip(rows.conf_low, rows.conf_high, strict=True)]
+    ]
+    largest = robust["m"].max() if len(robust) else None
+    smooth = honest[(honest["restriction"] == "smoothness") & (honest["m_multiple"] == 0)]
+    line = (
+        "**Honest bounds.** Parallel trends cannot be tested after referral. If the groups' "
+        "trends drifted apart after referral "
+        + (
+            f"by up to {largest:g} times the largest drift seen between baseline quarters, the "
+            "interval would still exclude no change"
+            if largest is not None
+            else "by even half the largest drift seen between baseline quarters, the interval "
+            "would include no change"
+        )
+    )
+    if len(smooth):
+        low, high = smooth.iloc[0][["conf_low", "conf_high"]] * 1000 * 12
+        line += (
+            f"; continuing the baseline's straight-line trend gives {_ci(low, high)} "
+            "appointments per 1,000 clients per year"
+        )
+    return line + " (table: Rambachan & Roth 2023, HonestDiD's methods)."
+
+
+def _inference_text(result: AttendanceResult) -> str:
+    return (
+        f"**Standard errors.** {result.inference.reason[0].upper()}"
+        f"{result.inference.reason[1:]}. Matched comparison patients are chosen without "
+        "replacement, so clustering on matched sets (or on practices that contain them) "
+        "accounts for the matching (Abadie & Spiess 2022)."
+    )
+
+
+def _matched_text(result: AttendanceResult, params) -> list[str]:
+    window = params.comparison.window_months
+    level = f"{result.conf_level:.0%}"
+    clients_change = per_1000(estimate_row(result, "before_after_clients"))[0]
+    comparison_change = per_1000(estimate_row(result, "before_after_comparison"))[0]
+    cost = params.costs
+    gp_change, _, gp_low, gp_high = per_1000(estimate_row(result, "did_gp"))
+    unit_cost = cost.gp_appointment_gbp
+    mde = _minimum_detectable(result)
+    pre_rate = _clients_pre_rate(result) * 1000 * 12
+    max_smd = balance(result)["std_mean_diff_after"].abs().max()
+    text = [
+        _estimand_text(result, params, window),
+        _headline_text(result),
+        f"Why a comparison group matters: clients' own attendance changed by "
+        f"{_format(clients_change)} appointments per 1,000 per year between the compared "
+        f"months; the matched comparison patients' changed by {_format(comparison_change)} "
+        "over the same months around their own index date (attendance changes over time for "
+        "everyone, and people referred at a high point fall back: regression to the mean). "
+        "Only the difference can be credited to the scheme.",
+        _sensitivity_text(result),
+        *_checks_text(result, params),
+        _inference_text(result),
+        "**Several tests.** The primary estimate is the one pre-specified test. The three "
+        "secondary outcomes (GP appointments only, face-to-face and remote appointments) "
+        "are one family: their p-values are also shown adjusted by Holm's method. "
+        "Attendance by group (in the equity section) is adjusted too.",
+        f"Cost consequence: at £{unit_cost:,.0f} per GP appointment ({cost.source}; "
+        f"{cost.price_year} prices), the change in GP appointments ({_format(gp_change)} per "
+        f"1,000 clients per year, {_ci(gp_low, gp_high)}) is worth "
+        f"**£{_format(-gp_change * unit_cost)} per 1,000 clients per year** in GP time freed "
+        f"({level} CI £{_format(-gp_high * unit_cost)} to £{_format(-gp_low * unit_cost)}; "
+        "negative means more GP time used). This is a cost consequence, not a cash saving: "
+        "freed appointments are used by other patients.",
+        f"With about {_format(_safe_count(result.n_clients, params))} matched clients this "
+        f"analysis can detect (80% power, {1 - result.conf_level:.0%} two-sided test) a "
+        f"change of about {_format(mde)} appointments per 1,000 clients per year, "
+        f"{_format(100 * mde / pre_rate, 0) if pre_rate > 0 else 'an unknown share'}% of "
+        "clients' attendance before referral; smaller real effects may go undetected.",
+        f"Matching: {params.comparison.ratio} comparison patient(s) per client, exactly on "
+        f"{', '.join(_exact_words(result))}, then the nearest propensity score. After "
+        f"matching the largest standardised difference is {max_smd:.2f}"
+        + (
+            " (good balance)."
+            if max_smd <= 0.1
+            else " (above 0.1: some imbalance remains; "
+            "stable differences in level cancel in the before/after comparison)."
+        )
+        + (
+            f" {_count_words(result.n_clients_unmatched, params).capitalize()} clients could "
+            "not be matched or lacked appointment data before and after referral and are not "
+            "in the estimate."
+            if result.n_clients_unmatched
+            else ""
         ),
-        frame=frame,
-    )
+    ]
+    return text
 
 
-def _matching_sample_table(result: AttendanceResult, rule) -> Table:
-    sizes = result.matching.sample_sizes()
-    frame = disclose_table(sizes, ["n_control", "n_treated"], rule).rename(
-        columns={"n_control": "n_comparison_patients", "n_treated": "n_clients"}
-    )
-    return Table(
-        name="attendance_matching_sample",
-        caption="People available for matching, matched and left unmatched (rounded to 5).",
-        frame=frame,
-    )
-
-
-def _balance_table(result: AttendanceResult) -> Table:
-    balance = result.matching.balance()
-    frame = pd.DataFrame(
-        {
-            "variable": balance["variable"].replace({"distance": "propensity score"}),
-            "std_mean_diff_before": balance["std_mean_diff_before"].round(3),
-            "std_mean_diff_after": balance["std_mean_diff_after"].round(3),
-            "variance_ratio_after": balance["variance_ratio_after"].round(2),
-        }
-    )
-    return Table(
-        name="attendance_matching_balance",
-        caption=(
-            "Balance of clients and comparison patients before and after matching: "
-            "standardised mean differences (client SD as denominator; |SMD| above 0.1 "
-            "signals imbalance) and variance ratios (near 1 is good)."
-        ),
-        frame=frame,
-    )
+def _exact_words(result: AttendanceResult) -> list[str]:
+    names = {"index_month": "calendar month of referral", "practice_code": "GP practice"}
+    words = [names.get(c, c.replace("_", " ")) for c in result.matching.exact]
+    if result.n_clients_nearby_month:
+        words = [
+            w
+            if w != names["index_month"]
+            else "calendar month of referral (or a neighbouring month where none was available)"
+            for w in words
+        ]
+    return words
 
 
 def _minimum_detectable(result: AttendanceResult) -> float:
     """Smallest change (per 1,000 clients per year) the primary estimate detects with POWER."""
-    std_error = _estimate(result, "did")["std_error"]
+    std_error = estimate_row(result, "did")["std_error"]
     change = minimum_detectable_change(std_error, alpha=1 - result.conf_level, power=POWER)
-    return float(change * PER_1000_PER_YEAR)
+    return float(change * 1000 * 12)
 
 
 def _clients_pre_rate(result: AttendanceResult) -> float:
@@ -243,127 +413,23 @@ def _clients_pre_rate(result: AttendanceResult) -> float:
     return float(table.loc[("clients", "before"), "appointments_per_person_month"])
 
 
-def _matched_text(result: AttendanceResult, params) -> list[str]:
-    did = _estimate(result, "did")
-    estimate, _, low, high = _per_1000(did)
-    ratio = _estimate(result, "rate_ratio")
-    clients_change = _per_1000(_estimate(result, "before_after_clients"))[0]
-    comparison_change = _per_1000(_estimate(result, "before_after_comparison"))[0]
-    twfe = _per_1000(_estimate(result, "twfe"))
-    staggered = _per_1000(_estimate(result, "staggered"))
-    did_gp = _estimate(result, "did_gp")
-    cost = params.costs
-    gp_change, _, gp_low, gp_high = _per_1000(did_gp)
-    unit_cost = cost.gp_appointment_gbp
-    level = f"{result.conf_level:.0%}"
-    window = params.comparison.window_months
-    matching = result.matching
-    max_smd = matching.balance()["std_mean_diff_after"].abs().max()
-    mde = _minimum_detectable(result)
-    pre_rate = _clients_pre_rate(result) * PER_1000_PER_YEAR
-    pretrend = result.event_study.pretrend_test
-    matched_on = [
-        c
-        for c in params.comparison.covariates
-        if c != "pre_attendance" or any("pre_attendance" in v for v in matching.covariates)
-    ]
-    text = [
-        f"We counted {OUTCOME_LABEL} at the clients' GP practices in the {window} months "
-        f"before and the {window} months after referral. Appointments with the social "
-        "prescribing link worker are left out: they are the scheme itself, not an outcome. "
-        "Did-not-attend and cancelled bookings and administrative slots are not counted.",
-        f"Compared with a matched group of patients who were not referred, clients' "
-        f"attendance changed by **{_format(estimate)} appointments per 1,000 clients per "
-        f"year** ({level} confidence interval {_ci(low, high)}), a change of "
-        f"{_format(100 * (ratio['estimate'] - 1), 1)}% ({level} CI "
-        f"{_ci(100 * (ratio['conf_low'] - 1), 100 * (ratio['conf_high'] - 1), 1)}%).",
-        f"Why a comparison group matters: people are usually referred when they are "
-        f"attending a lot, and attendance tends to fall back afterwards whatever happens "
-        f"(regression to the mean). Clients' own attendance changed by "
-        f"{_format(clients_change)} appointments per 1,000 per year after referral; the "
-        f"matched comparison patients' changed by {_format(comparison_change)} over the same "
-        "months around their own index date. Only the difference between the two can be "
-        "credited to the scheme; a plain before/after figure would also count the change "
-        "that happens anyway.",
-        f"Other estimators agree or disagree as follows: two-way fixed effects with calendar "
-        f"months gives {_format(twfe[0])} ({_ci(twfe[2], twfe[3])}); the Callaway & "
-        "Sant'Anna estimator "
-        + (
-            f"gives {_format(staggered[0])} ({_ci(staggered[2], staggered[3])})"
-            if np.isfinite(staggered[0])
-            else "could not be computed (too few clients observed for the whole window)"
-        )
-        + ". They can differ because the two-way "
-        "fixed-effects regression mixes clients referred at different times and uses "
-        "clients already referred as comparisons for those referred later, which can bias "
-        "it when the effect changes with time since referral; Callaway & Sant'Anna "
-        "compares each month after referral with a single baseline month "
-        f"{params.comparison.anticipation_months + 1} months before referral (before the "
-        "usual pre-referral rise), only against never-referred patients, and uses only "
-        "people observed for the whole window. The primary estimate averages the whole "
-        "year before referral instead.",
-        f"Cost consequence: at £{unit_cost:,.0f} per GP appointment "
-        f"({cost.source}; {cost.price_year} prices), the change in GP appointments "
-        f"({_format(gp_change)} per 1,000 clients per year, {_ci(gp_low, gp_high)}) "
-        f"is worth **£{_format(-gp_change * unit_cost)} per 1,000 clients per year** in GP "
-        f"time freed ({level} CI £{_format(-gp_high * unit_cost)} to "
-        f"£{_format(-gp_low * unit_cost)}; negative means more GP time used). This is a "
-        "cost consequence, not a cash saving: freed appointments are used by other patients.",
-        f"With about {_format(_safe_count(result.n_clients, params))} matched clients this "
-        "analysis can detect (80% "
-        f"power, {1 - result.conf_level:.0%} two-sided test) a change of about "
-        f"{_format(mde)} appointments per 1,000 clients per year, "
-        f"{_format(100 * mde / pre_rate, 0) if pre_rate > 0 else 'an unknown share'}% of "
-        "clients' attendance before referral; smaller real effects may go undetected.",
-        f"Clients were matched {params.comparison.ratio}:1 to comparison patients on a "
-        f"propensity score of {', '.join(c.replace('_', ' ') for c in matched_on)}"
-        + (f", exactly on {', '.join(params.comparison.exact)}" if params.comparison.exact else "")
-        + f". After matching the largest standardised difference is {max_smd:.2f}"
-        + (" (good balance)." if max_smd <= 0.1 else " (above 0.1: some imbalance remains).")
-        + (
-            f" {_count_words(result.n_clients_unmatched, params).capitalize()} clients could "
-            "not be matched "
-            "or lacked appointment data before and after referral and are not in the estimate."
-            if result.n_clients_unmatched
-            else ""
-        ),
-        "Before referral the two groups' attendance moved "
-        + (
-            "in parallel (test of differing pre-referral trends: "
-            if pretrend.p_value >= 0.05
-            else "differently (test of differing pre-referral trends: "
-        )
-        + f"p = {pretrend.p_value:.3f}); the figure shows the month-by-month difference "
-        f"between the groups, relative to the earliest month ({-window} months before "
-        "referral). "
-        + (
-            ""
-            if pretrend.p_value >= 0.05
-            else "Differences around the referral month are expected when clients are "
-            "referred at a peak; treat the estimate with more caution."
-        ),
-    ]
-    return text
-
-
 def _before_after_text(result: AttendanceResult, params) -> list[str]:
-    change = _estimate(result, "before_after_clients")
-    estimate, _, low, high = _per_1000(change)
+    estimate, _, low, high = per_1000(estimate_row(result, "before_after_clients"))
     level = f"{result.conf_level:.0%}"
-    window = params.comparison.window_months
+    design = result.primary
     return [
         "**Warning: no comparison group.** "
         + " ".join(d for d in result.diagnostics if "regression to the mean" in d),
-        f"We counted {OUTCOME_LABEL} in the {window} months before and after referral "
-        "(link-worker appointments, did-not-attend and cancelled bookings left out). "
-        f"Clients' attendance changed by {_format(estimate)} appointments per 1,000 clients "
-        f"per year ({level} CI {_ci(low, high)}). This is not an estimate of the scheme's "
-        "effect. To estimate the effect, supply a comparison pool of similar patients "
-        "who were not referred.",
+        f"We counted {OUTCOME_LABEL} in months {_months(*design.baseline)} before and "
+        f"{_months(*design.post)} after referral (the months around referral, link-worker "
+        "appointments, did-not-attend and cancelled bookings left out). Clients' attendance "
+        f"changed by {_format(estimate)} appointments per 1,000 clients per year ({level} CI "
+        f"{_ci(low, high)}). This is not an estimate of the scheme's effect. To estimate the "
+        "effect, supply a comparison pool of similar patients who were not referred.",
     ]
 
 
-def _headline_row(outcome, measure, estimate, std_error, low, high, n, method) -> dict:
+def _headline_row(outcome, measure, estimate, std_error, low, high, n, method, level) -> dict:
     return {
         "outcome_level": "system",
         "outcome": outcome,
@@ -374,18 +440,24 @@ def _headline_row(outcome, measure, estimate, std_error, low, high, n, method) -
         "conf_high": high,
         "n": n,
         "method": method,
+        "conf_level": level,
     }
 
 
 def _matched_headline(result: AttendanceResult, params, rule) -> pd.DataFrame:
     n = disclose_count([result.n_clients], rule).iloc[0]
+    design = result.primary
+    level = result.conf_level
     method = (
-        f"Difference-in-differences, {params.comparison.ratio}:1 propensity-matched "
-        "comparison group, SE clustered by person"
+        f"Matched difference-in-differences (months {design.baseline[0]} to "
+        f"{design.baseline[1]} against {design.post[0]} to {design.post[1]}, washout "
+        f"between), {params.comparison.ratio}:1 comparison patients matched on calendar "
+        f"month, practice and prior attendance; SE {result.inference.se} by "
+        f"{result.inference.cluster.replace('_', ' ')}"
     )
-    estimate, std_error, low, high = _per_1000(_estimate(result, "did"))
-    ratio = _estimate(result, "rate_ratio")
-    gp = _per_1000(_estimate(result, "did_gp"))
+    estimate, std_error, low, high = per_1000(estimate_row(result, "did"))
+    ratio = estimate_row(result, "rate_ratio")
+    gp = per_1000(estimate_row(result, "did_gp"))
     cost = params.costs.gp_appointment_gbp
     rows = [
         _headline_row(
@@ -397,6 +469,7 @@ def _matched_headline(result: AttendanceResult, params, rule) -> pd.DataFrame:
             high,
             n,
             method,
+            level,
         ),
         _headline_row(
             "% change in GP-practice clinical appointment rate",
@@ -406,7 +479,9 @@ def _matched_headline(result: AttendanceResult, params, rule) -> pd.DataFrame:
             100 * (ratio["conf_low"] - 1),
             100 * (ratio["conf_high"] - 1),
             n,
-            "Poisson regression with person and month fixed effects, matched comparison",
+            "Poisson regression with person and month fixed effects, same months and "
+            "matched comparison",
+            level,
         ),
         _headline_row(
             f"Cost of GP appointments averted per 1,000 clients per year "
@@ -417,8 +492,8 @@ def _matched_headline(result: AttendanceResult, params, rule) -> pd.DataFrame:
             -gp[3] * cost,
             -gp[2] * cost,
             n,
-            f"GP appointments averted (difference-in-differences) x £{cost:g} "
-            f"({params.costs.source})",
+            f"GP appointments averted (primary design) x £{cost:g} ({params.costs.source})",
+            level,
         ),
     ]
     return pd.DataFrame(rows, columns=list(HEADLINE_COLUMNS))
@@ -426,7 +501,7 @@ def _matched_headline(result: AttendanceResult, params, rule) -> pd.DataFrame:
 
 def _before_after_headline(result: AttendanceResult, params, rule) -> pd.DataFrame:
     n = disclose_count([result.n_clients], rule).iloc[0]
-    estimate, std_error, low, high = _per_1000(_estimate(result, "before_after_clients"))
+    estimate, std_error, low, high = per_1000(estimate_row(result, "before_after_clients"))
     row = _headline_row(
         "Change in GP-practice clinical appointments per 1,000 clients per year "
         "(before/after only; not an effect estimate)",
@@ -437,6 +512,7 @@ def _before_after_headline(result: AttendanceResult, params, rule) -> pd.DataFra
         high,
         n,
         "Before/after, no comparison group: regression to the mean not removed",
+        result.conf_level,
     )
     return pd.DataFrame([row], columns=list(HEADLINE_COLUMNS))
 

@@ -8,8 +8,9 @@ estimated per group from one linear mixed model with a group x time interaction
 follow-ups used: valid if missing follow-ups are missing at random given the group and
 earlier scores), and a Wald test asks whether the changes differ between groups at
 all. Groups with too few people followed up are left out of the model and named.
-The GP-attendance effect per group (:func:`attendance_effect_by_group`) comes from
-separate difference-in-differences fits per group with Cochran's Q test.
+The GP-attendance effect per group (:func:`attendance_effect_by_group`) comes from the
+primary attendance design fitted per group, with Cochran's Q test; the per-group and
+joint tests are adjusted for multiplicity (:func:`adjust_subgroup_tests`).
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from spimpact.analyses.attendance.analysis import (
     analyse_attendance,
     fit_before_after_change,
 )
+from spimpact.analyses.attendance.estimate import choose_inference
 from spimpact.models.did import fit_did_2x2
 from spimpact.models.meta import fit_random_effects
 from spimpact.models.mixed import fit_mixed
+from spimpact.models.multiplicity import adjust_p_values
 from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import TIDY_COLUMNS, make_tidy
 from spimpact.publish.section import InsufficientData
@@ -237,7 +240,7 @@ def _order(label: str):
 def attendance_effect_by_group(
     scheme, *, params, by: str, result: AttendanceResult | None = None
 ) -> pd.DataFrame:
-    """Difference-in-differences effect on GP attendance within each level of a client column.
+    """GP-attendance effect of the primary design within each level of a client column.
 
     Parameters
     ----------
@@ -261,34 +264,37 @@ def attendance_effect_by_group(
         that the effect is the same in every level. Levels with fewer than
         ``params.disclosure.min_n_summary`` clients get no estimate. Without a
         comparison group the rows are before/after changes (``method`` says so).
+        :func:`adjust_subgroup_tests` adds the multiplicity-adjusted p-values.
 
     Notes
     -----
-    Separate 2x2 difference-in-differences fits per level (OLS, SE clustered by
-    person) on disjoint people, so the estimates are independent and the
-    heterogeneity statistic ``Q = sum w_g (b_g - b_w)^2`` with ``w_g = 1 / se_g^2``
-    is chi-squared on ``G - 1`` df under equal effects (Cochran 1954), as
+    The primary design (same months, matched sets, weights) fitted separately in each
+    level, with standard errors chosen as for the primary estimate
+    (:func:`~spimpact.analyses.attendance.estimate.choose_inference`) on the level's own
+    data. Levels hold disjoint matched sets, so the estimates are independent and the
+    heterogeneity statistic ``Q = sum w_g (b_g - b_w)^2`` with ``w_g = 1 / se_g^2`` is
+    chi-squared on ``G - 1`` df under equal effects (Cochran 1954), as
     :func:`spimpact.models.meta.fit_random_effects` reports it.
     """
     result = analyse_attendance(scheme, params=params) if result is None else result
     if by not in scheme.clients.columns:
         raise ValueError(f"by: '{by}' is not a column of the clients table")
     levels = scheme.clients.set_index("client_id")[by]
-    panel = result.panel.copy()
+    frame = result.person_periods.copy()
     if result.design == "matched_did":
         client_level = (
-            panel.loc[panel["treated"] == 1, ["subclass", "patient_id"]]
+            frame.loc[frame["treated"] == 1, ["subclass", "patient_id"]]
             .drop_duplicates("subclass")
             .assign(level=lambda d: d["patient_id"].map(levels))
             .set_index("subclass")["level"]
         )
-        panel["level"] = panel["subclass"].map(client_level)
-        method = "difference-in-differences against the matched comparison group"
+        frame["level"] = frame["subclass"].map(client_level)
+        method = "matched difference-in-differences, the primary design"
     else:
-        panel["level"] = panel["patient_id"].map(levels)
+        frame["level"] = frame["patient_id"].map(levels)
         method = "before/after only (no comparison group; not an effect estimate)"
     rows = []
-    for level, cell in panel.dropna(subset=["level"]).groupby("level", sort=True):
+    for level, cell in frame.dropna(subset=["level"]).groupby("level", sort=True):
         n_clients = int(cell.loc[cell["treated"] == 1, "patient_id"].nunique())
         tidy = _attendance_effect(cell, result.design, n_clients, params)
         tidy["term"] = str(level)
@@ -306,22 +312,55 @@ def attendance_effect_by_group(
     return table
 
 
+def adjust_subgroup_tests(effects: pd.DataFrame) -> pd.DataFrame:
+    """Multiplicity-adjusted p-values for the attendance effects by group.
+
+    ``effects``: the tables of :func:`attendance_effect_by_group` for every grouping,
+    stacked. Adds ``p_value_adjusted`` and ``adjustment``: the per-level tests (many:
+    every level of every grouping) by Benjamini & Hochberg's false discovery rate, the
+    joint tests of difference (one per grouping) by Holm's method.
+
+    Examples
+    --------
+    >>> effects = pd.DataFrame({"term": ["a", "b", "joint_test_of_difference"],
+    ...                         "p_value": [0.01, 0.04, 0.2]})
+    >>> adjust_subgroup_tests(effects)["p_value_adjusted"].round(3).tolist()
+    [0.02, 0.04, 0.2]
+    """
+    effects = effects.copy()
+    joint = effects["term"] == "joint_test_of_difference"
+    adjusted = np.full(len(effects), np.nan)
+    adjusted[~joint.to_numpy()] = adjust_p_values(effects.loc[~joint, "p_value"], method="fdr_bh")
+    adjusted[joint.to_numpy()] = adjust_p_values(effects.loc[joint, "p_value"], method="holm")
+    effects["p_value_adjusted"] = adjusted
+    effects["adjustment"] = np.where(joint, "Holm", "Benjamini-Hochberg")
+    return effects
+
+
 def _attendance_effect(cell: pd.DataFrame, design: str, n_clients: int, params) -> pd.DataFrame:
     """One tidy row: the group's effect (or before/after change), NaN when too few clients."""
     if n_clients < params.disclosure.min_n_summary:
         return make_tidy(["level"], [np.nan], [np.nan], conf_level=params.conf_level)
     if design == "matched_did":
+        inference = choose_inference(cell, params.comparison, matched=True)
         fit = fit_did_2x2(
             cell,
-            outcome=OUTCOME,
+            outcome="value",
             treated="treated",
             post="post",
-            cluster="patient_id",
+            cluster=inference.cluster,
+            weights="weight",
+            se=inference.se,
+            bootstrap_draws=params.comparison.bootstrap_draws,
+            bootstrap_weights="webb",
+            seed=params.seed,
             conf_level=params.conf_level,
         )
         tidy = fit.tidy()
         return tidy.loc[tidy["term"] == fit.att_term, list(TIDY_COLUMNS)].copy()
-    change = fit_before_after_change(cell, conf_level=params.conf_level)
+    change = fit_before_after_change(
+        cell.rename(columns={"value": OUTCOME}), conf_level=params.conf_level
+    )
     if change is None:
         return make_tidy(["level"], [np.nan], [np.nan], conf_level=params.conf_level)
     return change.tidy()

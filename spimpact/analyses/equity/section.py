@@ -14,6 +14,7 @@ import pandas as pd
 from spimpact.analyses.attendance import analyse_attendance
 from spimpact.analyses.equity.analysis import (
     MIN_GROUP_FOLLOWED_UP,
+    adjust_subgroup_tests,
     attendance_effect_by_group,
     fit_change_by_group,
 )
@@ -151,9 +152,18 @@ def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams,
     except InsufficientData as reason:
         return [f"GP attendance by group cannot be shown: {reason}"], [], []
     text, tables, figures = [], [], []
+    every = adjust_subgroup_tests(
+        pd.concat(
+            [
+                attendance_effect_by_group(scheme, params=params, by=by, result=result)
+                for by in groupings
+            ],
+            ignore_index=True,
+        )
+    )
     for by in groupings:
         label = GROUPINGS[by]
-        effects = attendance_effect_by_group(scheme, params=params, by=by, result=result)
+        effects = every[every["by"] == by]
         joint = effects[effects["term"] == "joint_test_of_difference"].iloc[0]
         rows = effects[effects["term"] != "joint_test_of_difference"]
         table = pd.DataFrame(
@@ -163,6 +173,8 @@ def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams,
                 "estimate": rows["estimate"].round(1).to_numpy(),
                 "conf_low": rows["conf_low"].round(1).to_numpy(),
                 "conf_high": rows["conf_high"].round(1).to_numpy(),
+                "p_value": rows["p_value"].round(4).to_numpy(),
+                "p_value_bh": rows["p_value_adjusted"].round(4).to_numpy(),
             }
         )
         method = str(rows["method"].iloc[0])
@@ -170,7 +182,8 @@ def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams,
             Table(
                 f"equity_attendance_{by}",
                 f"GP appointments per 1,000 clients per year by {label.split(' (')[0].lower()} "
-                f"({method})",
+                f"({method}); p_value_bh: adjusted for the number of groups tested "
+                "(Benjamini-Hochberg false discovery rate)",
                 table,
             )
         )
@@ -200,10 +213,11 @@ def _attendance_by_group(scheme: SchemeData, groupings, *, params: SchemeParams,
             sentence = (
                 f"**GP attendance by {label.split(' (')[0].lower()}** ({method}): test of "
                 f"no difference between groups (Cochran Q) {joint['statistic']:.1f} on "
-                f"{int(joint['df'])} df, p = {joint['p_value']:.3f}; "
+                f"{int(joint['df'])} df, p = {joint['p_value']:.3f} (Holm-adjusted across "
+                f"the {len(groupings)} groupings: {joint['p_value_adjusted']:.3f}); "
                 + (
                     "the effect differs between groups."
-                    if joint["p_value"] < 1 - params.conf_level
+                    if joint["p_value_adjusted"] < 1 - params.conf_level
                     else "no difference between groups is shown."
                 )
             )

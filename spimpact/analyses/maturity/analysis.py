@@ -2,7 +2,8 @@
 
 Each check is the share of records that meet a standard (an item of the data
 contract or of the Social Prescribing Information Standard recorded, the scheme's
-primary measure used, a follow-up collected, instruments used as published). Checks
+primary measure used, a follow-up collected, instruments used as published, the
+scheme's own labels placed by its mapping file). Checks
 are rated good, fair or poor against stated thresholds, and the weakest are ranked
 first as what to improve. ``analyse_maturity`` returns the scorecard; the words are in
 ``spimpact.analyses.maturity.section``.
@@ -16,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spimpact.analyses.overview.mapping import summarise_value_mapping
 from spimpact.io import SchemeData
-from spimpact.params import SchemeParams
+from spimpact.params import DisclosureRule, SchemeParams
 from spimpact.publish.disclosure import disclose_count, disclose_percentage
 from spimpact.publish.section import InsufficientData
 
@@ -134,6 +136,7 @@ def analyse_maturity(
         + _timing_checks(scheme.measures, params)
         + _instrument_checks(scheme.measures, non_standard)
         + _loading_checks(scheme.reconciliation)
+        + _mapping_checks(getattr(scheme, "mapping_report", None))
     )
     return MaturityResult(scorecard=_score_checks(checks, params))
 
@@ -327,6 +330,31 @@ def _loading_checks(reconciliation) -> list[_Check]:
             95.0,
             "Fix the excluded rows listed in the validation report (invalid codes, "
             "impossible dates, orphan records) at source.",
+        )
+    ]
+
+
+def _mapping_checks(report) -> list[_Check]:
+    """Values of the scheme's own exports that its mapping file places in the contract.
+
+    Only for a scheme loaded through a mapping file (``SchemeData.mapping_report``);
+    blank cells count under completeness, not here.
+    """
+    mapping = summarise_value_mapping(report, DisclosureRule())
+    if mapping is None or mapping.n_rows_placed + mapping.n_rows_not_placed == 0:
+        return []
+    n_labels = mapping.n_labels_not_placed
+    return [
+        _Check(
+            "Data quality",
+            "values in coded fields that the mapping file places in the data contract",
+            mapping.n_rows_placed,
+            mapping.n_rows_placed + mapping.n_rows_not_placed,
+            99.0,
+            95.0,
+            "Record coded fields (referral source, ethnicity, outcomes ...) from fixed "
+            "drop-down lists and add any new label to the mapping file"
+            + (f": {n_labels} label(s) could not be placed." if n_labels else "."),
         )
     ]
 

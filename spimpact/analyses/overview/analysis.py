@@ -1,8 +1,9 @@
 """Foundation numbers: who was referred, data quality, and referrals over time.
 
 ``analyse_overview`` counts referrals by source and demographic group,
-``analyse_data_quality`` reconciles rows read, used and excluded and measures the
-completeness of every contract field, and ``analyse_referrals`` charts referrals per
+``analyse_data_quality`` reconciles rows read, used and excluded, measures the
+completeness of every contract field and counts the labels a mapping file mapped and
+did not map (``spimpact.analyses.overview.mapping``), and ``analyse_referrals`` charts referrals per
 month (or quarter) as a Making Data Count XmR chart (``spimpact.models.spc.xmr``). Every
 count passes ``spimpact.publish.disclosure``. The words are in
 ``spimpact.analyses.overview.section``.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spimpact.analyses.overview.mapping import ValueMappingResult, summarise_value_mapping
 from spimpact.contract import TABLES
 from spimpact.io import SchemeData
 from spimpact.models.spc import XmrResult, xmr
@@ -39,7 +41,7 @@ def count_table(values: pd.Series, label: str, rule: DisclosureRule) -> pd.DataF
     secondary suppression stops a single suppressed cell being recovered from it.
     Columns: ``label`` (the categories, then ``"Total"``), ``n``, ``percent``.
     """
-    counts = values.fillna("Not recorded").astype(str).value_counts().sort_index()
+    counts = values.astype(object).fillna("Not recorded").astype(str).value_counts().sort_index()
     frame = pd.DataFrame({label: counts.index, "n": counts.to_numpy()})
     total = int(counts.sum())
     safe = disclose_table(frame, ["n"], rule=rule, totals="columns")
@@ -122,6 +124,17 @@ class DataQualityResult:
         ``table.column`` of columns outside the data contract, sorted.
     missing_tables
         Contract tables the scheme did not supply.
+    value_mapping
+        How the scheme's own labels were mapped to contract codes
+        (:func:`spimpact.analyses.overview.mapping.summarise_value_mapping`); None
+        when the scheme was loaded without a mapping file.
+    episode_rule
+        Which referral episode of each client every analysis uses (``first`` or
+        ``last``; params ``episodes``).
+    episodes
+        ``(clients referred more than once, episodes not analysed)``, exact counts for
+        the section to pass through disclosure control; None when the data hold one
+        referral per client (no ``episode`` column).
     """
 
     reconciliation: pd.DataFrame
@@ -129,6 +142,27 @@ class DataQualityResult:
     completeness: pd.DataFrame
     ignored_columns: tuple[str, ...]
     missing_tables: tuple[str, ...]
+    value_mapping: ValueMappingResult | None = None
+    episode_rule: str = "first"
+    episodes: tuple[int, int] | None = None
+
+
+def count_episodes(episodes: pd.DataFrame | None) -> tuple[int, int] | None:
+    """Clients with more than one usable referral episode, and episodes not analysed.
+
+    ``episodes`` is ``SchemeData.episodes``; None when it has no ``episode`` column.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"client_id": ["a", "a", "b"], "episode": [1, 2, 1],
+    ...                       "analysed": [True, False, True]})
+    >>> count_episodes(frame)
+    (1, 1)
+    """
+    if episodes is None or "episode" not in episodes or episodes["episode"].isna().all():
+        return None
+    per_client = episodes.groupby("client_id")["episode"].size()
+    return int((per_client > 1).sum()), int((~episodes["analysed"].astype(bool)).sum())
 
 
 def analyse_data_quality(scheme: SchemeData, *, params: SchemeParams) -> DataQualityResult:
@@ -157,6 +191,9 @@ def analyse_data_quality(scheme: SchemeData, *, params: SchemeParams) -> DataQua
             sorted(f"{t}.{c}" for t, c in scheme.ignored_columns.itertuples(index=False))
         ),
         missing_tables=tuple(name for name in TABLES if scheme.table(name) is None),
+        value_mapping=summarise_value_mapping(getattr(scheme, "mapping_report", None), rule),
+        episode_rule=getattr(scheme, "episode_rule", "first"),
+        episodes=count_episodes(getattr(scheme, "episodes", None)),
     )
 
 

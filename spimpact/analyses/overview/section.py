@@ -14,8 +14,10 @@ from spimpact.analyses.overview.analysis import (
     analyse_overview,
     analyse_referrals,
 )
+from spimpact.analyses.overview.mapping import NOT_IN_LOOKUP, ValueMappingResult
 from spimpact.io import SchemeData
-from spimpact.params import SchemeParams
+from spimpact.params import DisclosureRule, SchemeParams
+from spimpact.publish.disclosure import disclose_count
 from spimpact.publish.section import Section, Table
 
 DEMOGRAPHIC_COLUMNS = {
@@ -98,6 +100,7 @@ def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section
         "counted here with their reason; the full list with row numbers is available to the "
         "scheme's analyst from `spimpact validate` and is never published.",
     ]
+    text.append(episode_text(result.episode_rule, result.episodes, params.disclosure.rule()))
     if result.ignored_columns:
         text.append(
             f"Columns outside the data contract were not read: {', '.join(result.ignored_columns)}."
@@ -107,7 +110,87 @@ def data_quality_section(scheme: SchemeData, *, params: SchemeParams) -> Section
             f"Tables not supplied: {', '.join(result.missing_tables)}; the analyses that need "
             "them say so below."
         )
+    if result.value_mapping is not None:
+        text.append(value_mapping_text(result.value_mapping, params.disclosure.rule()))
+        tables.append(
+            Table(
+                "value_mapping",
+                "How the scheme's own labels were mapped to the data contract's codes "
+                "(rows per label)",
+                result.value_mapping.table,
+            )
+        )
     return Section(title="Data quality", text=tuple(text), tables=tuple(tables))
+
+
+def episode_text(rule_name: str, episodes: tuple[int, int] | None, rule: DisclosureRule) -> str:
+    """Which referral episode of each client the analyses use, and how many are set aside."""
+    if episodes is None:
+        return "Each client has one referral in these data; every analysis below uses it."
+    text = (
+        f"Referral episodes: every analysis below uses each client's {rule_name} referral "
+        f"episode that passes the checks (params `episodes: {rule_name}`)."
+    )
+    clients, others = disclose_count(list(episodes), rule)
+    if not pd.isna(clients) and clients == 0:
+        return text + " No client was referred more than once."
+    referred = "A few clients" if pd.isna(clients) else f"About {int(clients):,} clients"
+    set_aside = "count withheld" if pd.isna(others) else f"about {int(others):,}"
+    return (
+        f"{text} {referred} were referred more than once; their other episodes "
+        f"({set_aside}) are not analysed, and their records are counted among the "
+        "exclusions (reason: another episode of the client)."
+    )
+
+
+_ACTIONS = {"excluded": "not mapped: excluded", "blank": "not mapped: left blank"}
+# Unplaced labels named in the text; the table lists them all.
+_MAX_NAMED = 6
+
+
+def value_mapping_text(mapping: ValueMappingResult, rule: DisclosureRule) -> str:
+    """One paragraph: how many values the mapping file placed, and which it did not."""
+    placed, not_placed = disclose_count([mapping.n_rows_placed, mapping.n_rows_not_placed], rule)
+    text = (
+        "The scheme's exports were read through its mapping file (local labels to the data "
+        f"contract's codes; table 'value_mapping' counts every label): {_values(placed, rule)} "
+        "in coded fields were placed"
+    )
+    named = [
+        f"'{row.source_value}' ({_rows(row.n_rows, rule)}, {row.table}.{row.column}) "
+        f"{_ACTIONS[row.action]}"
+        for row in mapping.not_placed.itertuples(index=False)
+        if not row.source_value.startswith("(")
+    ]
+    lookup = mapping.table[mapping.table["source_value"] == NOT_IN_LOOKUP]
+    missed = [
+        f"{row.source_column} of {_rows(row.n_rows, rule)} not found in the postcode lookup "
+        f"({row.table}.{row.column} left blank)"
+        for row in lookup.itertuples(index=False)
+        if row.n_rows != 0
+    ]
+    if mapping.n_rows_not_placed == 0 and not missed:
+        return text + " and every label was placed."
+    text += f"; {_values(not_placed, rule)} had labels the mapping does not place"
+    listed = named[:_MAX_NAMED] + (["..."] if len(named) > _MAX_NAMED else []) + missed
+    if listed:
+        text += ": " + "; ".join(listed)
+    return (
+        text + ". Add such labels to the mapping file, or record them with the scheme's usual "
+        "labels, so that no record is lost."
+    )
+
+
+def _values(n, rule: DisclosureRule) -> str:
+    """A published count of values in words ("about 14,120 values", "count withheld")."""
+    return _rows(n, rule).replace("rows", "values")
+
+
+def _rows(n, rule: DisclosureRule) -> str:
+    """A published count of rows in words ("about 210 rows", "count withheld")."""
+    if pd.isna(n):
+        return "count withheld"
+    return "no rows" if int(n) == 0 else f"about {int(n):,} rows"
 
 
 def referrals_spc_section(scheme: SchemeData, *, params: SchemeParams) -> Section:

@@ -59,6 +59,18 @@ def catchment_population(scheme: SchemeData) -> pd.DataFrame:
     return out
 
 
+def completed_mask(clients: pd.DataFrame, follow_up_ids) -> pd.Series:
+    """Whether each client completed.
+
+    Completed means discharged as ``completed`` (when the scheme records discharge) or
+    at least one follow-up measure (``follow_up_ids``).
+    """
+    followed_up = clients["client_id"].isin(set(follow_up_ids))
+    if "discharge_reason" not in clients:
+        return followed_up
+    return clients["discharge_reason"].eq("completed").fillna(False).astype(bool) | followed_up
+
+
 def follow_up_ids(scheme: SchemeData, scores: pd.DataFrame | None) -> set:
     """Clients with at least one follow-up measure (scored if given, else as recorded)."""
     source = scores if scores is not None and len(scores) else scheme.measures
@@ -227,9 +239,7 @@ def tabulate_pathway(
     n_engaged, n_completed``.
     """
     engaged = clients["client_id"].isin(contacts["client_id"]) if contacts is not None else None
-    completed = clients["discharge_reason"].eq("completed").fillna(False) | clients[
-        "client_id"
-    ].isin(set(follow_up_ids))
+    completed = completed_mask(clients, follow_up_ids)
     rows = [("total", "All referrals", clients.index)]
     for dimension in dimensions:
         categories = category_text(clients[dimension])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from spimpact.analyses.reach.analysis import follow_up_ids
+from spimpact.analyses.reach.analysis import completed_mask, follow_up_ids
 from spimpact.io import SchemeData
 from spimpact.models.spc import XmrResult, xmr
 from spimpact.params import SchemeParams
@@ -43,9 +43,7 @@ def tabulate_monthly_kpis(
     """
     period = clients["referral_date"].dt.to_period(freq)
     engaged = clients["client_id"].isin(contacts["client_id"]) if contacts is not None else None
-    completed = clients["discharge_reason"].eq("completed").fillna(False) | clients[
-        "client_id"
-    ].isin(set(follow_up_ids))
+    completed = completed_mask(clients, follow_up_ids)
     frame = pd.DataFrame(
         {
             "period": period,
@@ -70,7 +68,8 @@ def tabulate_monthly_kpis(
 
 def last_activity(scheme: SchemeData, scores: pd.DataFrame | None) -> pd.Timestamp:
     """The latest date in the scheme's data: referral, discharge, contact or measure."""
-    dates = [scheme.clients["referral_date"].max(), scheme.clients["discharge_date"].max()]
+    clients = scheme.clients
+    dates = [clients[c].max() for c in ("referral_date", "discharge_date") if c in clients]
     if scheme.contacts is not None and len(scheme.contacts):
         dates.append(scheme.contacts["contact_date"].max())
     source = scores if scores is not None and len(scores) else scheme.measures

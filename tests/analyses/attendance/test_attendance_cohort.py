@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spimpact.analyses.attendance.cohort import cohort_people, matching_columns, prior_attendance
+from spimpact.analyses.attendance.cohort import attendance_history, cohort_people, matching_columns
 
 
 def test_cohort_has_clients_then_pool_with_index_month():
@@ -34,8 +34,8 @@ def test_cohort_has_clients_then_pool_with_index_month():
     assert clients_only["patient_id"].tolist() == ["c1", "c2"]
 
 
-def test_prior_attendance_is_the_mean_of_each_half_of_the_earlier_window():
-    # window 4: history months -8..-5 in halves -8..-7 and -6..-5; -4.. are compared months
+def test_attendance_history_is_the_mean_of_each_part_of_the_history_months():
+    # history months -8..-5 in two parts -8..-7 and -6..-5; months -4.. are compared
     history = pd.DataFrame(
         {
             "patient_id": ["a"] * 6 + ["b"] * 2,
@@ -43,11 +43,13 @@ def test_prior_attendance_is_the_mean_of_each_half_of_the_earlier_window():
             "n_clinical": [1, 3, 0, 4, 9, 9, 2, 2],
         }
     )
-    pre = prior_attendance(history, 4, outcome="n_clinical")
+    pre = attendance_history(history, (-8, -5), bins=2, outcome="n_clinical")
     assert list(pre.columns) == ["pre_attendance_months_8_to_7", "pre_attendance_months_6_to_5"]
     assert pre.loc["a"].tolist() == [2.0, 2.0]
     assert np.isnan(pre.loc["b", "pre_attendance_months_8_to_7"])  # not observed
     assert pre.loc["b", "pre_attendance_months_6_to_5"] == 2.0
+    quarters = attendance_history(history, (-8, -5), bins=4, outcome="n_clinical")
+    assert quarters.loc["a"].tolist() == [1.0, 3.0, 0.0, 4.0]  # the trajectory, month by month
 
 
 def test_missing_values_are_imputed_and_flagged_not_dropped():
@@ -55,11 +57,11 @@ def test_missing_values_are_imputed_and_flagged_not_dropped():
         {
             "age": [30.0, np.nan, 50.0, 70.0],
             "sex": ["F", None, "M", "F"],
-            "pre_attendance_months_24_to_19": [1.0, 2.0, 3.0, 4.0],
+            "pre_attendance_months_36_to_31": [1.0, 2.0, 3.0, 4.0],
         }
     )
     frame, columns = matching_columns(people, ["age", "sex", "pre_attendance"])
-    assert columns == ["age", "age_missing", "sex", "pre_attendance_months_24_to_19"]
+    assert columns == ["age", "age_missing", "sex", "pre_attendance_months_36_to_31"]
     assert frame["age"].tolist() == [30.0, 50.0, 50.0, 70.0]  # median of the observed
     assert frame["age_missing"].tolist() == [0, 1, 0, 0]
     assert frame["sex"].tolist() == ["F", "missing", "M", "F"]

@@ -263,3 +263,22 @@ def test_query_is_plain_sql_with_its_window():
 def test_bad_panel_input_is_named(appointments, cohort, window, message):
     with pytest.raises(ValueError, match=message):
         build_panel(appointments, cohort, window_months=window)
+
+
+def test_longer_history_before_the_index_date(hand_panel):
+    """months_before extends the panel backwards only; the shared months are unchanged."""
+    longer = build_panel(
+        HAND_APPOINTMENTS,
+        HAND_COHORT,
+        window_months=3,
+        months_before=6,
+        observed_from="2023-06-01",
+        observed_until="2025-01-01",
+    )
+    assert longer.groupby("patient_id")["months_since_index"].agg(["min", "max"]).to_dict(
+        "list"
+    ) == {"min": [-6, -6], "max": [2, 2]}
+    shared = longer[longer["months_since_index"] >= -3].reset_index(drop=True)
+    pd.testing.assert_frame_equal(shared, hand_panel)
+    with pytest.raises(ValueError, match="months_before must be a whole number"):
+        build_panel(HAND_APPOINTMENTS, HAND_COHORT, window_months=3, months_before=0)

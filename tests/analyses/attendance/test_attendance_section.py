@@ -48,12 +48,17 @@ def test_section_tables_are_disclosure_controlled(small_section):
     assert names == [
         "attendance_before_after",
         "attendance_estimates",
+        "attendance_sensitivity",
+        "attendance_honest_bounds",
         "attendance_matching_sample",
         "attendance_matching_balance",
     ]
-    counts = small_section.tables[0].frame["n_people"].dropna().astype(int)
+    tables = {t.name: t.frame for t in small_section.tables}
+    counts = tables["attendance_before_after"]["n_people"].dropna().astype(int)
     assert (counts % 5 == 0).all()
-    sample = small_section.tables[2].frame[["n_comparison_patients", "n_clients"]]
+    sensitivity = tables["attendance_sensitivity"]["n_clients"].dropna().astype(int)
+    assert ((sensitivity % 5 == 0) & ((sensitivity == 0) | (sensitivity > 7))).all()
+    sample = tables["attendance_matching_sample"][["n_comparison_patients", "n_clients"]]
     values = sample.stack().dropna().astype(int)
     assert ((values % 5 == 0) & ((values == 0) | (values > 7))).all()
     assert not any("patient_id" in t.frame.columns for t in small_section.tables)
@@ -74,9 +79,35 @@ def test_section_headline_and_story(small_section, small_result):
     assert headline.loc[2, "estimate"] == pytest.approx(-gp["estimate"] * 12000 * 48.0)
     assert headline.loc[2, "conf_low"] == pytest.approx(-gp["conf_high"] * 12000 * 48.0)
     text = " ".join(small_section.text)
-    for phrase in ("regression to the mean", "Callaway & Sant'Anna", "2024/25", "80% power"):
-        assert phrase in text
+    for phrase in (
+        "regression to the mean",
+        "2024/25",
+        "80% power",
+        # the estimand in words, and every check the issue asks the report to show
+        "over months 3 to 11 after referral",
+        "the 6 months from \u22123 to 2 are left out",
+        "**Does it depend on the design?**",
+        "**Washout check.**",
+        "**Placebo.**",
+        "**Trends before referral.**",
+        "**Honest bounds.**",
+        "wild cluster bootstrap",
+        "Abadie & Spiess 2022",
+        "Holm's method",
+    ):
+        assert phrase in text, phrase
     assert len(small_section.figures) == 2
+
+
+def test_sensitivity_table_puts_the_primary_beside_its_alternatives(small_section, small_result):
+    """The primary row first, then one row per alternative design, on the report's scale."""
+    table = next(t.frame for t in small_section.tables if t.name == "attendance_sensitivity")
+    assert len(table) == 1 + len(small_result.sensitivity) >= 5
+    assert table["design"].iloc[0].endswith("(primary)")
+    did = small_result.estimates.set_index("term").loc["did", "estimate"]
+    assert table["estimate"].iloc[0] == pytest.approx(round(did * 12000), abs=0.5)
+    sentence = next(t for t in small_section.text if t.startswith("**Does it depend"))
+    assert "survive" in sentence
 
 
 def test_without_comparison_falls_back_to_before_after_with_warning(small_scheme):

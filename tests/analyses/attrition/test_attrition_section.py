@@ -109,12 +109,12 @@ def test_completer_balance_smd_and_suppression():
 def test_example_scheme_has_the_section(example_data, scheme_id):
     """The smallest example scheme (150 referrals) still supports the section."""
     from spimpact.analyses.measures import score_scheme
-    from spimpact.io import load_scheme
+    from spimpact.io import load_scheme_from_params
     from spimpact.params import load_params
 
     params = load_params(Path(__file__).parents[3] / "params" / f"{scheme_id}.yaml")
     params = params.model_copy(update={"data_dir": example_data / scheme_id})
-    scheme = load_scheme(params.data_dir, pseudonym_key="test-key")
+    scheme = load_scheme_from_params(params)
     scores = score_scheme(scheme, params).scores
     section = attrition_section(scheme, scores, params=params)
     # sequential weighting and imputation at each of the two follow-ups

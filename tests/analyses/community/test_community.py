@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from spimpact.analyses.community import analyse_community, community_section
-from spimpact.io import SchemeData, load_scheme
+from spimpact.io import SchemeData
 from spimpact.params import SchemeParams
 from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData
 from spimpact.synthetic import EXAMPLE_SCHEMES, write_example_data
@@ -74,10 +74,10 @@ def test_community_analysis_keeps_organisations_as_counted(tmp_path):
 
 
 @pytest.mark.slow
-def test_community_section_on_example_scheme(tmp_path):
+def test_community_section_on_example_scheme(tmp_path, load_example):
     scheme_spec = next(s for s in EXAMPLE_SCHEMES if s.scheme_id == "valley")
     (folder,) = write_example_data(tmp_path, schemes=(scheme_spec,))
-    scheme = load_scheme(folder, pseudonym_key="test-key")
+    scheme = load_example(folder)
     scheme_params = SchemeParams(scheme_id="valley", title="Valley", data_dir=folder)
     community = community_section(scheme, params=scheme_params)
     assert community.headline["estimate"].notna().all()

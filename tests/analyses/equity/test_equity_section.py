@@ -102,6 +102,8 @@ def test_attendance_by_group_is_shown_with_its_cochran_q(small_scheme, small_res
         "estimate",
         "conf_low",
         "conf_high",
+        "p_value",
+        "p_value_bh",
     ]
     counts = table["n_clients"].dropna().astype(int)
     assert (counts % 5 == 0).all() and not counts.between(1, 7).any()
@@ -112,4 +114,5 @@ def test_attendance_by_group_is_shown_with_its_cochran_q(small_scheme, small_res
     sentence = next(t for t in section.text if t.startswith("**GP attendance by imd quintile**"))
     assert f"(Cochran Q) {joint['statistic']:.1f} on {int(joint['df'])} df" in sentence
     assert f"p = {joint['p_value']:.3f}" in sentence
+    assert "Holm-adjusted across" in sentence  # the groupings are one family of tests
     plt.close("all")

@@ -1,5 +1,8 @@
 """The "Data maturity" section: ratings, percentages from rounded counts, priorities."""
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +14,7 @@ from spimpact.params import SchemeParams
 from spimpact.publish.section import InsufficientData
 
 N = 100
+PROJECT_DIR = Path(__file__).resolve().parents[3]
 
 
 def make_scheme(tmp_path, *, n_ethnic_unknown=0, n_with_followup=80, primary_share=1.0):
@@ -180,3 +184,77 @@ def test_analysis_without_clients_is_insufficient(tmp_path):
     empty = SchemeData(**{**scheme.__dict__, "clients": scheme.clients.iloc[0:0]})
     with pytest.raises(InsufficientData, match="no client records"):
         analyse_maturity(empty, scores, non_standard=None, params=_params(tmp_path))
+
+
+def mapping_report(n_placed: int, n_not_placed: int) -> pd.DataFrame:
+    """A mapping report (``SchemeData.mapping_report``) of one coded field."""
+    return pd.DataFrame(
+        {
+            "table": "clients",
+            "column": "referral_source",
+            "source": "referrals.csv",
+            "source_column": "Referred by",
+            "source_value": ["GP", "See notes", ""],
+            "target_value": ["gp", None, None],
+            "n_rows": [n_placed, n_not_placed, 40],
+            "action": ["mapped", "excluded", "missing"],
+            "declared": [True, False, False],
+        }
+    )
+
+
+@pytest.mark.parametrize(("n_not_placed", "rating"), [(0, "good"), (3, "fair"), (40, "poor")])
+def test_labels_a_mapping_file_cannot_place_are_scored(tmp_path, n_not_placed, rating):
+    """Of the values in coded fields (blank cells count as completeness, not here), the
+    share the mapping file places: 99% good, 95% fair."""
+    scheme, scores = make_scheme(tmp_path)
+    scheme = replace(scheme, mapping_report=mapping_report(97, n_not_placed))
+    result = analyse_maturity(
+        scheme,
+        scores,
+        non_standard=None,
+        params=SchemeParams(scheme_id="t", title="T", data_dir=tmp_path),
+    )
+    row = result.scorecard.set_index("check").loc[
+        "values in coded fields that the mapping file places in the data contract"
+    ]
+    assert row["rating"] == rating
+    assert row["n_records"] == 5 * round((97 + n_not_placed) / 5)
+    if n_not_placed:
+        assert "1 label(s) could not be placed" in row["improve"]
+
+
+def test_no_mapping_no_mapping_check(tmp_path):
+    scheme, scores = make_scheme(tmp_path)
+    result = analyse_maturity(
+        scheme,
+        scores,
+        non_standard=None,
+        params=SchemeParams(scheme_id="t", title="T", data_dir=tmp_path),
+    )
+    assert not result.scorecard["check"].str.contains("mapping file").any()
+
+
+@pytest.mark.slow
+def test_messy_example_schemes_get_real_poor_and_fair_ratings(example_data, load_example):
+    """The example exports' gaps (docs/example-exports.md) show on the scorecard with
+    the fix to make: valley's ethnicity, consent to contact and follow-up are poor."""
+    from spimpact.analyses.measures import score_scheme
+    from spimpact.params import load_params
+
+    params = load_params(PROJECT_DIR / "params" / "valley.yaml")
+    scheme = load_example(example_data / "valley")
+    scored = score_scheme(scheme, params)
+    table = analyse_maturity(
+        scheme, scored.scores, non_standard=scheme.non_standard, params=params
+    ).scorecard.set_index("check")
+    for check in (
+        "clients with ethnic category recorded",
+        "clients with consent to follow-up contact recorded",
+        "clients with a scored baseline SWEMWBS who have a follow-up",
+        "clients with deprivation decile recorded",
+    ):
+        assert table.loc[check, "rating"] == "poor", check
+    assert table.loc["clients with home area (LSOA) recorded", "rating"] == "fair"
+    placed = table.loc["values in coded fields that the mapping file places in the data contract"]
+    assert placed["rating"] in ("good", "fair") and "could not be placed" in placed["improve"]

@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 from spimpact.analyses.overview import analyse_referrals, count_table
-from spimpact.io import load_scheme
 from spimpact.params import SchemeParams
 from spimpact.publish.disclosure import DEFAULT_RULE
 from spimpact.publish.section import InsufficientData
@@ -27,12 +26,12 @@ def test_count_table_total_is_rounded_from_exact_counts():
     assert table.loc["Total", "n"] == 25  # 24 rounded, not 10 + 10
 
 
-def test_referrals_fall_back_to_quarters_or_say_why(example_data):
-    hillcrest = load_scheme(example_data / "hillcrest")
+def test_referrals_fall_back_to_quarters_or_say_why(example_data, load_example):
+    hillcrest = load_example(example_data / "hillcrest")
     params = SchemeParams(scheme_id="hillcrest", title="H", data_dir=example_data / "hillcrest")
     result = analyse_referrals(hillcrest, params=params)
     assert result.unit in ("month", "quarter") and len(result.chart.points) >= 12
-    valley = load_scheme(example_data / "valley")
+    valley = load_example(example_data / "valley")
     params = SchemeParams(scheme_id="valley", title="V", data_dir=example_data / "valley")
     with pytest.raises(InsufficientData, match="too few to chart"):
         analyse_referrals(valley, params=params)

@@ -9,7 +9,7 @@ from scipy import stats
 from spimpact.analyses.measures import score_scheme
 from spimpact.analyses.qualitative import analyse_feedback, qualitative_section
 from spimpact.analyses.qualitative.analysis import split_themes
-from spimpact.io import SchemeData, load_scheme
+from spimpact.io import SchemeData
 from spimpact.params import SchemeParams
 from spimpact.publish.gate import paragraph
 from spimpact.publish.section import InsufficientData
@@ -154,10 +154,10 @@ def test_qualitative_without_feedback_is_insufficient(tmp_path):
 
 
 @pytest.mark.slow
-def test_sections_on_example_scheme(tmp_path):
+def test_sections_on_example_scheme(tmp_path, load_example):
     scheme_spec = next(s for s in EXAMPLE_SCHEMES if s.scheme_id == "valley")
     (folder,) = write_example_data(tmp_path, schemes=(scheme_spec,))
-    scheme = load_scheme(folder, pseudonym_key="test-key")
+    scheme = load_example(folder)
     scheme_params = SchemeParams(scheme_id="valley", title="Valley", data_dir=folder)
     scored = score_scheme(scheme, scheme_params)
     section = qualitative_section(scheme, scored.scores, params=scheme_params)

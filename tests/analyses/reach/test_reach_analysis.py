@@ -135,6 +135,16 @@ def test_pathway_counts():
     assert table.loc["male", "n_completed"] == 1
 
 
+def test_pathway_without_discharge_records_counts_follow_ups_as_completed():
+    # a coded GP extract records no discharge: completion rests on follow-ups alone
+    clients, _ = _toy()
+    clients = clients.drop(columns="discharge_reason")
+    table = tabulate_pathway(clients, None, {"c50", "c3"}, dimensions=["sex"])
+    table = table.set_index("category")
+    assert table.loc["All referrals", "n_completed"] == 2
+    assert table.loc["male", "n_completed"] == 1
+
+
 def test_funnel_positions_name_the_widest_limits_crossed():
     # 30 per 1,000 in 1,000 people: 95% limits about 20 to 41, 99.8% about 14 to 48
     areas = pd.DataFrame({"population": [1000.0] * 5, "rate": [30.0, 45.0, 60.0, 10.0, None]})

@@ -14,7 +14,6 @@ from spimpact.analyses.reach import (
     kpi_spc_section,
     reach_section,
 )
-from spimpact.io import load_scheme
 from spimpact.params import SchemeParams
 from spimpact.publish.section import HEADLINE_COLUMNS, InsufficientData
 from spimpact.synthetic import EXAMPLE_SCHEMES, write_example_data
@@ -31,10 +30,10 @@ def example_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def schemes(example_root):
+def schemes(example_root, load_example):
     loaded = {}
     for scheme_id in ("valley", "hillcrest"):
-        data = load_scheme(example_root / scheme_id, pseudonym_key="reach-test-key")
+        data = load_example(example_root / scheme_id)
         params = SchemeParams(
             scheme_id=scheme_id, title=scheme_id, data_dir=example_root / scheme_id
         )
