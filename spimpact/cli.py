@@ -105,6 +105,7 @@ def _run(args) -> int:
             force=args.force,
             output_root=args.output_dir,
             diagnostics=args.diagnostics,
+            pdf=args.pdf,
         )
     except (ParamsError, OutputFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -260,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write the analyst-only diagnostics notebooks (.ipynb and .html) of each "
         "scheme to <output-dir>/_analyst/<scheme_id>/ (never publish them)",
+    )
+    run.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also print each report to report.pdf with headless Chromium (make browser-deps)",
     )
     run.set_defaults(handler=_run)
 
