@@ -1,4 +1,4 @@
-"""Render every scheme's report with papermill, in parallel, isolating failures.
+"""Render every scheme's report in worker processes, in parallel, isolating failures.
 
 For each params file: validate it (all files before anything runs), skip it when its
 inputs, params and code are unchanged since the last successful run (unless
@@ -6,9 +6,11 @@ inputs, params and code are unchanged since the last successful run (unless
 sections straight to HTML, no kernel start or notebook conversion) together with
 ``report.ipynb`` (the thin notebook with the same outputs), optionally print
 ``report.pdf`` (``pdf=True``), write ``provenance.json``, run the privacy scan on
-everything written and write ``status.json``. One failing scheme never stops the
-others; each worker process imports the analysis stack once and renders several
-schemes.
+everything written, append the refresh to ``outputs/history/`` when the scan passes
+and write ``status.json``. One failing scheme never stops the others; each worker
+process imports the analysis stack once and renders several schemes. With
+``diagnostics=True`` the analyst-only diagnostics notebooks are then executed with
+papermill into ``outputs/_analyst/`` (``spimpact.report.diagnostics``).
 
 The runner touches nothing outside the output folder and replaces only folders it
 made (they carry ``OUTPUT_MARKER``); a params file's name must be its scheme id. A
@@ -223,8 +225,9 @@ def render_scheme(
 ) -> RunOutcome:
     """Execute and render one scheme's report; never raises.
 
-    ``params`` were validated from ``params_path`` by the caller; provenance is built
-    once here and written before the notebook runs, which reads it.
+    ``params`` were validated from ``params_path`` by the caller; the data are loaded
+    once here, for provenance (written before the report renders, which reads it), the
+    rendering and the privacy scan.
     """
     started = time.perf_counter()
     scheme_id, title = params.scheme_id, params.title
@@ -251,12 +254,12 @@ def render_scheme(
         try:
             scheme = load_scheme_from_params(params)
         except DataValidationError:
-            scheme = None  # the notebook stops on it and is kept internal, as before
+            scheme = None  # the rendering stops on it; its traceback is kept internal
         provenance = build_provenance(params_path, params, scheme)  # with the refresh label
         shutil.rmtree(out_dir)  # ours: claim_folder checked its marker
         claim_folder(out_dir)
         write_json(out_dir / PROVENANCE_FILE, provenance)
-        rendered = _render(params_path, out_dir, output_root / INTERNAL_DIR / scheme_id)
+        rendered = _render(params_path, out_dir, output_root / INTERNAL_DIR / scheme_id, scheme)
         if pdf:
             from spimpact.report.pdf import write_pdf
 
@@ -434,7 +437,7 @@ def _secrets(params: SchemeParams) -> tuple[str, ...]:
     return (key,) if key else ()
 
 
-def _render(params_path: Path, out_dir: Path, internal_dir: Path):
+def _render(params_path: Path, out_dir: Path, internal_dir: Path, scheme=None):
     """Render the report in this process; on failure keep the traceback internally.
 
     Returns the scheme's loaded data (for the privacy scan). The traceback (it can
@@ -444,7 +447,9 @@ def _render(params_path: Path, out_dir: Path, internal_dir: Path):
     from spimpact.report.page import render_scheme_report
 
     try:
-        return render_scheme_report(Path(params_path).resolve(), out_dir.resolve()).scheme
+        return render_scheme_report(
+            Path(params_path).resolve(), out_dir.resolve(), scheme=scheme
+        ).scheme
     except Exception as error:
         internal_dir.mkdir(parents=True, exist_ok=True)
         cell = nbformat.v4.new_code_cell("render_scheme_report(params_path, output_dir)")

@@ -159,10 +159,7 @@ def box_html(section: Section) -> str:
 def alert_html(section: Section, tables: list[str]) -> str:
     """A prominent alert for the top of page one (e.g. "Analysis plan changed on DATE")."""
     body = "".join(gate.paragraph(p) for p in section.text) + "".join(tables)
-    return (
-        f'<aside class="alert" role="note" aria-label="{gate.escape(section.title)}">'
-        f"{gate.heading(section.title, 2)}{body}</aside>"
-    )
+    return f'<div class="alert">{gate.heading(section.title, 2)}{body}</div>'
 
 
 def page_html(

@@ -64,9 +64,10 @@ PAGE_ONE_ALERTS = ("plan_change",)
 _SHOW_CALL = re.compile(r"""report\.show\(\s*["'](\w+)["']\s*\)""")
 
 
-def render_scheme_report(params_path, output_dir) -> SchemeReport:
+def render_scheme_report(params_path, output_dir, *, scheme=None) -> SchemeReport:
     """Write ``output_dir/report.html``, its tables, ``report.ipynb`` and the headline rows.
 
+    ``scheme``: the data already loaded from the same params, if any (not loaded again).
     Returns the ``SchemeReport`` (its data are reused by the privacy scan).
     """
     output_dir = Path(output_dir)
@@ -74,7 +75,7 @@ def render_scheme_report(params_path, output_dir) -> SchemeReport:
     # figures, so nothing one scheme's figures changed carries over (byte-identical reruns).
     plt.close("all")
     matplotlib.rcdefaults()
-    report = SchemeReport.prepare(params_path, output_dir)
+    report = SchemeReport.prepare(params_path, output_dir, scheme=scheme)
     sections = {name: report.section(name) for name in SECTIONS}
     conf_level = report.params.conf_level
     rendered = {}
