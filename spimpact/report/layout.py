@@ -25,6 +25,10 @@ from spimpact.publish import gate
 from spimpact.publish.section import Section, Table
 
 LONG_TABLE_ROWS = 15
+# A short table is printed whole (a block) only when its wrapped text fits on a page:
+# about PRINTED_LINES lines of table text, PRINTED_CHARS characters across the page.
+PRINTED_LINES = 60
+PRINTED_CHARS = 130
 BLOCK_RULE = "#003087"  # NHS dark blue: used for nothing else on the page
 
 REPORT_CSS = f"""
@@ -128,10 +132,36 @@ def table_block(table: Table, table_html: str, csv_bytes: bytes) -> str:
             f'<div class="table-wrap" tabindex="0" role="region" aria-label="{label}">'
             f"{table_html}</div></details>{link}"
         )
+    css = "table-wrap block" if fits_a_printed_page(table) else "table-wrap"
     return (
-        f'<div class="table-wrap block" tabindex="0" role="region" aria-label="{label}">'
+        f'<div class="{css}" tabindex="0" role="region" aria-label="{label}">'
         f"{table_html}</div>{link}"
     )
+
+
+def fits_a_printed_page(table: Table) -> bool:
+    """Whether a short table's wrapped cells fit on one printed page (then it is kept whole).
+
+    Each column gets an equal share of ``PRINTED_CHARS`` characters per line (at least
+    10); a row takes as many lines as its longest cell wraps to. A table that would not
+    fit (long method descriptions in many columns) may break between rows instead of
+    being pushed to a page it overflows anyway.
+
+    >>> import pandas as pd
+    >>> fits_a_printed_page(Table("t", "T", pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})))
+    True
+    >>> wide = pd.DataFrame({f"c{i}": ["word " * 60] * 3 for i in range(10)})
+    >>> fits_a_printed_page(Table("t", "T", wide))
+    False
+    """
+    frame = table.frame
+    chars = max(10, PRINTED_CHARS // max(1, len(frame.columns)))
+    header = max((len(str(c)) // chars + 1 for c in frame.columns), default=1)
+    lines = header + sum(
+        max((len(str(cell)) // chars + 1 for cell in row), default=1)
+        for row in frame.itertuples(index=False)
+    )
+    return lines <= PRINTED_LINES
 
 
 def figure_html(png: bytes, alt: str, *, caption: str = "", printed: bool = True) -> str:
