@@ -21,13 +21,23 @@ data/example/.generated: $(wildcard spimpact/synthetic/*.py) $(STAMP)
 reports: $(STAMP) data/example/.generated
 	$(BIN)/spimpact run --jobs 2
 
-# Debian's Chromium and ChromeDriver for the offline report test (root installs them;
-# without them that one test is skipped locally and fails under CI=true).
+AXE_VERSION := 4.10.3
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+
+# Chromium + chromedriver (browser tests, `spimpact run --pdf`), poppler-utils (the PDF
+# test rasterises pages with pdftoppm) and axe-core (accessibility test; vendored from the
+# npm registry into .venv/axe, never fetched at run time). Root installs them; without
+# them those tests are skipped locally and fail under CI=true.
 browser-deps:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v pdftoppm >/dev/null \
+	  && { [ -f $(AXE) ] || command -v npm >/dev/null; }; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	else echo "chromium/chromedriver missing: install Debian's chromium and chromium-driver for the browser test"; fi
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver poppler-utils npm >/dev/null; \
+	else echo "chromium/chromedriver/pdftoppm/npm missing: install Debian's chromium, chromium-driver, poppler-utils and npm for the browser tests"; fi
+	@if [ -f $(AXE) ]; then :; \
+	elif command -v npm >/dev/null; then \
+	  npm install --silent --no-save --no-audit --no-fund --prefix $(VENV)/axe axe-core@$(AXE_VERSION); \
+	else echo "npm missing: install Debian's npm so that the accessibility test can vendor axe-core"; fi
 
 # Debian's headless Java runtime for the Spark engine's tests (PySpark runs on the JVM;
 # root installs it; without it the Spark tests are skipped locally and fail under CI=true).

@@ -112,6 +112,7 @@ def _run(args) -> int:
             output_root=args.output_dir,
             diagnostics=args.diagnostics,
             engine=args.engine,
+            pdf=args.pdf,
         )
     except (ParamsError, OutputFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -276,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write the analyst-only diagnostics notebooks (.ipynb and .html) of each "
         "scheme to <output-dir>/_analyst/<scheme_id>/ (never publish them)",
+    )
+    run.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also print each report to report.pdf with headless Chromium (make browser-deps)",
     )
     run.add_argument(
         "--engine",

@@ -1,11 +1,16 @@
-"""Render every scheme's report with papermill, in parallel, isolating failures.
+"""Render every scheme's report in worker processes, in parallel, isolating failures.
 
 For each params file: validate it (all files before anything runs), skip it when its
 inputs, params and code are unchanged since the last successful run (unless
-``force``), execute ``notebooks/scheme_report.ipynb`` into
-``outputs/<scheme_id>/report.ipynb``, render ``report.html``, write
-``provenance.json``, run the privacy scan on everything written and write
-``status.json``. One failing scheme never stops the others.
+``force``), render ``report.html`` in the worker process (``spimpact.report.page``:
+sections straight to HTML, no kernel start or notebook conversion) together with
+``report.ipynb`` (the thin notebook with the same outputs), optionally print
+``report.pdf`` (``pdf=True``), write ``provenance.json``, run the privacy scan on
+everything written, append the refresh to ``outputs/history/`` when the scan passes
+and write ``status.json``. One failing scheme never stops the others; each worker
+process imports the analysis stack once and renders several schemes. With
+``diagnostics=True`` the analyst-only diagnostics notebooks are then executed with
+papermill into ``outputs/_analyst/`` (``spimpact.report.diagnostics``).
 
 The runner touches nothing outside the output folder and replaces only folders it
 made (they carry ``OUTPUT_MARKER``); a params file's name must be its scheme id. A
@@ -22,6 +27,7 @@ import re
 import shutil
 import sys
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,7 +50,6 @@ from spimpact.paths import (
     ANALYST_DIR,
     HISTORY_DIR,
     INTERNAL_DIR,
-    NOTEBOOK,
     OUTPUT_MARKER,
     OUTPUTS_DIR,
     PARAMS_DIR,
@@ -59,7 +64,6 @@ from spimpact.report.provenance import (
     rebuild_key,
     write_json,
 )
-from spimpact.report.render import notebook_to_html
 
 CELL_TIMEOUT_SECONDS = 1800
 REASON_MAX_CHARS = 300
@@ -71,9 +75,10 @@ OWN_ERRORS = (
     "FileRefused",
     "OutputFolderError",
     "ApprovalsError",
+    "PdfError",
 )
 # Files of a scheme folder that are moved to _internal when the privacy scan finds anything.
-PUBLISHED = ("report.html", "report.ipynb", "provenance.json", "tables")
+PUBLISHED = ("report.html", "report.pdf", "report.ipynb", "provenance.json", "tables")
 
 
 class OutputFolderError(ValueError):
@@ -103,6 +108,7 @@ def run_reports(
     jobs: int = 1,
     force: bool = False,
     output_root: Path | None = None,
+    pdf: bool = False,
     summary: bool = True,
     progress=print,
     diagnostics: bool = False,
@@ -115,7 +121,8 @@ def run_reports(
 
     With ``diagnostics``, also the analyst-only diagnostics notebooks of every scheme
     whose report rendered (``spimpact.report.diagnostics``; ``outputs/_analyst/``).
-    Returns one ``RunOutcome`` per params file, in the order given.
+    With ``pdf`` each rendered report is also printed to ``report.pdf`` (headless
+    Chromium). Returns one ``RunOutcome`` per params file, in the order given.
     """
     if engine is not None:
         with _engine_env(check_engine(engine)):
@@ -168,7 +175,7 @@ def run_reports(
     )
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {
-            pool.submit(render_scheme, path, params, output_root, force): path
+            pool.submit(render_scheme, path, params, output_root, force, pdf): path
             for path, params in runnable
         }
         for done, future in enumerate(as_completed(futures), start=1):
@@ -242,12 +249,17 @@ def _run_diagnostics(runnable, outcomes, output_root: Path, *, jobs: int, progre
 
 
 def render_scheme(
-    params_path: Path, params: SchemeParams, output_root: Path, force: bool = False
+    params_path: Path,
+    params: SchemeParams,
+    output_root: Path,
+    force: bool = False,
+    pdf: bool = False,
 ) -> RunOutcome:
     """Execute and render one scheme's report; never raises.
 
-    ``params`` were validated from ``params_path`` by the caller; provenance is built
-    once here and written before the notebook runs, which reads it.
+    ``params`` were validated from ``params_path`` by the caller; the data are loaded
+    once here, for provenance (written before the report renders, which reads it), the
+    rendering and the privacy scan.
     """
     started = time.perf_counter()
     scheme_id, title = params.scheme_id, params.title
@@ -262,7 +274,7 @@ def render_scheme(
             )
         check_key_allowed(params)
         provenance = build_provenance(params_path, params)
-        if not force and _unchanged(out_dir, provenance):
+        if not force and _unchanged(out_dir, provenance, pdf=pdf):
             return RunOutcome(
                 scheme_id,
                 title,
@@ -274,14 +286,16 @@ def render_scheme(
         try:
             scheme = load_scheme_from_params(params)
         except DataValidationError:
-            scheme = None  # the notebook stops on it and is kept internal, as before
+            scheme = None  # the rendering stops on it; its traceback is kept internal
         provenance = build_provenance(params_path, params, scheme)  # with the refresh label
         shutil.rmtree(out_dir)  # ours: claim_folder checked its marker
         claim_folder(out_dir)
         write_json(out_dir / PROVENANCE_FILE, provenance)
-        notebook_path = out_dir / "report.ipynb"
-        _execute(params_path, out_dir, notebook_path)
-        notebook_to_html(notebook_path, out_dir / "report.html", title=title)
+        rendered = _render(params_path, out_dir, output_root / INTERNAL_DIR / scheme_id, scheme)
+        if pdf:
+            from spimpact.report.pdf import write_pdf
+
+            write_pdf(out_dir / "report.html", out_dir / "report.pdf")
         # With an approved-quotes file, words of any comment not approved are a finding
         # too; without one no quote is published (the report shows themes only) and the
         # scan checks consent, so a title sharing words with a comment is not refused.
@@ -291,7 +305,7 @@ def render_scheme(
             out_dir,
             params,
             output_root / INTERNAL_DIR / scheme_id,
-            scheme=scheme,
+            scheme=scheme if scheme is not None else rendered,
             approved_quotes=approved,
         )
         if reason is None:
@@ -455,56 +469,41 @@ def _secrets(params: SchemeParams) -> tuple[str, ...]:
     return (key,) if key else ()
 
 
-def _execute(params_path: Path, out_dir: Path, notebook_path: Path) -> None:
-    import papermill
+def _render(params_path: Path, out_dir: Path, internal_dir: Path, scheme=None):
+    """Render the report in this process; on failure keep the traceback internally.
 
-    papermill.execute_notebook(
-        str(NOTEBOOK),
-        str(notebook_path),
-        parameters={
-            "params_path": str(Path(params_path).resolve()),
-            "output_dir": str(out_dir.resolve()),
-        },
-        kernel_name="python3",
-        cwd=str(NOTEBOOK.parent),
-        progress_bar=False,
-        log_output=False,
-        execution_timeout=CELL_TIMEOUT_SECONDS,
-        report_mode=True,
-        # the kernel's own start-up log (e.g. a note on loopback TCP) is not the report's
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
-    )
-    _strip_run_metadata(notebook_path)
+    Returns the scheme's loaded data (for the privacy scan). The traceback (it can
+    quote input values) goes to ``internal_dir/report.ipynb`` as the error output of a
+    one-cell notebook, as a failed notebook run kept it.
+    """
+    from spimpact.report.page import render_scheme_report
 
-
-def _strip_run_metadata(notebook_path: Path) -> None:
-    """Remove timestamps, durations, random ids and absolute paths: re-runs are byte-identical."""
-    notebook = nbformat.read(notebook_path, as_version=4)
-    notebook.metadata.pop("papermill", None)
-    for cell in notebook.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.id = "injected-parameters"  # papermill gives it a random id
-        if "parameters" in cell.metadata.get(
-            "tags", []
-        ) or "injected-parameters" in cell.metadata.get("tags", []):
-            cell.source = (
-                "\n".join(
-                    line
-                    for line in cell.source.splitlines()
-                    if not line.strip().startswith(("params_path", "output_dir"))
-                )
-                or "# parameters injected by spimpact run (paths omitted)"
+    try:
+        return render_scheme_report(
+            Path(params_path).resolve(), out_dir.resolve(), scheme=scheme
+        ).scheme
+    except Exception as error:
+        internal_dir.mkdir(parents=True, exist_ok=True)
+        cell = nbformat.v4.new_code_cell("render_scheme_report(params_path, output_dir)")
+        cell.outputs = [
+            nbformat.v4.new_output(
+                "error",
+                ename=type(error).__name__,
+                evalue=str(error),
+                traceback=traceback.format_exception(error),
             )
-    nbformat.write(notebook, notebook_path)
+        ]
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), internal_dir / "report.ipynb")
+        raise
 
 
-def _unchanged(out_dir: Path, provenance: dict) -> bool:
+def _unchanged(out_dir: Path, provenance: dict, *, pdf: bool = False) -> bool:
     status_path, provenance_path = out_dir / "status.json", out_dir / PROVENANCE_FILE
     if not (
         status_path.exists() and provenance_path.exists() and (out_dir / "report.html").exists()
     ):
+        return False
+    if pdf and not (out_dir / "report.pdf").exists():
         return False
     status = json.loads(status_path.read_text(encoding="utf-8"))
     previous = json.loads(provenance_path.read_text(encoding="utf-8"))
@@ -515,7 +514,7 @@ def _unchanged(out_dir: Path, provenance: dict) -> bool:
 
 def _keep_failed_notebook_internal(out_dir: Path, internal_dir: Path) -> None:
     _move_internal(out_dir, internal_dir, ("report.ipynb",))
-    for partial in ("report.html", "provenance.json", "tables"):
+    for partial in ("report.html", "report.pdf", "report.ipynb", "provenance.json", "tables"):
         path = out_dir / partial
         if path.is_dir():
             shutil.rmtree(path)

@@ -272,15 +272,20 @@ class SchemeReport:
     _fitted: dict[str, object] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def prepare(cls, params_path: str | Path, output_dir: str | Path) -> SchemeReport:
+    def prepare(
+        cls, params_path: str | Path, output_dir: str | Path, *, scheme: SchemeData | None = None
+    ) -> SchemeReport:
         """Validate params, load and check the data, and score every measure.
 
         Provenance is read from ``output_dir/provenance.json`` when the runner has
         written it for this run, and built here otherwise (a notebook run by hand).
+        ``scheme`` is the data already loaded from the same params (the runner loads
+        them once for provenance); loaded here when not given.
         """
         params_path, output_dir = Path(params_path), Path(output_dir)
         params = load_params(params_path)
-        scheme = load_scheme_from_params(params)
+        if scheme is None:
+            scheme = load_scheme_from_params(params)
         scored = score_scheme(scheme, params)
         provenance_path = output_dir / PROVENANCE_FILE
         provenance = (

@@ -10,24 +10,22 @@ writes ``headline_estimates.csv``/``.parquet`` for analysts' own roll-ups.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from spimpact.analyses.maturity.section import MATURITY_COLUMNS, RATINGS
-from spimpact.models.meta import fit_random_effects, plot_funnel
+from spimpact.models.meta import fit_random_effects
 from spimpact.params import SCHEME_ID_PATTERN
 from spimpact.publish import gate
 from spimpact.publish.disclosure import SUPPRESSED
 from spimpact.publish.section import HEADLINE_COLUMNS
-from spimpact.report.refresh_summary import refresh_html
+from spimpact.report.board import forest_figures, matrix_html, maturity_side_by_side
+from spimpact.report.refresh_summary import read_refresh_tables, refresh_html
 
 LEVELS = (
     ("person", "Impact on the person", "Wellbeing and how people feel."),
@@ -61,19 +59,41 @@ META_COLUMNS = (
     "q_p_value",
 )
 _CSS = """
-body{font-family:Arial,Helvetica,sans-serif;margin:2em auto;max-width:72em;color:#212b32;
-line-height:1.45;padding:0 1em}
-h1{color:#005eb8}h2{border-bottom:2px solid #005eb8;padding-bottom:.2em;margin-top:2em}
+*{box-sizing:border-box}
+body{font-family:"Frutiger W01",Frutiger,Arial,Helvetica,"Liberation Sans",sans-serif;
+margin:0 auto;max-width:76em;color:#212b32;line-height:1.45;padding:0 1em 2em}
+header{background:#005eb8;color:#fff;padding:.8em 1em;margin:0 -1em 1em}
+header h1{margin:0;font-size:1.6em}header p{margin:.3em 0 0}header code{color:#fff}
+h2{color:#005eb8;border-bottom:2px solid #005eb8;padding-bottom:.2em;margin-top:1.6em}
+.board-first h2{margin-top:.5em}
+a{color:#005eb8}a:focus{outline:3px solid #ffb81c;background:#ffb81c;color:#000}
+.table-wrap{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.8em 0 1.5em;font-size:.92em}
 th,td{border:1px solid #d8dde0;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f0f4f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+caption{caption-side:top;text-align:left;font-weight:bold;padding:.3em 0}
+.matrix td{text-align:right;min-width:8em;line-height:1.25}.matrix th{line-height:1.25}
+.matrix td,.matrix th{padding:.2em .5em}.ci{font-size:.85em;color:#4c6272}
+.judge{font-weight:bold;white-space:nowrap}
+.cell-better{background:#e1f2e8}.cell-worse{background:#fbe2e0}
+.cell-unclear{background:#fff4d6}.cell-higher,.cell-lower{background:#e8f1f8}
+.cell-none{color:#4c6272}
 .ok{color:#007f3b;font-weight:bold}.failed{color:#d5281b;font-weight:bold}
 .good{background:#e1f2e8}.fair{background:#fff4d6}.poor{background:#fbe2e0}
-.note{color:#4c6272;font-size:.9em}figure{margin:1em 0}img{max-width:100%}
+.forests{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:1em}
+.forests figure{margin:0}figcaption{font-size:.85em;color:#4c6272}
+.box{border-left:6px solid #005eb8;background:#f0f4f5;padding:.4em 1em;margin:1em 0}
+.note{color:#4c6272;font-size:.9em}figure{margin:1em 0}img{max-width:100%;height:auto}
+@media (max-width:60em){.forests{grid-template-columns:1fr}}
+@page{size:A4 landscape;margin:12mm;
+@bottom-center{content:"Page " counter(page) " of " counter(pages);font-size:9pt}}
+@media print{header{background:#fff;color:#212b32;border-bottom:3px solid #005eb8}
+header code{color:#212b32}h2{break-before:page}.board-first h2{break-before:auto}
+figure,tr{break-inside:avoid}}
 """
 
 
-def build_summary(outputs_dir) -> Path:
+def build_summary(outputs_dir, *, boxes=()) -> Path:
     """Write the ICB summary page ``outputs/index.html`` and the pooled headline files.
 
     Parameters
@@ -89,10 +109,17 @@ def build_summary(outputs_dir) -> Path:
     pathlib.Path
         Path of ``index.html``. ``headline_estimates.csv`` and
         ``headline_estimates.parquet`` are written beside it.
+    boxes
+        Extra boxes for page one, each ``(title, paragraphs)``; both are escaped
+        (a hook for notices such as plan or refresh flags).
 
     Notes
     -----
-    Outcomes are grouped by the three levels of the NHS social prescribing common
+    Page one is the board paper: an outcome-by-scheme matrix
+    (``spimpact.report.board``), small-multiple forest plots (pooled when three or
+    more schemes measured an outcome the same way; ratios on the log scale) and the
+    data-maturity framework side by side; the details follow. Outcomes are grouped by
+    the three levels of the NHS social prescribing common
     outcomes framework (person, community, health and care system; NHS England
     summary guide, SPEC section 2.3). Outcomes measured the same way (same
     ``measure`` and ``outcome``) in two or more schemes are pooled by REML
@@ -115,21 +142,44 @@ def build_summary(outputs_dir) -> Path:
     published.to_csv(outputs_dir / "headline_estimates.csv", index=False)
     published.to_parquet(outputs_dir / "headline_estimates.parquet", index=False)
 
+    titles = dict(zip(statuses["scheme_id"], statuses["title"], strict=True))
+    forests = forest_figures(headlines, titles)
+    extra = "".join(
+        f'<aside class="box"><h3>{gate.escape(title)}</h3>'
+        + "".join(gate.paragraph(p) for p in paragraphs)
+        + "</aside>"
+        for title, paragraphs in boxes
+    )
     parts = [
-        "<h1>Social prescribing impact: summary across schemes</h1>",
-        "<p>One page for the board: each scheme's report, its headline results grouped by "
-        "the NHS social prescribing common outcomes framework, how mature its data are, "
-        "and, where schemes measured the same outcome in the same way, a pooled estimate. "
-        f"Cells shown as <code>{SUPPRESSED}</code> are withheld to protect privacy (counts "
-        "of 1 to 7; means of fewer than 8 people). Every number here comes from the "
-        "published scheme reports; estimates from schemes without a comparison group "
-        "describe change, not proven effect.</p>",
-        _status_html(outputs_dir, statuses),
+        "<header><h1>Social prescribing impact: summary across schemes</h1>"
+        f"<p>{len(statuses)} scheme report(s). Every number comes from the published scheme "
+        f"reports; cells shown as <code>{SUPPRESSED}</code> are withheld to protect privacy."
+        "</p></header>",
+        '<section class="board-first"><h2>Outcomes by scheme</h2>',
+        "<p>Each scheme's headline result for each outcome, grouped by the NHS social "
+        "prescribing common outcomes framework (person, health and care system, community). "
+        "Estimates from schemes without a comparison group describe change, not proven "
+        "effect.</p>",
+        matrix_html(headlines, _plan_marked(titles, outputs_dir, statuses)),
+        extra,
         refresh_html(outputs_dir, statuses),  # issue 17 (report/refresh_summary.py)
+        "</section><h2>Each outcome across schemes</h2>",
+        "<p>One plot per outcome reported by two or more schemes: squares are schemes with "
+        "their confidence intervals; where three or more schemes measured it the same way, "
+        "the diamond is the pooled estimate (random-effects meta-analysis, REML with the "
+        "Hartung-Knapp interval; ratios pooled on the log scale).</p>",
+        f'<div class="forests">{"".join(forests)}</div>'
+        if forests
+        else "<p>No outcome was reported with an interval by two or more schemes.</p>",
+        "<h2>Data maturity side by side</h2><p>How complete and consistent each scheme's "
+        "data are against the spimpact data contract and the Social Prescribing Information "
+        "Standard; better data give more certain results.</p>",
+        maturity_side_by_side(maturity, titles, RATINGS),
+        "<h2>Details</h2>",
+        _status_html(outputs_dir, statuses),
         _headlines_html(headlines),
-        _maturity_html(maturity, statuses),
         _meta_html(headlines, meta),
-        "<h2>Data for analysts</h2><p>Every scheme's headline estimates are in "
+        "<h3>Data for analysts</h3><p>Every scheme's headline estimates are in "
         '<a href="headline_estimates.csv">headline_estimates.csv</a> and '
         '<a href="headline_estimates.parquet">headline_estimates.parquet</a> (columns: '
         + html.escape(", ".join(SUMMARY_COLUMNS))
@@ -141,6 +191,18 @@ def build_summary(outputs_dir) -> Path:
     index = outputs_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def _plan_marked(titles: dict[str, str], outputs_dir: Path, statuses) -> dict[str, str]:
+    """Scheme titles for the matrix, marked where the analysis plan changed (issue 17)."""
+    plan = read_refresh_tables(outputs_dir, statuses)["analysis_plan_changes"]
+    changed = plan.groupby("scheme_id")["changed_on"].first() if len(plan) else {}
+    return {
+        scheme: f"{title} (\u26a0 analysis plan changed on {changed[scheme]})"
+        if scheme in changed
+        else title
+        for scheme, title in titles.items()
+    }
 
 
 def read_statuses(outputs_dir: Path) -> pd.DataFrame:
@@ -283,7 +345,7 @@ def meta_analyse_headlines(headlines: pd.DataFrame) -> tuple[pd.DataFrame, dict]
 
 def _status_html(outputs_dir: Path, statuses: pd.DataFrame) -> str:
     if statuses.empty:
-        return "<h2>Schemes</h2><p>No scheme reports were found.</p>"
+        return "<h3>Schemes</h3><p>No scheme reports were found.</p>"
     rows = []
     for row in statuses.itertuples(index=False):
         report = outputs_dir / row.scheme_id / "report.html"
@@ -302,13 +364,13 @@ def _status_html(outputs_dir: Path, statuses: pd.DataFrame) -> str:
         else f"<p>All {len(statuses)} scheme reports were produced.</p>"
     )
     return (
-        "<h2>Schemes</h2>" + note + "<table><thead><tr><th>Scheme report</th><th>Id</th>"
+        "<h3>Schemes</h3>" + note + "<table><thead><tr><th>Scheme report</th><th>Id</th>"
         "<th>Status</th><th>Reason</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
 
 
 def _headlines_html(headlines: pd.DataFrame) -> str:
-    parts = ["<h2>Headline results by outcome level</h2>"]
+    parts = ["<h3>Headline results by outcome level</h3>"]
     known = [level for level, _, _ in LEVELS]
     groups = [(headlines["outcome_level"] == level, title, text) for level, title, text in LEVELS]
     other = ~headlines["outcome_level"].isin(known)
@@ -316,7 +378,7 @@ def _headlines_html(headlines: pd.DataFrame) -> str:
         groups.append((other, "Other results", "Results not tagged with a framework level."))
     for mask, title, description in groups:
         rows = headlines[mask]
-        parts.append(f"<h3>{html.escape(title)}</h3><p class='note'>{html.escape(description)}</p>")
+        parts.append(f"<h4>{html.escape(title)}</h4><p class='note'>{html.escape(description)}</p>")
         if rows.empty:
             parts.append("<p>No scheme reported a result at this level.</p>")
             continue
@@ -343,45 +405,10 @@ def _headlines_html(headlines: pd.DataFrame) -> str:
     return "".join(parts)
 
 
-def _maturity_html(maturity: pd.DataFrame, statuses: pd.DataFrame) -> str:
-    parts = [
-        "<h2>Data maturity</h2><p>How complete and consistent each scheme's data are "
-        "against the spimpact data contract and the Social Prescribing Information "
-        "Standard; better data give more certain results.</p>"
-    ]
-    if maturity.empty:
-        return parts[0] + "<p>No scheme published a data-maturity scorecard.</p>"
-    domains = list(dict.fromkeys(maturity["domain"]))
-    rows = []
-    titles = dict(zip(statuses["scheme_id"], statuses["title"], strict=True))
-    for scheme_id, group in maturity.groupby("scheme_id", sort=True):
-        cells = []
-        for domain in domains:
-            ratings = group.loc[group["domain"] == domain, "rating"]
-            worst = _worst_rating(ratings)
-            cells.append(f'<td class="{worst}">{worst}</td>' if worst else "<td></td>")
-        ranked = group.assign(_rank=pd.to_numeric(group["priority"], errors="coerce"))
-        first = ranked.dropna(subset=["_rank"]).sort_values("_rank", kind="stable")
-        first = first["improve"].head(2)
-        advice = "; ".join(html.escape(str(a)) for a in first) or "No priority gaps."
-        rows.append(
-            f"<tr><td>{html.escape(str(titles[scheme_id]))}</td>{''.join(cells)}"
-            f"<td>{advice}</td></tr>"
-        )
-    header = "".join(f"<th>{html.escape(d)}</th>" for d in domains)
-    parts.append(
-        f"<table><thead><tr><th>Scheme</th>{header}<th>Improve first</th></tr></thead>"
-        "<tbody>" + "".join(rows) + "</tbody></table>"
-        "<p class='note'>Each cell shows the weakest rating among that domain's checks; "
-        "the scheme reports list every check.</p>"
-    )
-    return "".join(parts)
-
-
 def _meta_html(headlines: pd.DataFrame, meta) -> str:
     table, fits = meta
     parts = [
-        "<h2>Comparing schemes</h2><p>Where two or more schemes reported the same outcome "
+        "<h3>Pooled estimates</h3><p>Where two or more schemes reported the same outcome "
         "measured the same way, their results are pooled by random-effects meta-analysis "
         "(REML, Hartung-Knapp confidence interval). The prediction interval shows the "
         "range of results a similar new scheme might expect. With few schemes these "
@@ -409,37 +436,7 @@ def _meta_html(headlines: pd.DataFrame, meta) -> str:
         }
     )
     parts.append(_table_html(display, numeric=tuple(display.columns[2:])))
-    for (measure, outcome, method), (result, group) in fits.items():
-        fig = Figure(figsize=(11, 1.6 + 0.4 * (result.k + 2)))
-        forest_ax, funnel_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-        result.plot(ax=forest_ax, xlabel=outcome)
-        forest_ax.set_title("Forest plot", fontsize=10)
-        sizes = group["n"]
-        plot_funnel(
-            result,
-            sizes=None if sizes.isna().any() else sizes.to_numpy(dtype=float),
-            ax=funnel_ax,
-            xlabel=outcome,
-        )
-        funnel_ax.set_title("Funnel plot", fontsize=10)
-        fig.tight_layout()
-        alt = f"Forest and funnel plots of {outcome} across {result.k} schemes"
-        parts.append(
-            f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{_png(fig)}'>"
-            f"<figcaption class='note'>{html.escape(outcome)} (<code>{html.escape(measure)}"
-            f"</code>; {html.escape(method)}): squares are schemes (size shows weight), "
-            "the diamond is the pooled estimate and the dotted line its prediction "
-            "interval. The funnel plot shows each scheme's result against its size; "
-            "with few schemes, asymmetry is hard to judge.</figcaption></figure>"
-        )
     return "".join(parts)
-
-
-def _png(fig) -> str:
-    buffer = io.BytesIO()
-    # No software/version metadata, so the page is byte-identical across runs.
-    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _table_html(frame: pd.DataFrame, *, numeric=(), links=None) -> str:

@@ -99,6 +99,7 @@ def test_summary_page_is_self_contained(outputs):
 
 def test_summary_groups_headlines_by_outcome_level(outputs):
     page = (outputs / "index.html").read_text(encoding="utf-8")
+    page = page[page.index("<h2>Details") :]
     person = page.index("Impact on the person")
     system = page.index("Impact on the health and care system")
     community = page.index("Impact on the community")
@@ -144,9 +145,11 @@ def test_headline_estimates_files_hold_every_scheme(outputs):
 
 def test_maturity_scorecard_shows_weakest_rating_and_advice(outputs):
     page = (outputs / "index.html").read_text(encoding="utf-8")
-    scorecard = page[page.index("<h2>Data maturity") : page.index("<h2>Comparing schemes")]
-    assert scorecard.count('class="poor">poor') == 1
-    assert scorecard.count('class="fair">fair') == 2
+    scorecard = page[page.index("<h2>Data maturity") : page.index("<h2>Details")]
+    # domains as rows, schemes side by side; the rating in words beside its mark
+    assert scorecard.count('class="poor"><span aria-hidden="true">✗</span> poor') == 1
+    assert scorecard.count('class="fair"><span aria-hidden="true">!</span> fair') == 2
+    assert scorecard.count('class="good"><span aria-hidden="true">✓</span> good') == 3
     assert "Book the follow-up questionnaire." in scorecard
 
 
@@ -195,3 +198,35 @@ def test_headline_with_text_in_a_number_column_is_rejected(tmp_path):
 def test_missing_outputs_folder_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         build_summary(tmp_path / "nowhere")
+
+
+def test_board_page_one_is_the_outcome_by_scheme_matrix(outputs):
+    page = (outputs / "index.html").read_text(encoding="utf-8")
+    matrix = page[page.index("<h2>Outcomes by scheme") : page.index("<h2>Each outcome")]
+    # one row per outcome (first method of each scheme), one column per reporting scheme
+    assert matrix.count('<th scope="row">') == 3
+    assert matrix.count('<th scope="col">') == 1 + 3
+    # North Shore 2.40 (1.42 to 3.38) rules out no change in a better direction;
+    # Riverside 1.10 (-0.27 to 2.47) does not
+    assert re.search(r'class="cell-better">2\.40<br><span class=\'ci\'>1\.42 to 3\.38', matrix)
+    assert re.search(r'class="cell-unclear">1\.10<br><span class=\'ci\'>-0\.27 to 2\.47', matrix)
+    assert "✓</span> better" in matrix and "?</span> unclear" in matrix  # words beside colour
+    assert 'class="cell-none">not reported' in matrix  # Hillcrest has no GP result
+    assert page.index("<h2>Outcomes by scheme") < page.index("<h2>Details")
+
+
+def test_board_forests_pool_three_schemes_and_not_two(outputs):
+    page = (outputs / "index.html").read_text(encoding="utf-8")
+    forests = page[page.index("<h2>Each outcome") : page.index("<h2>Data maturity")]
+    alts = re.findall(r'<img alt="([^"]*)"', forests)
+    assert len(alts) == 2  # wellbeing (3 schemes) and GP attendance (2 schemes)
+    wellbeing = next(a for a in alts if WELLBEING in a)
+    gp = next(a for a in alts if "GP appointments" in a)
+    order = sorted(SCHEMES)
+    direct = fit_random_effects(
+        [SCHEMES[s][1] for s in order], [SCHEMES[s][2] for s in order],
+        method="REML", hartung_knapp=True,
+    )  # fmt: skip
+    assert f"Pooled estimate {direct.estimate:.2f} ({direct.conf_low:.2f} to " in wellbeing
+    assert "North Shore 2.40 (1.42 to 3.38)" in wellbeing
+    assert "Not pooled: fewer than three schemes" in gp
