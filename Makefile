@@ -29,11 +29,15 @@ AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 # npm registry into .venv/axe, never fetched at run time). Root installs them; without
 # them those tests are skipped locally and fail under CI=true.
 browser-deps:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v pdftoppm >/dev/null \
-	  && { [ -f $(AXE) ] || command -v npm >/dev/null; }; then :; \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	{ [ -f $(AXE) ] || command -v npm >/dev/null; } || missing="$$missing npm"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver poppler-utils npm >/dev/null; \
-	else echo "chromium/chromedriver/pdftoppm/npm missing: install Debian's chromium, chromium-driver, poppler-utils and npm for the browser tests"; fi
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "missing:$$missing: install these Debian packages for the browser tests"; fi
 	@if [ -f $(AXE) ]; then :; \
 	elif command -v npm >/dev/null; then \
 	  npm install --silent --no-save --no-audit --no-fund --prefix $(VENV)/axe axe-core@$(AXE_VERSION); \
