@@ -273,8 +273,7 @@ def render_scheme(
                 [f"params 'data_dir' ({params.data_dir.name}): no such scheme folder"]
             )
         check_key_allowed(params)
-        provenance = build_provenance(params_path, params)
-        if not force and _unchanged(out_dir, provenance, pdf=pdf):
+        if not force and _unchanged(out_dir, build_provenance(params_path, params), pdf=pdf):
             return RunOutcome(
                 scheme_id,
                 title,

@@ -90,7 +90,8 @@ def render_scheme_report(params_path, output_dir, *, scheme=None) -> SchemeRepor
                 )
             )
             plt.close(figure)
-        rendered[name] = (section, tuple(pngs), tuple(alts), [p.read_bytes() for p in written])
+        csvs = [p.read_bytes() for p in written]
+        rendered[name] = (section, tuple(pngs), tuple(alts), csvs, _tables_html(section))
     report.finish()
     html = _page(report, rendered)
     (output_dir / "report.html").write_text(html, encoding="utf-8")
@@ -105,14 +106,14 @@ def _page(report: SchemeReport, rendered: dict) -> str:
     charts = []
     for name in PAGE_ONE_CHARTS:
         if name in rendered and rendered[name][1] and len(charts) < PAGE_ONE_CHART_COUNT:
-            section, pngs, alts, _ = rendered[name]
+            section, pngs, alts, *_ = rendered[name]
             charts.append(layout.figure_html(pngs[0], alts[0], caption=section.title, printed=True))
     placed = {"front_page", *PAGE_ONE_BOXES, *PAGE_ONE_ALERTS}
     order = [n for n in FINDINGS if n in rendered]
     order += [n for n in rendered if n not in placed and n not in order and n not in APPENDIX]
-    findings = [_section_html(name, *rendered[name][:4]) for name in order]
+    findings = [_section_html(name, *rendered[name]) for name in order]
     appendix = [_notes_html(rendered, order)]
-    appendix += [_section_html(n, *rendered[n][:4], level=3) for n in APPENDIX if n in rendered]
+    appendix += [_section_html(n, *rendered[n], level=3) for n in APPENDIX if n in rendered]
     contents = [("summary", "Summary for commissioners")]
     contents += [(f"s-{n}", rendered[n][0].title) for n in order]
     contents.append(("appendix", "Appendix: methods"))
@@ -132,11 +133,18 @@ def _page(report: SchemeReport, rendered: dict) -> str:
     )
 
 
-def _section_html(name, section, pngs, alts, csvs, *, level: int = 2) -> str:
+def _tables_html(section) -> tuple[str, ...]:
+    return tuple(table_html(table) for table in section.tables)
+
+
+def _section_html(name, section, pngs, alts, csvs, tables_html, *, level: int = 2) -> str:
     """Charts first, then the interpretation, then tables (long ones collapsed)."""
     figures = [layout.figure_html(png, alt) for png, alt in zip(pngs, alts, strict=True)]
     text = [gate.paragraph(p) for p in section.text]
-    tables = [_table(table, csv) for table, csv in zip(section.tables, csvs, strict=True)]
+    tables = [
+        layout.table_block(table, html, csv)
+        for table, html, csv in zip(section.tables, tables_html, csvs, strict=True)
+    ]
     if section.tables:
         tables.append(gate.note(TABLE_FOOTNOTE))
     css = ' class="report-section"' if level == 2 else ""
@@ -147,15 +155,14 @@ def _section_html(name, section, pngs, alts, csvs, *, level: int = 2) -> str:
     )
 
 
-def _table(table, csv: bytes) -> str:
-    return layout.table_block(table, table_html(table), csv)
-
-
-def _alert_html(section, pngs, alts, csvs) -> str:
+def _alert_html(section, pngs, alts, csvs, tables_html) -> str:
     """A page-one alert with its tables; nothing when the section is empty (no title)."""
     if not section.title:
         return ""
-    tables = [_table(table, csv) for table, csv in zip(section.tables, csvs, strict=True)]
+    tables = [
+        layout.table_block(table, html, csv)
+        for table, html, csv in zip(section.tables, tables_html, csvs, strict=True)
+    ]
     return layout.alert_html(section, tables)
 
 
@@ -197,10 +204,10 @@ def write_notebook(path: Path, report: SchemeReport, rendered: dict) -> Path:
             cell.outputs.append(new_output("display_data", data={"text/html": title}))
         match = _SHOW_CALL.search(cell.source)
         if match and match.group(1) in rendered:
-            section, pngs, _, _ = rendered[match.group(1)]
+            section, pngs, _, _, tables_html = rendered[match.group(1)]
             if not section.title:  # e.g. no analysis-plan box: the plan did not change
                 continue
-            head, tail = section_html(section)
+            head, tail = section_html(section, tables=tables_html)
             if match.group(1) in PAGE_ONE_ALERTS:  # as SchemeReport.show frames it
                 head, tail = f'<div class="alert">{head}', f"{tail}</div>"
             cell.outputs.append(new_output("display_data", data={"text/html": head}))

@@ -72,10 +72,15 @@ def write_tables(section: Section, tables_dir: Path) -> list[Path]:
     return written
 
 
-def section_html(section: Section, *, level: int = 2) -> tuple[str, str]:
-    """The escaped HTML before the figures (title, text) and after them (tables, notes)."""
+def section_html(
+    section: Section, *, level: int = 2, tables: tuple[str, ...] | None = None
+) -> tuple[str, str]:
+    """The escaped HTML before the figures (title, text) and after them (tables, notes).
+
+    ``tables``: each table's ``table_html`` when already made (not made again).
+    """
     head = [gate.heading(section.title, level), *(gate.paragraph(p) for p in section.text)]
-    tail = [table_html(table) for table in section.tables]
+    tail = list(tables) if tables is not None else [table_html(t) for t in section.tables]
     if section.tables:
         tail.append(gate.note(TABLE_FOOTNOTE))
     tail += [gate.note(note) for note in section.notes]

@@ -37,7 +37,7 @@ def page_with(alerts: list[str]) -> str:
 def test_the_plan_alert_opens_page_one_above_the_key_figures():
     section = plan_box()
     csv = section.tables[0].frame.to_csv(index=False).encode()
-    alert = page._alert_html(section, (), (), [csv])
+    alert = page._alert_html(section, (), (), [csv], page._tables_html(section))
     html = page_with([alert])
     start = html.index('<div class="alert"><h2>Analysis plan changed on 2026-03-31</h2>')
     assert start < html.index("Summary for commissioners</h2>") < html.index('class="cards"')
@@ -46,5 +46,5 @@ def test_the_plan_alert_opens_page_one_above_the_key_figures():
 
 
 def test_no_alert_when_the_plan_did_not_change():
-    assert page._alert_html(Section(title=""), (), (), []) == ""
+    assert page._alert_html(Section(title=""), (), (), [], ()) == ""
     assert 'class="alert"' not in page_with([])
