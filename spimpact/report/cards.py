@@ -37,7 +37,10 @@ _STRENGTH = {
 
 @dataclass(frozen=True)
 class Card:
-    """One key figure: label, value, interval text, verdict and evidence strength (0-3)."""
+    """One key figure: label, value, interval text, verdict and evidence strength (0-3).
+
+    ``what``: what the value measures, in the report's words (the headline's outcome).
+    """
 
     label: str
     value: str
@@ -46,6 +49,7 @@ class Card:
     strength: int
     evidence: str
     tone: str = "neutral"  # better, worse, unclear or neutral: colour plus an arrow in words
+    what: str = ""
 
 
 def key_cards(report, headlines: pd.DataFrame, funnel: pd.DataFrame | None) -> list[Card]:
@@ -172,7 +176,8 @@ def _change_card(label, rows, follow_up, report, *, lower_is_better=None) -> Car
         else:
             verdict, tone = "? Unclear: the interval includes no change.", "unclear"
     sign = "+" if estimate > 0 else ""
-    return Card(label, f"{sign}{_num(estimate)}", interval, verdict, strength, evidence, tone)
+    value = f"{sign}{_num(estimate)}"
+    return Card(label, value, interval, verdict, strength, evidence, tone, str(row["outcome"]))
 
 
 def _follow_up_card(follow_up) -> Card:
@@ -204,10 +209,11 @@ def cards_html(cards: list[Card]) -> str:
         icon, words = _STRENGTH[card.strength]
         evidence = f"{words}: {card.evidence}" if card.evidence else words
         interval = f'<p class="card-ci">{gate.escape(card.interval)}</p>' if card.interval else ""
+        what = f'<p class="card-what">{gate.escape(card.what)}</p>' if card.what else ""
         items.append(
             f'<li class="card card-{card.tone}">'
             f'<h3 class="card-label">{gate.escape(card.label)}</h3>'
-            f'<p class="card-value">{gate.escape(card.value)}</p>{interval}'
+            f'<p class="card-value">{gate.escape(card.value)}</p>{what}{interval}'
             f'<p class="card-verdict">{gate.escape(card.verdict)}</p>'
             f'<p class="card-evidence"><span aria-hidden="true">{icon}</span> '
             f"{gate.escape(evidence)}</p></li>"

@@ -58,7 +58,7 @@ background:#fff;line-height:1.3}}
 .card-unclear{{border-top-color:var(--warm)}}
 .card-label{{font-size:.9em;margin:0;color:var(--grey)}}
 .card-value{{font-size:1.7em;font-weight:bold;margin:0;line-height:1.2}}
-.card p{{margin:.15em 0}}.card-ci,.card-evidence{{font-size:.78em;color:var(--grey)}}
+.card p{{margin:.15em 0}}.card-ci,.card-evidence,.card-what{{font-size:.78em;color:var(--grey)}}
 .card-verdict{{font-size:.82em}}
 .charts{{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:.8em}}
 .charts figure{{margin:0}}.charts img{{width:100%;height:11.5em;object-fit:contain}}

@@ -37,6 +37,13 @@ def test_page_one_has_the_five_key_figure_cards_and_charts(rendered_reports):
         # each card gives a verdict and its strength of evidence in words
         assert summary.count('class="card-verdict"') == 5, name
         assert len(re.findall(r"(Stronger|Moderate|Weaker) evidence|No estimate", summary)) == 5
+        # an estimate says what it measures (a bare "-552" would not)
+        cards = re.findall(r'<li class="card [^"]*">(.*?)</li>', summary)
+        for card in cards[2:4]:  # wellbeing and GP attendance change
+            if "not available" not in card:
+                assert 'class="card-what"' in card, (name, card)
+        if name == "riverside":
+            assert "clinical appointments per 1,000 clients per year" in cards[3], cards[3]
         charts = summary[summary.index('<div class="charts">') :]
         assert 3 <= charts.count("<img ") <= 4, name
         assert summary.index('class="cards"') < summary.index('class="charts"')
