@@ -10,7 +10,7 @@ the growth curve is plotted to ``benchmarks/_data/scale/growth.png``.
 
 Usage::
 
-    nice python benchmarks/bench_scale_report.py                       # 50k and 100k
+    nice python benchmarks/bench_scale_report.py                       # quick: 10k and 20k
     nice python benchmarks/bench_scale_report.py --clients 50000 100000 250000 500000
 
 Target (issue 14): 500,000 clients under 8 GB peak with the DuckDB engine on a 2-core,
@@ -103,7 +103,7 @@ def plot(results: list[dict], path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, nargs="+", default=[50_000, 100_000])
+    parser.add_argument("--clients", type=int, nargs="+", default=[10_000, 20_000])
     parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
