@@ -9,11 +9,12 @@ and the panel itself.
 Usage::
 
     nice python benchmarks/bench_engines.py                        # 2 million rows
-    nice python benchmarks/bench_engines.py --rows 2000000 10000000
+    nice python benchmarks/bench_engines.py --rows 2000000 10000000 50000000
 
-Measured on 2026-12-01 (2 shared cores, load average ~10, one run each):
-2M rows: DuckDB 3.0 s, 0.4 GB; Spark 77.5 s (+ 38 s session start), 2.1 GB.
-10M rows: DuckDB 14.4 s, 0.7 GB; Spark 214 s (+ 30 s), 3.4 GB. Same panel row counts.
+Measured on 2026-12-01 (2 shared cores, load average 5-7, one run each):
+2M rows: DuckDB 1.7 s, 0.4 GB; Spark 46.2 s (+ 11.5 s session start), 3.6 GB.
+10M rows: DuckDB 9.3 s, 0.6 GB; Spark 99.1 s (+ 15.2 s), 6.4 GB.
+50M rows: DuckDB 84.8 s, 1.7 GB; Spark 294.8 s (+ 21.8 s), 4.9 GB. Same panel row counts.
 
 Nothing is checked (a comparison, not a target): DuckDB embedded is the engine for one
 machine; Spark's numbers show its per-row cost for the cluster estimate in docs/scale.md.
