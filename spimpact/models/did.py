@@ -329,7 +329,8 @@ def fit_twfe(
     require_columns(data, [unit, time, cluster, weights], role="fit_twfe")
     env = patsy.EvalEnvironment.capture(1)
     y, x, terms, kept = design_matrices(formula, data, eval_env=env, drop_intercept=True)
-    rows = data.loc[kept]
+    # patsy keeps every row when none has a missing value: no copy of the panel then
+    rows = data if len(kept) == len(data) else data.loc[kept]
     if rows[[unit, time]].isna().any().any():
         raise ValueError(f"columns {unit!r} and {time!r} must not contain missing values")
     unit_codes, n_units = encode_groups(rows[unit])

@@ -225,18 +225,15 @@ def fit_event_study(
         columns.append(cluster)
     if weights is not None and weights not in columns:
         columns.append(weights)
-    frame = data[columns].copy()
-    frame = frame.dropna(subset=[c for c in columns if c != first_treated])
+    frame = data[columns].dropna(subset=[c for c in columns if c != first_treated])
     never = never_treated_mask(frame[first_treated])
     if never.all():
         raise ValueError(f"no unit is ever treated: column {first_treated!r} is all 0/NaN/inf")
     event_time = (frame[time] - frame[first_treated].where(~never)).clip(low, high)
     event_times = [e for e in range(low, high + 1) if e != reference]
-    dummies = np.column_stack([(event_time == e).to_numpy(float) for e in event_times])
-    covariate_matrix = (
-        frame[covariates].to_numpy(float) if covariates else np.empty((len(frame), 0))
-    )
-    x = np.column_stack([covariate_matrix, dummies])
+    x = _event_time_design(event_time.to_numpy(float), (low, high), reference, len(covariates))
+    if covariates:
+        x[:, : len(covariates)] = frame[covariates].to_numpy(float)
     terms = [*covariates, *(f"event_time::{e}" for e in event_times)]
     unit_codes, n_units = encode_groups(frame[unit])
     time_codes, _ = encode_groups(frame[time])
@@ -282,3 +279,25 @@ def fit_event_study(
         other_terms=table.iloc[:n_cov].reset_index(drop=True),
         conf_level=conf_level,
     )
+
+
+def _event_time_design(
+    event_time: np.ndarray, window: tuple[int, int], reference: int, n_covariates: int
+) -> np.ndarray:
+    """Design of ``n_covariates`` empty columns and the event-time indicators.
+
+    One indicator per event time of ``window`` except ``reference``, Fortran-ordered,
+    set by one scatter. ``event_time`` is already clipped to the window; NaN (never treated) and
+    non-integer values match no event time.
+    """
+    low, high = window
+    n_events = high - low
+    x = np.zeros((event_time.size, n_covariates + n_events), order="F")
+    column_of = np.arange(n_covariates, n_covariates + n_events + 1)
+    column_of[reference - low :] -= 1
+    column_of[reference - low] = -1
+    rows = np.flatnonzero(np.isfinite(event_time) & (event_time == np.round(event_time)))
+    columns = column_of[event_time[rows].astype(np.int64) - low]
+    matched = columns >= 0
+    x[rows[matched], columns[matched]] = 1.0
+    return x

@@ -127,6 +127,27 @@ def check_weights(weights: np.ndarray | None, *, name: str) -> None:
         )
 
 
+def _column_rank(matrix: np.ndarray, gram: np.ndarray) -> int:
+    """``np.linalg.matrix_rank(matrix)`` for a tall matrix, given ``gram = matrix' matrix``.
+
+    When the Gram matrix is clearly well conditioned (smallest eigenvalue above 1e-8
+    of the largest, i.e. every singular value above 1e-4 of the largest, far above
+    numpy's tolerance ``S.max() * max(n, k) * eps``) the rank is full; otherwise the
+    singular values are computed from the R of a QR decomposition, with numpy's
+    tolerance, so the answer is always numpy's.
+    """
+    k = matrix.shape[1]
+    if k == 0:
+        return 0
+    eigenvalues = np.linalg.eigvalsh(gram)
+    if eigenvalues[-1] > 0 and eigenvalues[0] > 1e-8 * eigenvalues[-1]:
+        return k
+    triangle = np.linalg.qr(matrix, mode="r") if matrix.shape[0] > k else matrix
+    singular = np.linalg.svd(triangle, compute_uv=False)
+    tolerance = singular.max(initial=0.0) * max(matrix.shape) * np.finfo(float).eps
+    return int((singular > tolerance).sum())
+
+
 def fit_linear(
     y: np.ndarray,
     x: np.ndarray,
@@ -165,17 +186,23 @@ def fit_linear(
     absorb = list(absorb)
     n = y.shape[0]
     sizes = [int(g.max()) + 1 for g in absorb]
-    yx = demean(np.column_stack([y, x]), absorb, weights=weights)
-    y_tilde, x_tilde = yx[:, 0], yx[:, 1:]
+    yx = np.empty((n, x.shape[1] + 1), order="F")
+    yx[:, 0] = y
+    yx[:, 1:] = x
+    if absorb:
+        yx = demean(yx, absorb, weights=weights, copy=False)
     root = np.ones(n) if weights is None else np.sqrt(weights)
-    y_star, x_star = root * y_tilde, root[:, None] * x_tilde
-    rank = np.linalg.matrix_rank(x_star)
+    if weights is not None:
+        yx *= root[:, None]
+    y_star, x_star = yx[:, 0], yx[:, 1:]
+    gram = x_star.T @ x_star
+    rank = _column_rank(x_star, gram)
     if rank < x_star.shape[1]:
         raise ValueError(
             "The regressors are collinear with each other or with the absorbed fixed "
             f"effects (rank {rank} < {x_star.shape[1]} columns: {list(terms)})."
         )
-    bread = np.linalg.inv(x_star.T @ x_star)
+    bread = np.linalg.inv(gram)
     coefficients = bread @ (x_star.T @ y_star)
     residuals_star = y_star - x_star @ coefficients
     k_full = x.shape[1] + n_fixed_effect_parameters(sizes)

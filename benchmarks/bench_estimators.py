@@ -1,0 +1,239 @@
+"""Benchmark: the GP-attendance estimators against pyfixest on one balanced panel, side by side.
+
+A balanced synthetic person x month panel (24 months, 30% of people referred in a month
+between 7 and 18, monthly attendances Poisson with person and month effects and a rate
+ratio of exp(0.2) after referral; practices of about 200 people) is fitted by
+
+- ``twfe``: ``fit_twfe("attendances ~ treated_now", unit="person", time="month")`` against
+  ``pyfixest.feols("attendances ~ treated_now | person + month")``;
+- ``event_study``: ``fit_event_study(window=(-6, 6), reference=-1)`` against
+  ``feols("attendances ~ i(event_time, ref=-1) | person + month")`` (event time binned at
+  the window's ends, never-referred people at the reference: the same design);
+- ``poisson``: ``fit_poisson("attendances ~ treated_now", absorb=["person", "month"])``
+  against ``pyfixest.fepois("attendances ~ treated_now | person + month")``;
+
+all with CR1 standard errors clustered by ``--cluster`` (person or practice), pyfixest's
+and our defaults being the same small-sample correction (fixest's). Each fit runs in its
+own process, after a warm-up fit on 10,000 rows (imports, numba compilation), on a panel
+generated in that process; time is the fit's wall clock, ``fit_mb`` the peak resident
+memory during the fit above the resident memory before it (Linux ``VmHWM``, reset with
+``/proc/self/clear_refs`` just before the fit) and ``peak_mb`` the process's peak
+(psutil, sampled every 0.05 s). The run stops with an error if any estimate or standard
+error differs from pyfixest's by more than ``TOLERANCE`` relative.
+
+Usage::
+
+    nice python benchmarks/bench_estimators.py                       # 1M and 5M rows
+    nice python benchmarks/bench_estimators.py --rows 20000000 --estimators twfe
+
+Measured on 2026-12-01 (2 shared cores; numbers below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+
+N_MONTHS = 24
+WINDOW = (-6, 6)
+PRACTICE_SIZE = 200
+TOLERANCE = 1e-8
+ESTIMATORS = ("twfe", "event_study", "poisson")
+LIBRARIES = ("spimpact", "pyfixest")
+
+
+def make_panel(n_rows: int, seed: int = 20261201) -> pd.DataFrame:
+    """Balanced person x month panel with ``n_rows // N_MONTHS`` people, sorted by person."""
+    rng = np.random.default_rng(seed)
+    n_people = n_rows // N_MONTHS
+    person = np.repeat(np.arange(n_people, dtype=np.int64), N_MONTHS)
+    month = np.tile(np.arange(1, N_MONTHS + 1, dtype=np.int64), n_people)
+    referred = rng.random(n_people) < 0.3
+    referral_month = np.where(referred, rng.integers(7, N_MONTHS - 5, n_people), 0)
+    first_treated = np.repeat(referral_month, N_MONTHS)
+    n_practices = max(n_people // PRACTICE_SIZE, 2)
+    practice = np.repeat(rng.integers(0, n_practices, n_people), N_MONTHS)
+    treated_now = ((first_treated > 0) & (month >= first_treated)).astype(np.float64)
+    log_rate = (
+        np.repeat(rng.normal(-0.5, 0.5, n_people), N_MONTHS)
+        + np.tile(rng.normal(0.0, 0.1, N_MONTHS), n_people)
+        + 0.2 * treated_now
+    )
+    never = first_treated == 0
+    event_time = np.where(never, -1, np.clip(month - first_treated, *WINDOW))
+    return pd.DataFrame(
+        {
+            "person": person,
+            "month": month,
+            "practice": practice,
+            "first_treated": first_treated,
+            "treated_now": treated_now,
+            "event_time": event_time,
+            "attendances": rng.poisson(np.exp(log_rate)).astype(np.float64),
+        }
+    )
+
+
+def fit_spimpact(estimator: str, panel: pd.DataFrame, cluster: str) -> pd.DataFrame:
+    from spimpact.models.count import fit_poisson
+    from spimpact.models.did import fit_event_study, fit_twfe
+
+    if estimator == "twfe":
+        result = fit_twfe(
+            "attendances ~ treated_now", panel, unit="person", time="month", cluster=cluster
+        )
+    elif estimator == "event_study":
+        result = fit_event_study(
+            panel,
+            outcome="attendances",
+            unit="person",
+            time="month",
+            first_treated="first_treated",
+            window=WINDOW,
+            cluster=cluster,
+        )
+    else:
+        result = fit_poisson(
+            "attendances ~ treated_now", panel, absorb=["person", "month"], cluster=cluster
+        )
+    return result.tidy()[["term", "estimate", "std_error"]]
+
+
+def fit_pyfixest(estimator: str, panel: pd.DataFrame, cluster: str) -> pd.DataFrame:
+    import pyfixest
+
+    vcov = {"CRV1": cluster}
+    if estimator == "twfe":
+        fit = pyfixest.feols("attendances ~ treated_now | person + month", panel, vcov=vcov)
+    elif estimator == "event_study":
+        fit = pyfixest.feols(
+            "attendances ~ i(event_time, ref=-1) | person + month", panel, vcov=vcov
+        )
+    else:
+        fit = pyfixest.fepois("attendances ~ treated_now | person + month", panel, vcov=vcov)
+    tidy = fit.tidy()
+    return pd.DataFrame(
+        {
+            "term": [str(t) for t in tidy.index],
+            "estimate": tidy["Estimate"].to_numpy(),
+            "std_error": tidy["Std. Error"].to_numpy(),
+        }
+    )
+
+
+def _resident_mb() -> tuple[float, float]:
+    """Current and peak (since the last reset) resident memory of this process, in MB."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    values = {line.split(":")[0]: line.split()[1] for line in status if line.startswith("Vm")}
+    return int(values["VmRSS"]) / 1024, int(values["VmHWM"]) / 1024
+
+
+def stage(estimator: str, library: str, n_rows: int, cluster: str) -> dict:
+    """One fit in this process: warm up, generate the panel, reset the peak, time the fit."""
+    fit = fit_spimpact if library == "spimpact" else fit_pyfixest
+    fit(estimator, make_panel(10_000, seed=1), cluster)
+    panel = make_panel(n_rows)
+    Path("/proc/self/clear_refs").write_text("5")
+    before_mb, _ = _resident_mb()
+    start = time.perf_counter()
+    table = fit(estimator, panel, cluster)
+    seconds = time.perf_counter() - start
+    _, peak_mb = _resident_mb()
+    return {
+        "seconds": seconds,
+        "fit_mb": peak_mb - before_mb,
+        "table": table.to_dict(orient="list"),
+    }
+
+
+def run_measured(estimator: str, library: str, n_rows: int, cluster: str) -> dict:
+    """Run one stage in a child process; its peak RSS also sampled from outside."""
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--stage",
+            f"{estimator},{library}",
+            "--rows",
+            str(n_rows),
+            "--cluster",
+            cluster,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        try:
+            peak = max(peak, process.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    stdout, stderr = child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"{estimator} with {library} on {n_rows} rows failed:\n{stderr}")
+    return json.loads(stdout.strip().splitlines()[-1]) | {"peak_mb": peak / 2**20}
+
+
+def compare(estimator: str, ours: dict, theirs: dict) -> float:
+    """Largest relative difference of estimates and SEs; raises if terms differ."""
+    a, b = pd.DataFrame(ours["table"]), pd.DataFrame(theirs["table"])
+    if a["term"].tolist() != b["term"].tolist():
+        terms = (a["term"].tolist(), b["term"].tolist())
+        raise AssertionError(f"{estimator}: terms differ (ours, pyfixest's): {terms}")
+    worst = 0.0
+    for column in ("estimate", "std_error"):
+        x, y = a[column].to_numpy(), b[column].to_numpy()
+        worst = max(worst, float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-300))))
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
+    parser.add_argument("--cluster", choices=("person", "practice"), default="person")
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        estimator, library = args.stage.split(",")
+        print(json.dumps(stage(estimator, library, args.rows[0], args.cluster)))
+        return
+    print(f"load average before: {psutil.getloadavg()}")
+    header = (
+        f"{'estimator':<12}{'rows':>10}{'ours s':>9}{'pyfixest s':>11}{'speed-up':>9}"
+        f"{'ours fit MB':>12}{'pyf fit MB':>11}{'ours peak MB':>13}{'pyf peak MB':>12}"
+        f"{'max rel diff':>13}"
+    )
+    print(header)
+    failures = []
+    for n_rows in args.rows:
+        for estimator in args.estimators:
+            ours = run_measured(estimator, "spimpact", n_rows, args.cluster)
+            theirs = run_measured(estimator, "pyfixest", n_rows, args.cluster)
+            difference = compare(estimator, ours, theirs)
+            print(
+                f"{estimator:<12}{n_rows:>10}{ours['seconds']:>9.2f}{theirs['seconds']:>11.2f}"
+                f"{theirs['seconds'] / ours['seconds']:>9.1f}{ours['fit_mb']:>12.0f}"
+                f"{theirs['fit_mb']:>11.0f}{ours['peak_mb']:>13.0f}{theirs['peak_mb']:>12.0f}"
+                f"{difference:>13.1e}",
+                flush=True,
+            )
+            if difference > TOLERANCE:
+                failures.append(f"{estimator} at {n_rows} rows: relative difference {difference}")
+    print(f"load average after: {psutil.getloadavg()}")
+    if failures:
+        raise SystemExit("estimates or SEs differ from pyfixest's: " + "; ".join(failures))
+
+
+if __name__ == "__main__":
+    main()
