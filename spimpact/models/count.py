@@ -193,26 +193,65 @@ def fit_poisson(
             keep &= ~drop
     y, x, offset, prior = y[keep], x[keep], offset[keep], prior[keep]
     groups = [encode_groups(rows[name].to_numpy()[keep])[0] for name in absorbed]
-    beta, mu, x_tilde, deviance, iterations, converged = _irls(y, x, offset, groups, prior)
+    cluster_codes = None if cluster is None else encode_groups(rows[cluster].to_numpy()[keep])[0]
+    return poisson_fit(
+        y,
+        x,
+        offset,
+        prior,
+        terms=terms,
+        groups=dict(zip(absorbed, groups, strict=True)),
+        cluster=(cluster, cluster_codes),
+        n_obs=y.size,
+        formula=formula,
+        diagnostics=diagnostics,
+        conf_level=conf_level,
+    )
+
+
+def poisson_fit(
+    y: np.ndarray,
+    x: np.ndarray,
+    offset: np.ndarray,
+    prior: np.ndarray,
+    *,
+    terms: Sequence[str],
+    groups: dict[str, np.ndarray],
+    cluster: tuple[str | None, np.ndarray | None],
+    n_obs: int,
+    formula: str,
+    diagnostics: list[str],
+    conf_level: float,
+) -> PoissonResult:
+    """IRLS fit and (CR1 or model-based) covariance on prepared arrays.
+
+    ``groups`` maps each absorbed factor's name to its codes, ``cluster`` is the cluster
+    column's name and codes (``(None, None)``: model-based SEs); ``n_obs`` is the number
+    of observations in the CR1 correction (the rows, or the rows the cells stand for).
+    """
+    codes = list(groups.values())
+    beta, mu, x_tilde, deviance, iterations, converged = _irls(y, x, offset, codes, prior)
     if not converged:
         diagnostics.append(
             f"The Poisson fit did not converge in {MAX_IRLS_ITERATIONS} iterations; "
             "estimates may be unreliable."
         )
     hessian_inverse = np.linalg.inv(x_tilde.T @ ((prior * mu)[:, None] * x_tilde))
-    n = y.size
-    if cluster is None:
+    n = n_obs
+    cluster_name, cluster_codes = cluster
+    if cluster_codes is None:
         covariance = hessian_inverse
         se_type = "model-based (inverse information; assumes Poisson variance)"
         n_clusters = None
     else:
-        cluster_codes = encode_groups(rows[cluster].to_numpy()[keep])[0]
         meat, n_clusters = cluster_meat(x_tilde * (prior * (y - mu))[:, None], cluster_codes)
-        sizes = [int(g.max()) + 1 for g in groups]
-        k = fixest_k(x.shape[1], sizes, [is_nested(g, cluster_codes) for g in groups])
+        sizes = [int(g.max()) + 1 for g in codes]
+        k = fixest_k(x.shape[1], sizes, [is_nested(g, cluster_codes) for g in codes])
         adjustment = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
         covariance = adjustment * hessian_inverse @ meat @ hessian_inverse
-        se_type = f"cluster-robust CR1 by {cluster} ({n_clusters} clusters), fixest conventions"
+        se_type = (
+            f"cluster-robust CR1 by {cluster_name} ({n_clusters} clusters), fixest conventions"
+        )
     coefficients = make_tidy(terms, beta, np.sqrt(np.diag(covariance)), conf_level=conf_level)
     return PoissonResult(
         coefficients=coefficients,
@@ -220,8 +259,8 @@ def fit_poisson(
         se_type=se_type,
         n_obs=n,
         n_clusters=n_clusters,
-        absorbed=tuple(absorbed),
-        n_absorbed_levels=tuple(int(g.max()) + 1 for g in groups),
+        absorbed=tuple(groups),
+        n_absorbed_levels=tuple(int(g.max()) + 1 for g in codes),
         deviance=deviance,
         n_iterations=iterations,
         converged=converged,

@@ -28,7 +28,7 @@ from spimpact.models.did_tables import (
     weights_of,
     wild_options,
 )
-from spimpact.models.linear_fit import fit_linear
+from spimpact.models.linear_fit import LinearFit, fit_linear
 from spimpact.models.result import EstimatorResult
 
 
@@ -231,7 +231,7 @@ def fit_event_study(
         raise ValueError(f"no unit is ever treated: column {first_treated!r} is all 0/NaN/inf")
     event_time = (frame[time] - frame[first_treated].where(~never)).clip(low, high)
     event_times = [e for e in range(low, high + 1) if e != reference]
-    x = _event_time_design(event_time.to_numpy(float), (low, high), reference, len(covariates))
+    x = event_time_design(event_time.to_numpy(float), (low, high), reference, len(covariates))
     if covariates:
         x[:, : len(covariates)] = frame[covariates].to_numpy(float)
     terms = [*covariates, *(f"event_time::{e}" for e in event_times)]
@@ -250,11 +250,33 @@ def fit_event_study(
         conf_level=conf_level,
         wild=wild_options(bootstrap_draws, bootstrap_weights, seed),
     )
+    return event_study_result(
+        fit,
+        event_times,
+        n_covariates=len(covariates),
+        reference=reference,
+        window=(low, high),
+        n_units=n_units,
+        n_treated_units=int(frame.loc[~never, unit].nunique()),
+    )
+
+
+def event_study_result(
+    fit: LinearFit,
+    event_times: Sequence[int],
+    *,
+    n_covariates: int,
+    reference: int,
+    window: tuple[int, int],
+    n_units: int,
+    n_treated_units: int,
+) -> EventStudyResult:
+    """Event-study result and pre-trend test of a fit on covariates, then indicators."""
+    conf_level = fit.conf_level
     table = tidy_from_fit(fit, conf_level)
-    n_cov = len(covariates)
-    coefficients = table.iloc[n_cov:].reset_index(drop=True)
-    coefficients.insert(1, "event_time", event_times)
-    covariance = fit.covariance[n_cov:, n_cov:]
+    coefficients = table.iloc[n_covariates:].reset_index(drop=True)
+    coefficients.insert(1, "event_time", list(event_times))
+    covariance = fit.covariance[n_covariates:, n_covariates:]
     pre = [i for i, e in enumerate(event_times) if e < 0]
     if pre:
         b = coefficients["estimate"].to_numpy()[pre]
@@ -269,19 +291,19 @@ def fit_event_study(
         covariance=pd.DataFrame(covariance, index=names, columns=names),
         pretrend_test=pretrend,
         reference=int(reference),
-        window=(low, high),
+        window=window,
         se_type=fit.se_type,
         n_obs=fit.n_obs,
         n_units=n_units,
-        n_treated_units=int(frame.loc[~never, unit].nunique()),
+        n_treated_units=n_treated_units,
         n_clusters=fit.n_clusters,
         df=fit.df,
-        other_terms=table.iloc[:n_cov].reset_index(drop=True),
+        other_terms=table.iloc[:n_covariates].reset_index(drop=True),
         conf_level=conf_level,
     )
 
 
-def _event_time_design(
+def event_time_design(
     event_time: np.ndarray, window: tuple[int, int], reference: int, n_covariates: int
 ) -> np.ndarray:
     """Design of ``n_covariates`` empty columns and the event-time indicators.

@@ -160,6 +160,7 @@ def fit_linear(
     se: str | None = None,
     conf_level: float = 0.95,
     wild: WildOptions | None = None,
+    n_obs: int | None = None,
 ) -> LinearFit:
     """Weighted least squares of ``y`` on ``x`` after absorbing ``absorb``.
 
@@ -169,8 +170,15 @@ def fit_linear(
     the clusters dropped from K, t reference on ``G - 1`` df. ``"CR2"``: Pustejovsky &
     Tipton (2018) with Satterthwaite df per coefficient. ``"wild"``: CR1 standard errors
     with restricted wild cluster bootstrap p-values and intervals. Rows with weight 0
-    are dropped (as fixest does).
+    are dropped (as fixest does). ``n_obs`` says the rows are cell means with ``weights``
+    their counts (see :mod:`spimpact.models.cell_fits`): it replaces the number of rows
+    in the CR1 correction; only CR1 with ``cluster`` is exact then.
     """
+    if n_obs is not None and (cluster is None or se not in (None, "CR1")):
+        raise ValueError(
+            "a fit on cell means is exact only for CR1 standard errors clustered by a "
+            f"column of the cells; got cluster={cluster_name!r}, se={se!r}"
+        )
     if se is not None and se not in SE_TYPES:
         raise ValueError(f"se must be one of {SE_TYPES} or None, got {se!r}")
     if se is not None and cluster is None:
@@ -184,14 +192,15 @@ def fit_linear(
             if cluster is not None:
                 cluster = encode_groups(pd.Series(cluster[keep]))[0]
     absorb = list(absorb)
-    n = y.shape[0]
+    n_rows = y.shape[0]
+    n = n_rows if n_obs is None else int(n_obs)
     sizes = [int(g.max()) + 1 for g in absorb]
-    yx = np.empty((n, x.shape[1] + 1), order="F")
+    yx = np.empty((n_rows, x.shape[1] + 1), order="F")
     yx[:, 0] = y
     yx[:, 1:] = x
     if absorb:
         yx = demean(yx, absorb, weights=weights, copy=False)
-    root = np.ones(n) if weights is None else np.sqrt(weights)
+    root = np.ones(n_rows) if weights is None else np.sqrt(weights)
     if weights is not None:
         yx *= root[:, None]
     y_star, x_star = yx[:, 0], yx[:, 1:]
@@ -240,8 +249,8 @@ def fit_linear(
     if se == "CR2":
         kept, others = split_fixed_effects(absorb, cluster)
         # without a nested factor, the constant the absorbed factors carried is explicit
-        constant = np.ones((n, 1 if kept is None and absorb else 0))
-        t_matrix = np.column_stack([x, explicit_dummies(others, n), constant])
+        constant = np.ones((n_rows, 1 if kept is None and absorb else 0))
+        t_matrix = np.column_stack([x, explicit_dummies(others, n_rows), constant])
         residuals = residuals_star / root
         inference = cr2_inference(
             t_matrix, residuals, cluster, k=x.shape[1], nested=kept, weights=weights
