@@ -130,8 +130,12 @@ def fit_poisson(
     Notes
     -----
     Iteratively reweighted least squares in which each weighted least-squares step
-    absorbs the fixed effects by alternating projections, the algorithm of R
-    ``fixest::fepois`` (Bergé 2018; Correia, Guimarães & Zylkin 2020, ``ppmlhdfe``).
+    absorbs the fixed effects, the algorithm of R ``fixest::fepois`` (Bergé 2018;
+    Correia, Guimarães & Zylkin 2020, ``ppmlhdfe``); two factors with one of few levels
+    (person and month) are projected exactly, more by alternating projections started
+    from the previous step's fixed effects (see
+    :func:`~spimpact.models.did_fixed_effects.demean`). From per-cell sums:
+    :func:`~spimpact.models.cell_fits.fit_poisson_from_cells`.
     Groups of an absorbed factor whose outcome is zero throughout carry no
     information and are dropped first, as fixest does. Clustered standard errors
     follow fixest's defaults: sandwich ``H^-1 (sum_g s_g s_g') H^-1`` times

@@ -15,6 +15,9 @@ import patsy
 
 DEMEAN_TOLERANCE = 1e-10
 DEMEAN_MAX_ITERATIONS = 10_000
+# two-factor projections are solved directly when the smaller factor has at most this
+# many levels (months of follow-up, practices); its normal equations are this small
+MAX_DIRECT_LEVELS = 500
 
 
 def require_columns(data: pd.DataFrame, columns: Sequence[str | None], *, role: str) -> None:
@@ -90,16 +93,20 @@ def demean(
 ) -> np.ndarray:
     """Project the columns of ``matrix`` off the fixed effects in ``groups``.
 
-    Alternating projections (the method of Gaure 2013, used by ``lfe``/``fixest``):
-    subtract weighted group means for each factor in turn until the largest change
-    is below ``DEMEAN_TOLERANCE`` relative to the column scale. One factor is exact in
-    one sweep. Two unweighted factors forming a complete grid (a balanced panel) use
-    the closed form ``x - mean_unit - mean_time + mean``, the limit of the sweeps.
-    ``start`` (same shape as ``matrix``) is a guess of the fixed-effect part, e.g.
-    from the previous IRLS step, subtracted before sweeping: the projection is the
-    same, only fewer sweeps are needed. Columns are processed contiguously (Fortran
-    order) with ``np.bincount`` on the integer codes; ``copy=False`` lets a float,
-    Fortran-ordered ``matrix`` be overwritten instead of copied.
+    Two factors (person and period) are projected exactly: unweighted on a complete grid
+    (a balanced panel) by the closed form ``x - mean_unit - mean_time + mean``; otherwise,
+    when the smaller factor has at most ``MAX_DIRECT_LEVELS`` levels and the grid is not
+    much larger than the data, by solving the smaller factor's normal equations with the
+    larger factor concentrated out (a dense person x period table of weights, a small
+    linear system, then one pass over the rows). Anything else uses alternating
+    projections (the method of Gaure 2013, used by ``lfe``/``fixest``): subtract weighted
+    group means for each factor in turn until the largest change is below
+    ``DEMEAN_TOLERANCE`` relative to the column scale (one factor: exact in one sweep).
+    ``start`` (same shape as ``matrix``) is a guess of the fixed-effect part, e.g. from
+    the previous IRLS step, subtracted before sweeping: the projection is the same, only
+    fewer sweeps are needed. Columns are processed contiguously (Fortran order) with
+    ``np.bincount`` on the integer codes; ``copy=False`` lets a float, Fortran-ordered
+    ``matrix`` be overwritten instead of copied.
     """
     if copy:
         out = np.array(matrix, dtype=float, copy=True, order="F")
@@ -109,10 +116,7 @@ def demean(
         out = out.reshape(-1, 1, order="F")
     if not groups:
         return out
-    scale = np.maximum(np.abs(out).max(axis=0), 1.0) if out.shape[0] else np.ones(out.shape[1])
-    if start is not None:
-        out -= np.asarray(start, dtype=float).reshape(out.shape)
-    if weights is None and start is None and is_balanced(groups):
+    if weights is None and is_balanced(groups):
         unit, time = groups
         n_units, n_times = int(unit.max()) + 1, int(time.max()) + 1
         for j in range(out.shape[1]):
@@ -123,6 +127,11 @@ def demean(
             column -= unit_means[unit]
             column -= time_means[time] - grand_mean
         return out
+    if len(groups) == 2 and _demean_two_way(out, groups, weights):
+        return out
+    scale = np.maximum(np.abs(out).max(axis=0), 1.0) if out.shape[0] else np.ones(out.shape[1])
+    if start is not None:
+        out -= np.asarray(start, dtype=float).reshape(out.shape)
     w = None if weights is None else np.asarray(weights, dtype=float)
     group_weight = [
         np.bincount(g, minlength=int(g.max()) + 1).astype(float)
@@ -146,6 +155,43 @@ def demean(
         "Absorbing the fixed effects did not converge after "
         f"{DEMEAN_MAX_ITERATIONS} sweeps; check for very sparse or disconnected groups."
     )
+
+
+def _demean_two_way(
+    out: np.ndarray, groups: Sequence[np.ndarray], weights: np.ndarray | None
+) -> bool:
+    """Exact weighted projection off two factors, in place; False if not applicable.
+
+    With ``W`` the table of summed weights by (large level u, small level t), the
+    small factor's effects solve ``(diag(W_t) - W' diag(1/W_u) W) b = V_t - W'(V_u / W_u)``
+    (``V`` the weighted sums of the column), one of them fixed at 0 (the two factors
+    share a constant); then ``a_u = (V_u - (W b)_u) / W_u``.
+    """
+    sizes = [int(g.max()) + 1 for g in groups]
+    big, small = groups if sizes[0] >= sizes[1] else groups[::-1]
+    n_big, n_small = max(sizes), min(sizes)
+    if n_small > MAX_DIRECT_LEVELS or n_big * n_small > 2 * out.shape[0]:
+        return False
+    w = np.ones(out.shape[0]) if weights is None else np.asarray(weights, dtype=float)
+    table = np.bincount(big * n_small + small, weights=w, minlength=n_big * n_small)
+    table = table.reshape(n_big, n_small)
+    big_weight, small_weight = table.sum(axis=1), table.sum(axis=0)
+    if (big_weight <= 0).any() or (small_weight <= 0).any():
+        return False
+    scaled = table / big_weight[:, None]
+    system = (np.diag(small_weight) - table.T @ scaled)[1:, 1:]
+    for j in range(out.shape[1]):
+        column = out[:, j]
+        values = column if weights is None else w * column
+        big_sum = np.bincount(big, weights=values, minlength=n_big)
+        small_sum = np.bincount(small, weights=values, minlength=n_small)
+        small_effect = np.zeros(n_small)
+        rhs = (small_sum - scaled.T @ big_sum)[1:]
+        small_effect[1:] = np.linalg.lstsq(system, rhs, rcond=None)[0]
+        big_effect = (big_sum - table @ small_effect) / big_weight
+        column -= big_effect[big]
+        column -= small_effect[small]
+    return True
 
 
 def n_fixed_effect_parameters(sizes: Sequence[int]) -> int:
