@@ -248,7 +248,7 @@ def poisson_fit(
         se_type = "model-based (inverse information; assumes Poisson variance)"
         n_clusters = None
     else:
-        meat, n_clusters = cluster_meat(x_tilde * (prior * (y - mu))[:, None], cluster_codes)
+        meat, n_clusters = cluster_meat(x_tilde, cluster_codes, prior * (y - mu))
         sizes = [int(g.max()) + 1 for g in codes]
         k = fixest_k(x.shape[1], sizes, [is_nested(g, cluster_codes) for g in codes])
         adjustment = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)

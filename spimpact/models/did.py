@@ -335,7 +335,7 @@ def fit_twfe(
     y, x, terms, kept = design_matrices(formula, data, eval_env=env, drop_intercept=True)
     # patsy keeps every row when none has a missing value: no copy of the panel then
     rows = data if len(kept) == len(data) else data.loc[kept]
-    if rows[[unit, time]].isna().any().any():
+    if rows[unit].isna().any() or rows[time].isna().any():
         raise ValueError(f"columns {unit!r} and {time!r} must not contain missing values")
     unit_codes, n_units = encode_groups(rows[unit])
     time_codes, n_times = encode_groups(rows[time])

@@ -227,15 +227,19 @@ def fixest_k(n_coefficients: int, fe_sizes: Sequence[int], nested: Sequence[bool
     return max(k, n_coefficients + 1)
 
 
-def cluster_meat(scores: np.ndarray, cluster_codes: np.ndarray) -> tuple[np.ndarray, int]:
-    """Sum of outer products of per-cluster score sums, and the number of clusters."""
+def cluster_meat(
+    scores: np.ndarray, cluster_codes: np.ndarray, residuals: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
+    """Sum of outer products of per-cluster score sums, and the number of clusters.
+
+    With ``residuals`` the scores are ``scores * residuals[:, None]``, formed one column
+    at a time (no second n x k matrix).
+    """
     n_clusters = int(cluster_codes.max()) + 1
-    summed = np.column_stack(
-        [
-            np.bincount(cluster_codes, weights=scores[:, j], minlength=n_clusters)
-            for j in range(scores.shape[1])
-        ]
-    ).reshape(n_clusters, scores.shape[1])
+    summed = np.empty((n_clusters, scores.shape[1]))
+    for j in range(scores.shape[1]):
+        column = scores[:, j] if residuals is None else scores[:, j] * residuals
+        summed[:, j] = np.bincount(cluster_codes, weights=column, minlength=n_clusters)
     return summed.T @ summed, n_clusters
 
 

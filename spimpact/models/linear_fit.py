@@ -233,7 +233,7 @@ def fit_linear(
             n_clusters=None,
             **common,
         )
-    meat, n_clusters = cluster_meat(x_star * residuals_star[:, None], cluster)
+    meat, n_clusters = cluster_meat(x_star, cluster, residuals_star)
     nested = [is_nested(g, cluster) for g in absorb]
     k = fixest_k(x.shape[1], sizes, nested)
     adjustment = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
