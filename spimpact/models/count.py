@@ -155,12 +155,15 @@ def fit_poisson(
     require_columns(data, [*absorbed, exposure, cluster, weights], role="fit_poisson")
     env = patsy.EvalEnvironment.capture(1)
     y, x, terms, kept = design_matrices(formula, data, eval_env=env, drop_intercept=bool(absorbed))
-    rows = data.loc[kept]
+    # patsy keeps every row when none has a missing value: no copy of the data then
+    rows = data if len(kept) == len(data) else data.loc[kept]
     diagnostics = []
     if (y < 0).any():
         raise ValueError(f"the outcome of {formula!r} must be non-negative counts")
     extra = [c for c in [*absorbed, exposure, cluster, weights] if c is not None]
-    complete = rows[extra].notna().all(axis=1).to_numpy() if extra else np.ones(len(rows), bool)
+    complete = np.ones(len(rows), bool)
+    for name in extra:
+        complete &= rows[name].notna().to_numpy()
     if not complete.all():
         diagnostics.append(
             f"{int((~complete).sum())} row(s) with missing exposure, cluster or fixed-effect "
@@ -183,7 +186,7 @@ def fit_poisson(
             keep &= ~zero
     for name in absorbed:
         # missing levels get code -1: they are never dropped here (already excluded)
-        codes = pd.factorize(rows[name])[0]
+        codes = encode_groups(rows[name])[0]
         known = codes >= 0
         group_total = np.bincount(codes[known], weights=y[known])
         all_zero = np.zeros(len(rows), dtype=bool)
@@ -196,8 +199,8 @@ def fit_poisson(
             )
             keep &= ~drop
     y, x, offset, prior = y[keep], x[keep], offset[keep], prior[keep]
-    groups = [encode_groups(rows[name].to_numpy()[keep])[0] for name in absorbed]
-    cluster_codes = None if cluster is None else encode_groups(rows[cluster].to_numpy()[keep])[0]
+    groups = [_codes_of_kept(rows[name], keep) for name in absorbed]
+    cluster_codes = None if cluster is None else _codes_of_kept(rows[cluster], keep)
     return poisson_fit(
         y,
         x,
@@ -274,9 +277,15 @@ def poisson_fit(
     )
 
 
+def _codes_of_kept(values: pd.Series, keep: np.ndarray) -> np.ndarray:
+    """Integer codes 0..k-1 of ``values`` on the rows kept."""
+    return encode_groups(values if keep.all() else values.to_numpy()[keep])[0]
+
+
 def _poisson_deviance(y: np.ndarray, mu: np.ndarray, prior: np.ndarray) -> float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(y > 0, y * np.log(y / mu), 0.0)
+    positive = y > 0
+    term = np.zeros_like(mu)
+    term[positive] = y[positive] * np.log(y[positive] / mu[positive])
     return float(2 * np.sum(prior * (term - (y - mu))))
 
 
