@@ -250,8 +250,30 @@ def design_matrices(
 
     Rows with a missing value in any variable of the formula are dropped (the kept
     index says which). With absorbed fixed effects the intercept column is removed
-    after patsy has chosen reduced-rank contrasts, so factors stay identified.
+    after patsy has chosen reduced-rank contrasts, so factors stay identified. A formula
+    of plain numeric columns (``"y ~ treated_now + age"``) is read straight from the
+    columns, without patsy's per-row machinery: the same matrices, names and rows.
     """
+    plain = _plain_numeric_formula(formula, data)
+    if plain is not None:
+        outcome, regressors, intercept = plain
+        columns = [data[outcome].to_numpy(float), *(data[c].to_numpy(float) for c in regressors)]
+        complete = np.ones(len(data), dtype=bool)
+        for column in columns:
+            complete &= ~np.isnan(column)
+        if not complete.all():
+            columns = [column[complete] for column in columns]
+        n = int(complete.sum())
+        with_intercept = intercept and not drop_intercept
+        x = np.empty((n, len(regressors) + with_intercept), order="F")
+        if with_intercept:
+            x[:, 0] = 1.0
+        for j, column in enumerate(columns[1:]):
+            x[:, j + with_intercept] = column
+        if x.shape[1] == 0:
+            raise ValueError(f"formula {formula!r} has no regressors left to estimate")
+        terms = ["(Intercept)"] * with_intercept + list(regressors)
+        return columns[0], x, terms, data.index[complete]
     try:
         y, x = patsy.dmatrices(formula, data, eval_env=eval_env, return_type="dataframe")
     except patsy.PatsyError as error:
@@ -264,3 +286,35 @@ def design_matrices(
         raise ValueError(f"formula {formula!r} has no regressors left to estimate")
     terms = ["(Intercept)" if c == "Intercept" else c for c in x.columns]
     return y.iloc[:, 0].to_numpy(float), x.to_numpy(float), terms, y.index
+
+
+def _plain_numeric_formula(formula: str, data: pd.DataFrame) -> tuple[str, list[str], bool] | None:
+    """Outcome, regressors and intercept of a formula of plain numeric columns.
+
+    ``None`` unless every term of ``formula`` is a single numeric (not boolean) column
+    of ``data``, without repeats.
+    """
+    try:
+        description = patsy.ModelDesc.from_formula(formula)
+    except patsy.PatsyError:
+        return None
+
+    def column_of(term) -> str | None:
+        if len(term.factors) != 1:
+            return None
+        code = getattr(term.factors[0], "code", None)
+        if code not in data.columns:
+            return None
+        dtype = data[code].dtype
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "iuf":
+            return None
+        return code
+
+    if len(description.lhs_termlist) != 1:
+        return None
+    outcome = column_of(description.lhs_termlist[0])
+    intercept = any(not term.factors for term in description.rhs_termlist)
+    regressors = [column_of(term) for term in description.rhs_termlist if term.factors]
+    if outcome is None or None in regressors or len(set(regressors)) != len(regressors):
+        return None
+    return outcome, regressors, intercept
