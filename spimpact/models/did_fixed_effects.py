@@ -273,7 +273,8 @@ def design_matrices(
         if x.shape[1] == 0:
             raise ValueError(f"formula {formula!r} has no regressors left to estimate")
         terms = ["(Intercept)"] * with_intercept + list(regressors)
-        return columns[0], x, terms, data.index[complete]
+        kept = data.index if n == len(data) else data.index[complete]
+        return columns[0], x, terms, kept
     try:
         y, x = patsy.dmatrices(formula, data, eval_env=eval_env, return_type="dataframe")
     except patsy.PatsyError as error:
