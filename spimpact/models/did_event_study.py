@@ -225,7 +225,12 @@ def fit_event_study(
         columns.append(cluster)
     if weights is not None and weights not in columns:
         columns.append(weights)
-    frame = data[columns].dropna(subset=[c for c in columns if c != first_treated])
+    complete = np.ones(len(data), dtype=bool)
+    for name in columns:
+        if name != first_treated:
+            complete &= data[name].notna().to_numpy()
+    # no copy of the panel when no row has a missing value
+    frame = data if complete.all() else data.loc[complete, columns]
     never = never_treated_mask(frame[first_treated])
     if never.all():
         raise ValueError(f"no unit is ever treated: column {first_treated!r} is all 0/NaN/inf")
@@ -257,7 +262,7 @@ def fit_event_study(
         reference=reference,
         window=(low, high),
         n_units=n_units,
-        n_treated_units=int(frame.loc[~never, unit].nunique()),
+        n_treated_units=int(np.unique(unit_codes[~never.to_numpy()]).size),
     )
 
 
