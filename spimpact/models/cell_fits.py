@@ -163,7 +163,8 @@ def _balanced_codes(
     n_units = int(units.max()) + 1
     cell_id = units * n_periods + periods
     counts = cells[count].to_numpy(float)
-    if len(cells) != n_units * n_periods or np.unique(cell_id).size != len(cells):
+    n_cells = n_units * n_periods
+    if len(cells) != n_cells or (np.bincount(cell_id, minlength=n_cells) != 1).any():
         raise ValueError(
             f"{role}: every combination of {list(unit_keys)} needs exactly one cell in each "
             f"of the {n_periods} periods of {time!r} (a balanced panel); got {len(cells)} "

@@ -186,9 +186,10 @@ def _demean_two_way(
         big_sum = np.bincount(big, weights=values, minlength=n_big)
         small_sum = np.bincount(small, weights=values, minlength=n_small)
         small_effect = np.zeros(n_small)
-        rhs = (small_sum - scaled.T @ big_sum)[1:]
+        # einsum, not BLAS: threaded matrix-vector products stall on a busy machine
+        rhs = (small_sum - np.einsum("ut,u->t", scaled, big_sum))[1:]
         small_effect[1:] = np.linalg.lstsq(system, rhs, rcond=None)[0]
-        big_effect = (big_sum - table @ small_effect) / big_weight
+        big_effect = (big_sum - np.einsum("ut,t->u", table, small_effect)) / big_weight
         column -= big_effect[big]
         column -= small_effect[small]
     return True
