@@ -297,10 +297,13 @@ def _irls(
     eta = np.log(mu)
     weighted_y = prior * y
     positive = y > 0
-    saturated = 2 * float(weighted_y[positive] @ np.log(y[positive]) - weighted_y.sum())
+    saturated = 2 * float(np.sum(weighted_y[positive] * np.log(y[positive])) - weighted_y.sum())
 
+    # sums by einsum rather than BLAS dot products, whose threads stall on a busy machine
     def deviance_at(eta: np.ndarray, mu: np.ndarray) -> float:
-        return saturated - 2 * float(weighted_y @ eta - prior @ mu)
+        return saturated - 2 * float(
+            np.einsum("i,i->", weighted_y, eta) - np.einsum("i,i->", prior, mu)
+        )
 
     deviance = deviance_at(eta, mu)
     beta = np.zeros(x.shape[1])
@@ -316,9 +319,11 @@ def _irls(
         absorbed = zx - zx_tilde
         z_tilde, x_tilde = zx_tilde[:, 0], zx_tilde[:, 1:]
         weighted_x = x_tilde * weights[:, None]
-        beta = np.linalg.solve(weighted_x.T @ x_tilde, weighted_x.T @ z_tilde)
+        beta = np.linalg.solve(
+            np.einsum("ij,ik->jk", weighted_x, x_tilde), np.einsum("ij,i->j", weighted_x, z_tilde)
+        )
         # the absorbed fixed effects equal (z - z_tilde) minus the slope part they absorbed
-        eta = offset + absorbed[:, 0] + x_tilde @ beta
+        eta = offset + absorbed[:, 0] + np.einsum("ij,j->i", x_tilde, beta)
         mu = np.exp(eta)
         new_deviance = deviance_at(eta, mu)
         converged = abs(new_deviance - deviance) / (0.1 + abs(new_deviance)) < DEVIANCE_TOLERANCE

@@ -179,7 +179,7 @@ def _demean_two_way(
     if (big_weight <= 0).any() or (small_weight <= 0).any():
         return False
     scaled = table / big_weight[:, None]
-    system = (np.diag(small_weight) - table.T @ scaled)[1:, 1:]
+    system = (np.diag(small_weight) - np.einsum("ut,us->ts", table, scaled))[1:, 1:]
     for j in range(out.shape[1]):
         column = out[:, j]
         values = column if weights is None else w * column
