@@ -11,22 +11,48 @@ ratio of exp(0.2) after referral; practices of about 200 people) is fitted by
   the window's ends, never-referred people at the reference: the same design);
 - ``poisson``: ``fit_poisson("attendances ~ treated_now", absorb=["person", "month"])``
   against ``pyfixest.fepois("attendances ~ treated_now | person + month")``;
+- ``event_study_cells``: the panel written to Parquet, reduced by one DuckDB ``GROUP BY``
+  to (practice, referral month, month) cells (``sum_panel_cells``) and fitted by
+  ``fit_event_study_from_cells``, against pyfixest's event study on the panel in memory
+  (always clustered by practice: clustered by person the cells are the panel itself);
 
 all with CR1 standard errors clustered by ``--cluster`` (person or practice), pyfixest's
 and our defaults being the same small-sample correction (fixest's). Each fit runs in its
 own process, after a warm-up fit on 10,000 rows (imports, numba compilation), on a panel
-generated in that process; time is the fit's wall clock, ``fit_mb`` the peak resident
+generated in that process; time is the fit's wall clock, ``fit MB`` the peak resident
 memory during the fit above the resident memory before it (Linux ``VmHWM``, reset with
-``/proc/self/clear_refs`` just before the fit) and ``peak_mb`` the process's peak
-(psutil, sampled every 0.05 s). The run stops with an error if any estimate or standard
-error differs from pyfixest's by more than ``TOLERANCE`` relative.
+``/proc/self/clear_refs`` just before the fit) and ``peak MB`` the process's peak
+(psutil, sampled every 0.05 s, so it includes the panel). The run stops with an error if
+any estimate or standard error differs from pyfixest's by more than ``TOLERANCE``
+(relative). pyfixest's Poisson is timed at its default tolerances (IRLS 1e-8,
+demeaning 1e-6), which leave it 1.5e-6 (1M rows) and 5.3e-9 (5M) from the exact fit, so
+the comparison uses an untimed refit at tolerances 1e-14 (last column: the difference at
+the defaults).
 
 Usage::
 
     nice python benchmarks/bench_estimators.py                       # 1M and 5M rows
     nice python benchmarks/bench_estimators.py --rows 20000000 --estimators twfe
 
-Measured on 2026-12-01 (2 shared cores; numbers below).
+Measured on 2026-12-01, one run each, on 2 cores shared with other work: 1M and 5M rows
+at 10:46-10:50 UTC (load average 5.7 at the start, 8.2 at the end), 20M at 10:50-10:52
+(load 8.0); times vary by +-30% between runs at such load. ``rel diff``: the largest
+relative difference of any estimate or SE from pyfixest's::
+
+    estimator         cluster  rows ours s  pyf s ratio  fit MB ours/pyf  peak MB ours/pyf rel diff
+    twfe              person     1M   0.13   1.10   8.8           30/303           437/678  3.0e-15
+    event_study       person     1M   0.82   3.04   3.7          227/781          612/1155  1.3e-11
+    poisson           person     1M   0.98   4.41   4.5          171/355           555/940  5.8e-15
+    event_study_cells practice   1M   0.15   3.19  21.1            0/781          506/1155  1.2e-11
+    twfe              person     5M   0.83   6.50   7.8         349/1660         1329/2182  3.4e-15
+    event_study       person     5M   4.92  17.99   3.7        1305/3724         1861/4280  7.1e-10
+    poisson           person     5M   6.07  27.07   4.5         990/1820         1548/2850  1.3e-14
+    event_study_cells practice   5M   0.75  23.00  30.8         123/3720         1273/4275  7.0e-10
+    twfe              person    20M   3.51  28.10   8.0        1399/6606         4457/7947  1.5e-14
+
+At 20M rows the event study from cells took 3.7 s and 0.5 GB above the resident memory
+before it (``--stage event_study_cells,spimpact``); pyfixest's event study on the 20M
+panel was stopped at 14 GB resident, to leave memory for the machine's other work.
 """
 
 from __future__ import annotations
