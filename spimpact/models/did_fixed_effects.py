@@ -114,7 +114,7 @@ def demean(
         out = np.asfortranarray(matrix, dtype=float)
     if out.ndim == 1:
         out = out.reshape(-1, 1, order="F")
-    if not groups:
+    if not groups or out.shape[0] == 0:
         return out
     if weights is None and is_balanced(groups):
         unit, time = groups
@@ -129,7 +129,7 @@ def demean(
         return out
     if len(groups) == 2 and _demean_two_way(out, groups, weights):
         return out
-    scale = np.maximum(np.abs(out).max(axis=0), 1.0) if out.shape[0] else np.ones(out.shape[1])
+    scale = np.maximum(np.abs(out).max(axis=0), 1.0)
     if start is not None:
         out -= np.asarray(start, dtype=float).reshape(out.shape)
     w = None if weights is None else np.asarray(weights, dtype=float)
