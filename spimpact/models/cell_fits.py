@@ -226,6 +226,19 @@ def fit_twfe_from_cells(
     Sufficiency is explained in the module docstring. The cell-level units are the
     (cluster, group) combinations, whose effects, weighted by the counts, give the same
     within-transformed regressors as the person effects in a balanced panel.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> d = pd.DataFrame({"id": np.repeat(np.arange(60), 6), "t": np.tile(np.arange(6), 60)})
+    >>> d["g"], d["practice"] = np.where(d.id < 30, 3, 0), d.id // 6
+    >>> d["y"] = 2.0 * ((d.g > 0) & (d.t >= d.g)) + d.t + rng.normal(0, 0.1, 360)
+    >>> cells = sum_panel_cells(d, by=["practice", "g", "t"], outcome="y")
+    >>> cells["treated_now"] = ((cells.g > 0) & (cells.t >= cells.g)).astype(float)
+    >>> fit = fit_twfe_from_cells("y ~ treated_now", cells, group="g", time="t",
+    ...                           cluster="practice")
+    >>> round(float(fit.tidy().estimate[0]), 1)
+    2.0
     """
     require_columns(cells, [group, time, cluster, count], role="fit_twfe_from_cells")
     env = patsy.EvalEnvironment.capture(1)
@@ -404,6 +417,19 @@ def fit_poisson_from_cells(
     the fixed-effects Poisson likelihood conditions on person totals). Cells whose
     cell-level unit or period has a zero total are dropped, as the panel fit drops those
     people and periods.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(4)
+    >>> d = pd.DataFrame({"id": np.repeat(np.arange(4000), 6), "t": np.tile(np.arange(6), 4000)})
+    >>> d["g"] = np.where(d.id < 2000, 3, 0)
+    >>> now = (d.g > 0) & (d.t >= d.g)
+    >>> d["visits"] = rng.poisson(np.exp(0.5 * now + rng.normal(0, 0.3, 4000)[d.id]))
+    >>> cells = sum_panel_cells(d, by=["g", "t"], outcome="visits", unit="id")
+    >>> cells["treated_now"] = ((cells.g > 0) & (cells.t >= cells.g)).astype(float)
+    >>> fit = fit_poisson_from_cells("visits_sum ~ treated_now", cells, group="g", time="t")
+    >>> round(float(fit.tidy(exponentiate=True).estimate[0]), 1)
+    1.6
     """
     require_columns(cells, [group, time, cluster, count], role="fit_poisson_from_cells")
     env = patsy.EvalEnvironment.capture(1)
@@ -488,6 +514,16 @@ def fit_did_2x2_from_cells(
     -----
     Classical SEs: the residual sum of squares is the weighted sum over cells of squared
     mean residuals plus the within-cell sums of squares ``sum y^2 - n mean^2``.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"g": np.repeat([0, 1], 200), "p": np.tile([0, 1], 200)})
+    >>> d["y"] = 1 + 0.5 * d.g + 0.3 * d.p + 2.0 * d.g * d.p + np.tile([0.1, -0.1], 200)
+    >>> cells = sum_panel_cells(d, by=["g", "p"], outcome="y")
+    >>> fit = fit_did_2x2_from_cells(cells, outcome="y", treated="g", post="p",
+    ...                              sum_of_squares="y_sum_of_squares")
+    >>> round(fit.att, 1)
+    2.0
     """
     require_columns(
         cells, [outcome, treated, post, cluster, count, sum_of_squares], role="fit_did_2x2"
