@@ -7,6 +7,13 @@ broom layout, ``summary()``, ``plot()`` where a picture helps and ``_repr_html_`
 >>> from spimpact.models import fit_mixed, fit_mmrm, fit_did_2x2, fit_random_effects
 """
 
+from spimpact.models.cell_fits import (
+    fit_did_2x2_from_cells,
+    fit_event_study_from_cells,
+    fit_poisson_from_cells,
+    fit_twfe_from_cells,
+    sum_panel_cells,
+)
 from spimpact.models.count import fit_poisson
 from spimpact.models.did import fit_did_2x2, fit_event_study, fit_stacked_did, fit_twfe
 from spimpact.models.did_honest import honest_did_relative_magnitude, honest_did_smoothness
@@ -34,7 +41,9 @@ __all__ = [
     "fit_cox",
     "fit_delta_adjusted",
     "fit_did_2x2",
+    "fit_did_2x2_from_cells",
     "fit_event_study",
+    "fit_event_study_from_cells",
     "fit_ipw",
     "fit_kaplan_meier",
     "fit_logrank",
@@ -45,6 +54,7 @@ __all__ = [
     "fit_mmrm_fallback",
     "fit_paired_change",
     "fit_poisson",
+    "fit_poisson_from_cells",
     "fit_random_effects",
     "fit_sequential_ipw",
     "fit_sii",
@@ -52,6 +62,7 @@ __all__ = [
     "fit_staggered_did",
     "fit_tipping_point",
     "fit_twfe",
+    "fit_twfe_from_cells",
     "fit_welch",
     "honest_did_relative_magnitude",
     "honest_did_smoothness",
@@ -62,6 +73,7 @@ __all__ = [
     "pool_analyses",
     "pool_rubin",
     "rate_ci",
+    "sum_panel_cells",
     "wilson_ci",
     "xmr",
 ]

@@ -130,8 +130,12 @@ def fit_poisson(
     Notes
     -----
     Iteratively reweighted least squares in which each weighted least-squares step
-    absorbs the fixed effects by alternating projections, the algorithm of R
-    ``fixest::fepois`` (Bergé 2018; Correia, Guimarães & Zylkin 2020, ``ppmlhdfe``).
+    absorbs the fixed effects, the algorithm of R ``fixest::fepois`` (Bergé 2018;
+    Correia, Guimarães & Zylkin 2020, ``ppmlhdfe``); two factors with one of few levels
+    (person and month) are projected exactly, more by alternating projections started
+    from the previous step's fixed effects (see
+    :func:`~spimpact.models.did_fixed_effects.demean`). From per-cell sums:
+    :func:`~spimpact.models.cell_fits.fit_poisson_from_cells`.
     Groups of an absorbed factor whose outcome is zero throughout carry no
     information and are dropped first, as fixest does. Clustered standard errors
     follow fixest's defaults: sandwich ``H^-1 (sum_g s_g s_g') H^-1`` times
@@ -151,12 +155,15 @@ def fit_poisson(
     require_columns(data, [*absorbed, exposure, cluster, weights], role="fit_poisson")
     env = patsy.EvalEnvironment.capture(1)
     y, x, terms, kept = design_matrices(formula, data, eval_env=env, drop_intercept=bool(absorbed))
-    rows = data.loc[kept]
+    # patsy keeps every row when none has a missing value: no copy of the data then
+    rows = data if len(kept) == len(data) else data.loc[kept]
     diagnostics = []
     if (y < 0).any():
         raise ValueError(f"the outcome of {formula!r} must be non-negative counts")
     extra = [c for c in [*absorbed, exposure, cluster, weights] if c is not None]
-    complete = rows[extra].notna().all(axis=1).to_numpy() if extra else np.ones(len(rows), bool)
+    complete = np.ones(len(rows), bool)
+    for name in extra:
+        complete &= rows[name].notna().to_numpy()
     if not complete.all():
         diagnostics.append(
             f"{int((~complete).sum())} row(s) with missing exposure, cluster or fixed-effect "
@@ -178,36 +185,80 @@ def fit_poisson(
             diagnostics.append(f"{int(zero.sum())} row(s) with weight 0 were dropped.")
             keep &= ~zero
     for name in absorbed:
-        all_zero = rows[name].map(pd.Series(y).groupby(rows[name].to_numpy()).sum() == 0)
-        drop = all_zero.fillna(False).to_numpy(bool) & keep
+        # missing levels get code -1: they are never dropped here (already excluded)
+        codes = encode_groups(rows[name])[0]
+        known = codes >= 0
+        group_total = np.bincount(codes[known], weights=y[known])
+        all_zero = np.zeros(len(rows), dtype=bool)
+        all_zero[known] = group_total[codes[known]] == 0
+        drop = all_zero & keep
         if drop.any():
             diagnostics.append(
                 f"{int(drop.sum())} row(s) in {name!r} groups whose outcome is always 0 were "
                 "dropped (they carry no information about the coefficients)."
             )
             keep &= ~drop
-    y, x, offset, rows, prior = y[keep], x[keep], offset[keep], rows.loc[keep], prior[keep]
-    groups = [encode_groups(rows[name])[0] for name in absorbed]
-    beta, mu, x_tilde, deviance, iterations, converged = _irls(y, x, offset, groups, prior)
+    y, x, offset, prior = y[keep], x[keep], offset[keep], prior[keep]
+    groups = [_codes_of_kept(rows[name], keep) for name in absorbed]
+    cluster_codes = None if cluster is None else _codes_of_kept(rows[cluster], keep)
+    return poisson_fit(
+        y,
+        x,
+        offset,
+        prior,
+        terms=terms,
+        groups=dict(zip(absorbed, groups, strict=True)),
+        cluster=(cluster, cluster_codes),
+        n_obs=y.size,
+        formula=formula,
+        diagnostics=diagnostics,
+        conf_level=conf_level,
+    )
+
+
+def poisson_fit(
+    y: np.ndarray,
+    x: np.ndarray,
+    offset: np.ndarray,
+    prior: np.ndarray,
+    *,
+    terms: Sequence[str],
+    groups: dict[str, np.ndarray],
+    cluster: tuple[str | None, np.ndarray | None],
+    n_obs: int,
+    formula: str,
+    diagnostics: list[str],
+    conf_level: float,
+) -> PoissonResult:
+    """IRLS fit and (CR1 or model-based) covariance on prepared arrays.
+
+    ``groups`` maps each absorbed factor's name to its codes, ``cluster`` is the cluster
+    column's name and codes (``(None, None)``: model-based SEs); ``n_obs`` is the number
+    of observations in the CR1 correction (the rows, or the rows the cells stand for).
+    """
+    codes = list(groups.values())
+    beta, mu, x_tilde, deviance, iterations, converged = _irls(y, x, offset, codes, prior)
     if not converged:
         diagnostics.append(
             f"The Poisson fit did not converge in {MAX_IRLS_ITERATIONS} iterations; "
             "estimates may be unreliable."
         )
     hessian_inverse = np.linalg.inv(x_tilde.T @ ((prior * mu)[:, None] * x_tilde))
-    n = y.size
-    if cluster is None:
+    n = n_obs
+    cluster_name, cluster_codes = cluster
+    if cluster_codes is None:
         covariance = hessian_inverse
         se_type = "model-based (inverse information; assumes Poisson variance)"
         n_clusters = None
     else:
-        cluster_codes = encode_groups(rows[cluster])[0]
-        meat, n_clusters = cluster_meat(x_tilde * (prior * (y - mu))[:, None], cluster_codes)
-        sizes = [int(g.max()) + 1 for g in groups]
-        k = fixest_k(x.shape[1], sizes, [is_nested(g, cluster_codes) for g in groups])
+        meat, n_clusters = cluster_meat(x_tilde, cluster_codes, prior * (y - mu))
+        sizes = [int(g.max()) + 1 for g in codes]
+        k = fixest_k(x.shape[1], sizes, [is_nested(g, cluster_codes) for g in codes])
         adjustment = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
         covariance = adjustment * hessian_inverse @ meat @ hessian_inverse
-        se_type = f"cluster-robust CR1 by {cluster} ({n_clusters} clusters), fixest conventions"
+        se_type = (
+            f"cluster-robust CR1 by {cluster_name} ({n_clusters} clusters), fixest conventions"
+        )
     coefficients = make_tidy(terms, beta, np.sqrt(np.diag(covariance)), conf_level=conf_level)
     return PoissonResult(
         coefficients=coefficients,
@@ -215,8 +266,8 @@ def fit_poisson(
         se_type=se_type,
         n_obs=n,
         n_clusters=n_clusters,
-        absorbed=tuple(absorbed),
-        n_absorbed_levels=tuple(int(g.max()) + 1 for g in groups),
+        absorbed=tuple(groups),
+        n_absorbed_levels=tuple(int(g.max()) + 1 for g in codes),
         deviance=deviance,
         n_iterations=iterations,
         converged=converged,
@@ -226,37 +277,61 @@ def fit_poisson(
     )
 
 
-def _poisson_deviance(y: np.ndarray, mu: np.ndarray, prior: np.ndarray) -> float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(y > 0, y * np.log(y / mu), 0.0)
-    return float(2 * np.sum(prior * (term - (y - mu))))
+def _codes_of_kept(values: pd.Series, keep: np.ndarray) -> np.ndarray:
+    """Integer codes 0..k-1 of ``values`` on the rows kept."""
+    return encode_groups(values if keep.all() else values.to_numpy()[keep])[0]
 
 
 def _irls(
     y: np.ndarray, x: np.ndarray, offset: np.ndarray, groups: list[np.ndarray], prior: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int, bool]:
-    """IRLS with fixed effects absorbed in every weighted least-squares step."""
+    """IRLS with fixed effects absorbed in every weighted least-squares step.
+
+    Each step's projection starts from the fixed-effect part of the previous step (the
+    working outcome and the weights change little between steps), which saves most of
+    the alternating-projection sweeps without changing what they converge to (two-way
+    projections are exact anyway). The deviance ``2 sum w (y log(y / mu) - y + mu)`` is
+    computed as ``saturated - 2 sum w (y eta - mu)``: no logarithm per step.
+    """
     mu = (y + y.mean()) / 2  # fixest's starting values: never zero
     eta = np.log(mu)
-    deviance = _poisson_deviance(y, mu, prior)
+    weighted_y = prior * y
+    positive = y > 0
+    saturated = 2 * float(np.sum(weighted_y[positive] * np.log(y[positive])) - weighted_y.sum())
+
+    # sums by einsum rather than BLAS dot products, whose threads stall on a busy machine
+    def deviance_at(eta: np.ndarray, mu: np.ndarray) -> float:
+        return saturated - 2 * float(
+            np.einsum("i,i->", weighted_y, eta) - np.einsum("i,i->", prior, mu)
+        )
+
+    deviance = deviance_at(eta, mu)
     beta = np.zeros(x.shape[1])
     converged = False
     n_iterations = 0
+    zx = np.empty((y.size, x.shape[1] + 1), order="F")
+    zx[:, 1:] = x
+    absorbed = None  # fixed-effect part of [z, x] in the previous step
     for iteration in range(1, MAX_IRLS_ITERATIONS + 1):
-        z = eta - offset + (y - mu) / mu
-        zx = demean(np.column_stack([z, x]), groups, weights=prior * mu)
-        z_tilde, x_tilde = zx[:, 0], zx[:, 1:]
-        sqrt_w = np.sqrt(prior * mu)
-        beta = np.linalg.lstsq(x_tilde * sqrt_w[:, None], z_tilde * sqrt_w, rcond=None)[0]
+        zx[:, 0] = eta - offset + y / mu - 1.0
+        weights = prior * mu
+        zx_tilde = demean(zx, groups, weights=weights, start=absorbed)
+        absorbed = zx - zx_tilde
+        z_tilde, x_tilde = zx_tilde[:, 0], zx_tilde[:, 1:]
+        weighted_x = x_tilde * weights[:, None]
+        beta = np.linalg.solve(
+            np.einsum("ij,ik->jk", weighted_x, x_tilde), np.einsum("ij,i->j", weighted_x, z_tilde)
+        )
         # the absorbed fixed effects equal (z - z_tilde) minus the slope part they absorbed
-        eta = offset + z - z_tilde + x_tilde @ beta
+        eta = offset + absorbed[:, 0] + np.einsum("ij,j->i", x_tilde, beta)
         mu = np.exp(eta)
-        new_deviance = _poisson_deviance(y, mu, prior)
+        new_deviance = deviance_at(eta, mu)
         converged = abs(new_deviance - deviance) / (0.1 + abs(new_deviance)) < DEVIANCE_TOLERANCE
         deviance = new_deviance
         n_iterations = iteration
         if converged:
             break
     # the information matrix needs the regressors demeaned with the final weights
-    x_tilde = demean(x, groups, weights=prior * mu)
+    start = None if absorbed is None else absorbed[:, 1:]
+    x_tilde = demean(x, groups, weights=prior * mu, start=start)
     return beta, mu, x_tilde, deviance, n_iterations, converged

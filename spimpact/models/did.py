@@ -310,8 +310,12 @@ def fit_twfe(
 
     Notes
     -----
-    Two-way within transformation by alternating projections (Gaure 2013), exact for
-    unbalanced panels; degrees of freedom count the absorbed levels as R ``plm`` and
+    Two-way within transformation, exact for unbalanced panels: closed form on a balanced
+    panel, else the period effects' normal equations solved with the unit effects
+    concentrated out, or alternating projections (Gaure 2013) when the smaller factor
+    has many levels (:func:`~spimpact.models.did_fixed_effects.demean`); for panels too
+    large to collect see :func:`~spimpact.models.cell_fits.fit_twfe_from_cells`. Degrees
+    of freedom count the absorbed levels as R ``plm`` and
     ``fixest`` do (Baltagi 2021, *Econometric Analysis of Panel Data*, ch. 3).
     Clustered SEs follow fixest's defaults (CR1; fixed effects nested in the
     clusters dropped from K).
@@ -329,8 +333,9 @@ def fit_twfe(
     require_columns(data, [unit, time, cluster, weights], role="fit_twfe")
     env = patsy.EvalEnvironment.capture(1)
     y, x, terms, kept = design_matrices(formula, data, eval_env=env, drop_intercept=True)
-    rows = data.loc[kept]
-    if rows[[unit, time]].isna().any().any():
+    # patsy keeps every row when none has a missing value: no copy of the panel then
+    rows = data if len(kept) == len(data) else data.loc[kept]
+    if rows[unit].isna().any() or rows[time].isna().any():
         raise ValueError(f"columns {unit!r} and {time!r} must not contain missing values")
     unit_codes, n_units = encode_groups(rows[unit])
     time_codes, n_times = encode_groups(rows[time])

@@ -28,7 +28,7 @@ from spimpact.models.did_tables import (
     weights_of,
     wild_options,
 )
-from spimpact.models.linear_fit import fit_linear
+from spimpact.models.linear_fit import LinearFit, fit_linear
 from spimpact.models.result import EstimatorResult
 
 
@@ -225,18 +225,20 @@ def fit_event_study(
         columns.append(cluster)
     if weights is not None and weights not in columns:
         columns.append(weights)
-    frame = data[columns].copy()
-    frame = frame.dropna(subset=[c for c in columns if c != first_treated])
+    complete = np.ones(len(data), dtype=bool)
+    for name in columns:
+        if name != first_treated:
+            complete &= data[name].notna().to_numpy()
+    # no copy of the panel when no row has a missing value
+    frame = data if complete.all() else data.loc[complete, columns]
     never = never_treated_mask(frame[first_treated])
     if never.all():
         raise ValueError(f"no unit is ever treated: column {first_treated!r} is all 0/NaN/inf")
     event_time = (frame[time] - frame[first_treated].where(~never)).clip(low, high)
     event_times = [e for e in range(low, high + 1) if e != reference]
-    dummies = np.column_stack([(event_time == e).to_numpy(float) for e in event_times])
-    covariate_matrix = (
-        frame[covariates].to_numpy(float) if covariates else np.empty((len(frame), 0))
-    )
-    x = np.column_stack([covariate_matrix, dummies])
+    x = event_time_design(event_time.to_numpy(float), (low, high), reference, len(covariates))
+    if covariates:
+        x[:, : len(covariates)] = frame[covariates].to_numpy(float)
     terms = [*covariates, *(f"event_time::{e}" for e in event_times)]
     unit_codes, n_units = encode_groups(frame[unit])
     time_codes, _ = encode_groups(frame[time])
@@ -253,11 +255,33 @@ def fit_event_study(
         conf_level=conf_level,
         wild=wild_options(bootstrap_draws, bootstrap_weights, seed),
     )
+    return event_study_result(
+        fit,
+        event_times,
+        n_covariates=len(covariates),
+        reference=reference,
+        window=(low, high),
+        n_units=n_units,
+        n_treated_units=int(np.unique(unit_codes[~never.to_numpy()]).size),
+    )
+
+
+def event_study_result(
+    fit: LinearFit,
+    event_times: Sequence[int],
+    *,
+    n_covariates: int,
+    reference: int,
+    window: tuple[int, int],
+    n_units: int,
+    n_treated_units: int,
+) -> EventStudyResult:
+    """Event-study result and pre-trend test of a fit on covariates, then indicators."""
+    conf_level = fit.conf_level
     table = tidy_from_fit(fit, conf_level)
-    n_cov = len(covariates)
-    coefficients = table.iloc[n_cov:].reset_index(drop=True)
-    coefficients.insert(1, "event_time", event_times)
-    covariance = fit.covariance[n_cov:, n_cov:]
+    coefficients = table.iloc[n_covariates:].reset_index(drop=True)
+    coefficients.insert(1, "event_time", list(event_times))
+    covariance = fit.covariance[n_covariates:, n_covariates:]
     pre = [i for i, e in enumerate(event_times) if e < 0]
     if pre:
         b = coefficients["estimate"].to_numpy()[pre]
@@ -272,13 +296,35 @@ def fit_event_study(
         covariance=pd.DataFrame(covariance, index=names, columns=names),
         pretrend_test=pretrend,
         reference=int(reference),
-        window=(low, high),
+        window=window,
         se_type=fit.se_type,
         n_obs=fit.n_obs,
         n_units=n_units,
-        n_treated_units=int(frame.loc[~never, unit].nunique()),
+        n_treated_units=n_treated_units,
         n_clusters=fit.n_clusters,
         df=fit.df,
-        other_terms=table.iloc[:n_cov].reset_index(drop=True),
+        other_terms=table.iloc[:n_covariates].reset_index(drop=True),
         conf_level=conf_level,
     )
+
+
+def event_time_design(
+    event_time: np.ndarray, window: tuple[int, int], reference: int, n_covariates: int
+) -> np.ndarray:
+    """Design of ``n_covariates`` empty columns and the event-time indicators.
+
+    One indicator per event time of ``window`` except ``reference``, Fortran-ordered,
+    set by one scatter. ``event_time`` is already clipped to the window; NaN (never treated) and
+    non-integer values match no event time.
+    """
+    low, high = window
+    n_events = high - low
+    x = np.zeros((event_time.size, n_covariates + n_events), order="F")
+    column_of = np.arange(n_covariates, n_covariates + n_events + 1)
+    column_of[reference - low :] -= 1
+    column_of[reference - low] = -1
+    rows = np.flatnonzero(np.isfinite(event_time) & (event_time == np.round(event_time)))
+    columns = column_of[event_time[rows].astype(np.int64) - low]
+    matched = columns >= 0
+    x[rows[matched], columns[matched]] = 1.0
+    return x

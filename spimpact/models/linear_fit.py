@@ -127,6 +127,27 @@ def check_weights(weights: np.ndarray | None, *, name: str) -> None:
         )
 
 
+def _column_rank(matrix: np.ndarray, gram: np.ndarray) -> int:
+    """``np.linalg.matrix_rank(matrix)`` for a tall matrix, given ``gram = matrix' matrix``.
+
+    When the Gram matrix is clearly well conditioned (smallest eigenvalue above 1e-8
+    of the largest, i.e. every singular value above 1e-4 of the largest, far above
+    numpy's tolerance ``S.max() * max(n, k) * eps``) the rank is full; otherwise the
+    singular values are computed from the R of a QR decomposition, with numpy's
+    tolerance, so the answer is always numpy's.
+    """
+    k = matrix.shape[1]
+    if k == 0:
+        return 0
+    eigenvalues = np.linalg.eigvalsh(gram)
+    if eigenvalues[-1] > 0 and eigenvalues[0] > 1e-8 * eigenvalues[-1]:
+        return k
+    triangle = np.linalg.qr(matrix, mode="r") if matrix.shape[0] > k else matrix
+    singular = np.linalg.svd(triangle, compute_uv=False)
+    tolerance = singular.max(initial=0.0) * max(matrix.shape) * np.finfo(float).eps
+    return int((singular > tolerance).sum())
+
+
 def fit_linear(
     y: np.ndarray,
     x: np.ndarray,
@@ -139,6 +160,7 @@ def fit_linear(
     se: str | None = None,
     conf_level: float = 0.95,
     wild: WildOptions | None = None,
+    n_obs: int | None = None,
 ) -> LinearFit:
     """Weighted least squares of ``y`` on ``x`` after absorbing ``absorb``.
 
@@ -148,8 +170,15 @@ def fit_linear(
     the clusters dropped from K, t reference on ``G - 1`` df. ``"CR2"``: Pustejovsky &
     Tipton (2018) with Satterthwaite df per coefficient. ``"wild"``: CR1 standard errors
     with restricted wild cluster bootstrap p-values and intervals. Rows with weight 0
-    are dropped (as fixest does).
+    are dropped (as fixest does). ``n_obs`` says the rows are cell means with ``weights``
+    their counts (see :mod:`spimpact.models.cell_fits`): it replaces the number of rows
+    in the CR1 correction; only CR1 with ``cluster`` is exact then.
     """
+    if n_obs is not None and (cluster is None or se not in (None, "CR1")):
+        raise ValueError(
+            "a fit on cell means is exact only for CR1 standard errors clustered by a "
+            f"column of the cells; got cluster={cluster_name!r}, se={se!r}"
+        )
     if se is not None and se not in SE_TYPES:
         raise ValueError(f"se must be one of {SE_TYPES} or None, got {se!r}")
     if se is not None and cluster is None:
@@ -163,19 +192,26 @@ def fit_linear(
             if cluster is not None:
                 cluster = encode_groups(pd.Series(cluster[keep]))[0]
     absorb = list(absorb)
-    n = y.shape[0]
+    n_rows = y.shape[0]
+    n = n_rows if n_obs is None else int(n_obs)
     sizes = [int(g.max()) + 1 for g in absorb]
-    yx = demean(np.column_stack([y, x]), absorb, weights=weights)
-    y_tilde, x_tilde = yx[:, 0], yx[:, 1:]
-    root = np.ones(n) if weights is None else np.sqrt(weights)
-    y_star, x_star = root * y_tilde, root[:, None] * x_tilde
-    rank = np.linalg.matrix_rank(x_star)
+    yx = np.empty((n_rows, x.shape[1] + 1), order="F")
+    yx[:, 0] = y
+    yx[:, 1:] = x
+    if absorb:
+        yx = demean(yx, absorb, weights=weights, copy=False)
+    root = np.ones(n_rows) if weights is None else np.sqrt(weights)
+    if weights is not None:
+        yx *= root[:, None]
+    y_star, x_star = yx[:, 0], yx[:, 1:]
+    gram = x_star.T @ x_star
+    rank = _column_rank(x_star, gram)
     if rank < x_star.shape[1]:
         raise ValueError(
             "The regressors are collinear with each other or with the absorbed fixed "
             f"effects (rank {rank} < {x_star.shape[1]} columns: {list(terms)})."
         )
-    bread = np.linalg.inv(x_star.T @ x_star)
+    bread = np.linalg.inv(gram)
     coefficients = bread @ (x_star.T @ y_star)
     residuals_star = y_star - x_star @ coefficients
     k_full = x.shape[1] + n_fixed_effect_parameters(sizes)
@@ -197,7 +233,7 @@ def fit_linear(
             n_clusters=None,
             **common,
         )
-    meat, n_clusters = cluster_meat(x_star * residuals_star[:, None], cluster)
+    meat, n_clusters = cluster_meat(x_star, cluster, residuals_star)
     nested = [is_nested(g, cluster) for g in absorb]
     k = fixest_k(x.shape[1], sizes, nested)
     adjustment = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
@@ -213,8 +249,8 @@ def fit_linear(
     if se == "CR2":
         kept, others = split_fixed_effects(absorb, cluster)
         # without a nested factor, the constant the absorbed factors carried is explicit
-        constant = np.ones((n, 1 if kept is None and absorb else 0))
-        t_matrix = np.column_stack([x, explicit_dummies(others, n), constant])
+        constant = np.ones((n_rows, 1 if kept is None and absorb else 0))
+        t_matrix = np.column_stack([x, explicit_dummies(others, n_rows), constant])
         residuals = residuals_star / root
         inference = cr2_inference(
             t_matrix, residuals, cluster, k=x.shape[1], nested=kept, weights=weights
