@@ -184,14 +184,22 @@ def _read_parquet(path: Path, raw: bytes) -> pd.DataFrame:
 
 
 def _parquet_text(column: pd.Series) -> pd.Series:
+    """A Parquet column as text cells, as ``_cell_text`` makes them.
+
+    Text, whole numbers and dates are converted without a Python call per cell.
+    """
     if pd.api.types.is_datetime64_any_dtype(column):
         return column.dt.strftime("%Y-%m-%d").fillna("")
+    if pd.api.types.is_integer_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column):
+        return column.astype("string").fillna("").astype(object)
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+        return column.astype(object).where(column.notna(), "")
     return column.map(_cell_text)
 
 
 def _cell_text(value) -> str:
     """A spreadsheet or Parquet cell as the text a CSV export would hold."""
-    if value is None or value is pd.NaT:
+    if value is None or value is pd.NaT or value is pd.NA:
         return ""
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -50,6 +51,27 @@ def test_parquet_cells_become_text_with_row_numbers(tmp_path):
     ).to_parquet(path)
     frame = read_table(path)
     assert frame.values.tolist() == [[1, "c1", "2024-01-10", "1.5"], [2, "c2", "", ""]]
+
+
+def test_parquet_columns_read_as_the_same_text_as_cell_by_cell(tmp_path):
+    from spimpact.readers import _cell_text
+
+    columns = {
+        "text": ["a", None, " b ", ""],
+        "whole": np.array([1, -2, 30, 0], dtype="int64"),
+        "nullable": pd.array([1, None, 3, 4], dtype="Int64"),
+        "flag": [True, False, True, False],
+        "number": [1.0, 2.5, np.nan, 1e20],
+        "none": [None, None, None, None],
+        "arrow": pd.array(["p", None, "q", "r"], dtype="string[pyarrow]"),
+    }
+    pd.DataFrame(columns).to_parquet(tmp_path / "t.parquet")
+    frame = read_table(tmp_path / "t.parquet")
+    stored = pd.read_parquet(tmp_path / "t.parquet")
+    for name in columns:
+        expected = [_cell_text(v) for v in stored[name].astype(object)]
+        assert frame[name].tolist() == expected, name
+        assert all(isinstance(v, str) for v in frame[name]), name
 
 
 def test_broken_parquet_is_a_validation_error(tmp_path):
