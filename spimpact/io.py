@@ -11,6 +11,7 @@ pseudonyms here; raw numbers never leave this module.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from spimpact.cells import (
     parse_numbers,
 )
 from spimpact.contract import TABLES, Column, TableSpec
+from spimpact.engine import check_engine
 from spimpact.identifiers import is_valid_nhs_number, normalise_nhs_number, pseudonymise
 from spimpact.linkage import (
     EXCLUSION_COLUMNS,
@@ -42,11 +44,24 @@ from spimpact.params import check_key_allowed
 from spimpact.readers import DataValidationError, find_table_file, read_table
 from spimpact.scoring.validate import EXCLUSION_COLUMNS as ITEM_EXCLUSION_COLUMNS
 from spimpact.scoring.validate import ItemCheck, validate_items
+from spimpact.streaming import (
+    STREAM_MIN_ROWS,
+    StreamedTable,
+    StreamFallback,
+    cache_name,
+    default_cache_dir,
+    key_fingerprint,
+    plan_stream,
+    table_streamable,
+    validate_streamed,
+)
 
 __all__ = [
     "DataValidationError",
     "EXCLUSION_COLUMNS",
+    "STREAM_MIN_ROWS",
     "SchemeData",
+    "StreamedTable",
     "find_table_file",
     "is_valid_nhs_number",
     "load_scheme",
@@ -54,6 +69,7 @@ __all__ = [
     "read_table",
 ]
 
+STREAMING_COLUMNS = ("table", "streamed", "engine", "note")
 _TRUE = set(contract.BOOL_TRUE)
 _FALSE = set(contract.BOOL_FALSE)
 
@@ -72,6 +88,9 @@ class SchemeData:
     referral_date, ...``, ``analysed``); the analysed tables hold the episode chosen
     by ``episode_rule`` (``first``: each client's first episode that passes the checks,
     or ``last``). ``mapping_file`` is the mapping the tables were read through.
+    ``streaming`` (:data:`STREAMING_COLUMNS`) says, for each large table, whether it
+    was validated in SQL (then the table is a :class:`spimpact.streaming.StreamedTable`,
+    its rows on disk) or read in pandas and why.
     """
 
     data_dir: Path
@@ -82,7 +101,7 @@ class SchemeData:
     non_standard: pd.DataFrame
     contacts: pd.DataFrame | None = None
     support_offered: pd.DataFrame | None = None
-    gp_appointments: pd.DataFrame | None = None
+    gp_appointments: pd.DataFrame | StreamedTable | None = None
     comparison_pool: pd.DataFrame | None = None
     feedback: pd.DataFrame | None = None
     population: pd.DataFrame | None = None
@@ -96,8 +115,11 @@ class SchemeData:
     episodes: pd.DataFrame | None = None
     episode_rule: str = "first"
     mapping_file: Path | None = None
+    streaming: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(STREAMING_COLUMNS))
+    )
 
-    def table(self, name: str) -> pd.DataFrame | None:
+    def table(self, name: str) -> pd.DataFrame | StreamedTable | None:
         """The validated table ``name`` (None when the scheme does not have it)."""
         return getattr(self, name)
 
@@ -265,9 +287,14 @@ def _load_one(
     return result, ignored
 
 
-def _read_files(data_dir: Path):
-    """The contract tables as written by hand: ``<table>.csv`` or ``.parquet``."""
-    frames, files, problems = {}, {}, []
+def _read_files(data_dir: Path, stream_rows: int | None):
+    """The contract tables as written by hand: ``<table>.csv`` or ``.parquet``.
+
+    A streamable table of at least ``stream_rows`` rows is not read: it is returned as
+    a :class:`spimpact.streaming.StreamSource` in ``streams`` (``notes`` says why a
+    large one could not be).
+    """
+    frames, files, problems, streams, notes = {}, {}, [], {}, []
     for name, spec in TABLES.items():
         try:
             found = find_table_file(data_dir, name)
@@ -278,12 +305,23 @@ def _read_files(data_dir: Path):
                         f"(expected {name}.csv or {name}.parquet)"
                     )
                 continue
-            frames[name], files[name] = read_table(found), found
+            files[name] = found
+            if stream_rows is not None and table_streamable(spec):
+                try:
+                    source = plan_stream(found, stream_rows)
+                except StreamFallback as reason:
+                    notes.append((name, False, "pandas", f"{found.name}: {reason}"))
+                    source = None
+                if source is not None:
+                    streams[name] = source
+                    continue
+            frames[name] = read_table(found)
         except DataValidationError as error:
             problems.extend(error.problems)
     if problems:
         raise DataValidationError(problems)
-    return frames, files, {name: Collector(name, files[name].name) for name in frames}
+    collectors = {name: Collector(name, files[name].name) for name in [*frames, *streams]}
+    return frames, files, collectors, streams, notes
 
 
 def load_scheme(
@@ -296,6 +334,8 @@ def load_scheme(
     pseudonym_key_env: str = "SPIMPACT_PSEUDONYM_KEY",
     imd_edition: int = 2019,
     swemwbs_max_missing_items: int = 0,
+    engine: str = "duckdb",
+    stream_rows: int | None = STREAM_MIN_ROWS,
 ) -> SchemeData:
     """Load and validate the scheme folder ``path``.
 
@@ -321,6 +361,18 @@ def load_scheme(
         IMD edition assumed when ``clients`` has no ``imd_edition`` column.
     swemwbs_max_missing_items
         0 (standard: every item needed) or 1 (opt-in, flagged as non-standard).
+    engine
+        Where the SQL checks of streamed tables run: ``duckdb`` (default) or ``spark``
+        (the active Spark session, or a local one; :mod:`spimpact.engine`). Both give
+        the same reconciliation and exclusions.
+    stream_rows
+        Tables that can be streamed (:data:`spimpact.streaming.STREAMABLE_TABLES`: GP
+        appointments) whose file has at least this many data rows
+        (:data:`STREAM_MIN_ROWS` by default; 0: always) are checked in SQL straight from
+        the file, without reading them into pandas; their validated rows are kept as
+        Parquet in a private cache folder (:func:`spimpact.streaming.default_cache_dir`)
+        and the table is a :class:`StreamedTable`. None: never. Exports read through a
+        mapping file are always read in pandas (the mapping works on pandas frames).
 
     Returns
     -------
@@ -348,13 +400,15 @@ def load_scheme(
     data_dir = Path(path)
     if not data_dir.is_dir():
         raise DataValidationError([f"{data_dir.name}: no such scheme folder"])
+    check_engine(engine)
     key = pseudonym_key or os.environ.get(pseudonym_key_env)
+    streams, notes = {}, []
     if mapping is not None:
         mapping = mapping if isinstance(mapping, MappingFile) else load_mapping(mapping)
         check_variants(mapping, variants)
         frames, files, collectors, already, report, ignored = _read_mapped(mapping, data_dir)
     else:
-        frames, files, collectors = _read_files(data_dir)
+        frames, files, collectors, streams, notes = _read_files(data_dir, stream_rows)
         already, report, ignored = {}, None, []
     tables, problems = {}, []
     for name, frame in frames.items():
@@ -371,6 +425,26 @@ def load_scheme(
             problems.append(
                 f"{files[name].name}: has a header but no data rows (expected at least one row)"
             )
+    streamed = {}
+    for name, source in streams.items():
+        try:
+            streamed[name], dropped = _load_streamed(
+                name, source, tables, key, collectors[name], engine
+            )
+            notes.append((name, True, engine, f"{files[name].name}: checked in SQL"))
+        except StreamFallback as reason:
+            notes.append((name, False, "pandas", f"{files[name].name}: {reason}"))
+            try:
+                tables[name], dropped = _load_one(
+                    TABLES[name], read_table(files[name]), files[name], key, collectors[name], {}
+                )
+            except DataValidationError as error:
+                problems.extend(error.problems)
+                continue
+        except DataValidationError as error:
+            problems.extend(error.problems)
+            continue
+        ignored += [(name, c) for c in dropped]
     missing = [n for n, spec in TABLES.items() if spec.required and n not in frames]
     problems += [
         f"{data_dir.name}: the mapping makes no '{n}' table (it is required)" for n in missing
@@ -378,6 +452,7 @@ def load_scheme(
     if problems:
         raise DataValidationError(problems)
     n_read = {name: len(frame) for name, frame in tables.items()}
+    n_read.update({name: result.n_read for name, result in streamed.items()})
     clients = _check_clients(tables["clients"], collectors["clients"], imd_edition)
     item_check = _check_measure_items(
         tables["measures"], collectors["measures"], variants, {"swemwbs": swemwbs_max_missing_items}
@@ -389,6 +464,7 @@ def load_scheme(
     episode_table = select_episodes(tables, collectors, episodes)
     used = {name: _drop_excluded(frame, collectors[name]) for name, frame in tables.items()}
     used = _derive(used)
+    used.update({name: result.table for name, result in streamed.items()})
     exclusions = pd.concat([c.frame() for c in collectors.values()], ignore_index=True)
     exclusions = exclusions.sort_values(["table", "row", "column"], kind="stable").reset_index(
         drop=True
@@ -411,9 +487,44 @@ def load_scheme(
         ignored_columns=pd.DataFrame(ignored, columns=["table", "column"]),
         episodes=episode_table,
         episode_rule=episodes,
+        streaming=pd.DataFrame(notes, columns=list(STREAMING_COLUMNS)),
         **extra,
         **used,
     )
+
+
+def _load_streamed(name, source, tables, key, out: Collector, engine: str):
+    """Check a streamed table in SQL; its exclusions go to ``out`` as the pandas path's do.
+
+    Needs the patient keys of ``clients`` and ``comparison_pool`` (already parsed in
+    ``tables``) for the records-of-unknown-patients check. Returns the
+    :class:`spimpact.streaming.StreamResult` and the columns not read.
+    """
+    spec = TABLES[name]
+    problems = _check_header(spec, pd.DataFrame(columns=list(source.header)), source.path)
+    if problems:
+        raise DataValidationError(problems)
+    ignored = [c for c in source.header if c not in set(spec.names)]
+    columns = [c for c in source.header if c in set(spec.names)]
+    known = set()
+    if "clients" in tables:
+        known |= set(tables["clients"]["client_id"].dropna())
+    if "comparison_pool" in tables:
+        known |= set(tables["comparison_pool"]["patient_id"].dropna())
+    ids = hashlib.sha256("\n".join(sorted(map(str, known))).encode("utf-8")).hexdigest()
+    result = validate_streamed(
+        spec,
+        source,
+        columns,
+        engine=engine,
+        key=key,
+        known_ids=known,
+        cache_dir=default_cache_dir(),
+        file_name=cache_name(source.path, engine, key_fingerprint(key), ids),
+    )
+    excluded = result.exclusions
+    out.add(excluded["row"], excluded["column"], excluded["value"], excluded["reason"])
+    return result, ignored
 
 
 @lru_cache(maxsize=2)
@@ -441,13 +552,17 @@ def load_scheme_from_params(params) -> SchemeData:
     """Load the scheme a ``spimpact.params.SchemeParams`` describes, with its options.
 
     The data folder, mapping file, episode rule, declared scale variants,
-    pseudonymisation key (params or the environment variable it names), IMD edition
-    and SWEMWBS missing-item rule all come from the params. A key kept in params is
+    pseudonymisation key (params or the environment variable it names), IMD edition,
+    SWEMWBS missing-item rule and engine all come from the params. A key kept in params is
     refused unless the folder holds synthetic example data
     (``spimpact.params.check_key_allowed``).
     """
     check_key_allowed(params)
     key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
+    if params.engine == "spark":
+        from spimpact.engine import spark_session
+
+        spark_session(params.spark.master, params.spark.config)  # the session the SQL uses
     return load_scheme(
         params.data_dir,
         mapping=params.mapping,
@@ -457,6 +572,7 @@ def load_scheme_from_params(params) -> SchemeData:
         pseudonym_key_env=params.pseudonym_key_env,
         imd_edition=params.imd_edition,
         swemwbs_max_missing_items=params.measures.swemwbs_max_missing_items,
+        engine=params.engine,
     )
 
 
