@@ -320,7 +320,10 @@ def _raw_parquet_sql(connection, source: StreamSource, columns: list[str]) -> st
         "CREATE TEMP VIEW parquet_source AS SELECT * FROM "
         f"read_parquet('{sql_path(source.path)}', file_row_number = true)"
     )
-    types = dict(connection.connection.execute("DESCRIBE parquet_source").fetchall())
+    types = {
+        row[0]: row[1]
+        for row in connection.connection.execute("DESCRIBE parquet_source").fetchall()
+    }
     own = dict(zip(source.header, source.parquet_names, strict=True))
     cells = [f"{_parquet_text(own[c], types[own[c]])} AS {_quote(c)}" for c in columns]
     return f"SELECT file_row_number + 1 AS source_row, {', '.join(cells)} FROM parquet_source"
