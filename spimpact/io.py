@@ -11,7 +11,6 @@ pseudonyms here; raw numbers never leave this module.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,12 +47,9 @@ from spimpact.streaming import (
     STREAM_MIN_ROWS,
     StreamedTable,
     StreamFallback,
-    cache_name,
-    default_cache_dir,
-    key_fingerprint,
+    load_streamed,
     plan_stream,
     table_streamable,
-    validate_streamed,
 )
 
 __all__ = [
@@ -141,22 +137,6 @@ class SchemeData:
         """The measures as their items were checked on load, ready to score as they are."""
         no_exclusions = pd.DataFrame(columns=list(ITEM_EXCLUSION_COLUMNS))
         return ItemCheck(self.measures, no_exclusions, self.non_standard)
-
-
-def _check_header(spec: TableSpec, frame: pd.DataFrame, path: Path) -> list[str]:
-    present = set(frame.columns)
-    problems = []
-    for column in spec.columns:
-        if column.required and column.name not in present:
-            problems.append(
-                f"{path.name} row 1, column '{column.name}': required column missing "
-                f"(expected {column.expectation()})"
-            )
-    for group in spec.one_of:
-        if not present.intersection(group):
-            names = ", ".join(repr(g) for g in group)
-            problems.append(f"{path.name} row 1: one of the columns {names} is required")
-    return problems
 
 
 def _parse_column(
@@ -260,7 +240,7 @@ def _load_one(
     spec: TableSpec, frame: pd.DataFrame, path: Path, key: str | None, out: Collector, already
 ):
     """Parse one table's text cells; ``already`` maps columns to rows a mapping excluded."""
-    problems = _check_header(spec, frame, path)
+    problems = spec.header_problems(frame.columns, path.name)
     if problems:
         raise DataValidationError(problems)
     for line, n_fields in frame.attrs.get("ragged", []):
@@ -290,9 +270,7 @@ def _load_one(
 def _read_files(data_dir: Path, stream_rows: int | None):
     """The contract tables as written by hand: ``<table>.csv`` or ``.parquet``.
 
-    A streamable table of at least ``stream_rows`` rows is not read: it is returned as
-    a :class:`spimpact.streaming.StreamSource` in ``streams`` (``notes`` says why a
-    large one could not be).
+    Large streamable tables are not read but planned (``streams``; ``notes``: why not).
     """
     frames, files, problems, streams, notes = {}, {}, [], {}, []
     for name, spec in TABLES.items():
@@ -366,13 +344,10 @@ def load_scheme(
         (the active Spark session, or a local one; :mod:`spimpact.engine`). Both give
         the same reconciliation and exclusions.
     stream_rows
-        Tables that can be streamed (:data:`spimpact.streaming.STREAMABLE_TABLES`: GP
-        appointments) whose file has at least this many data rows
-        (:data:`STREAM_MIN_ROWS` by default; 0: always) are checked in SQL straight from
-        the file, without reading them into pandas; their validated rows are kept as
-        Parquet in a private cache folder (:func:`spimpact.streaming.default_cache_dir`)
-        and the table is a :class:`StreamedTable`. None: never. Exports read through a
-        mapping file are always read in pandas (the mapping works on pandas frames).
+        GP appointment files (:data:`spimpact.streaming.STREAMABLE_TABLES`) of at least
+        this many rows (0: always; None: never) are checked in SQL straight from the
+        file, never read into pandas; the table is then a :class:`StreamedTable`
+        (:mod:`spimpact.streaming`). A mapping's exports are always read in pandas.
 
     Returns
     -------
@@ -428,19 +403,17 @@ def load_scheme(
     streamed = {}
     for name, source in streams.items():
         try:
-            streamed[name], dropped = _load_streamed(
-                name, source, tables, key, collectors[name], engine
-            )
-            notes.append((name, True, engine, f"{files[name].name}: checked in SQL"))
-        except StreamFallback as reason:
-            notes.append((name, False, "pandas", f"{files[name].name}: {reason}"))
             try:
-                tables[name], dropped = _load_one(
-                    TABLES[name], read_table(files[name]), files[name], key, collectors[name], {}
+                streamed[name], dropped = load_streamed(
+                    TABLES[name], source, tables, key, engine, collectors[name]
                 )
-            except DataValidationError as error:
-                problems.extend(error.problems)
-                continue
+                notes.append((name, True, engine, f"{files[name].name}: checked in SQL"))
+            except StreamFallback as reason:  # read in pandas after all
+                notes.append((name, False, "pandas", f"{files[name].name}: {reason}"))
+                frame = read_table(files[name])
+                tables[name], dropped = _load_one(
+                    TABLES[name], frame, files[name], key, collectors[name], {}
+                )
         except DataValidationError as error:
             problems.extend(error.problems)
             continue
@@ -463,7 +436,7 @@ def load_scheme(
     check_relations(tables, collectors)
     episode_table = select_episodes(tables, collectors, episodes)
     used = {name: _drop_excluded(frame, collectors[name]) for name, frame in tables.items()}
-    used = _derive(used)
+    used = contract.derive_person_columns(used)
     used.update({name: result.table for name, result in streamed.items()})
     exclusions = pd.concat([c.frame() for c in collectors.values()], ignore_index=True)
     exclusions = exclusions.sort_values(["table", "row", "column"], kind="stable").reset_index(
@@ -491,40 +464,6 @@ def load_scheme(
         **extra,
         **used,
     )
-
-
-def _load_streamed(name, source, tables, key, out: Collector, engine: str):
-    """Check a streamed table in SQL; its exclusions go to ``out`` as the pandas path's do.
-
-    Needs the patient keys of ``clients`` and ``comparison_pool`` (already parsed in
-    ``tables``) for the records-of-unknown-patients check. Returns the
-    :class:`spimpact.streaming.StreamResult` and the columns not read.
-    """
-    spec = TABLES[name]
-    problems = _check_header(spec, pd.DataFrame(columns=list(source.header)), source.path)
-    if problems:
-        raise DataValidationError(problems)
-    ignored = [c for c in source.header if c not in set(spec.names)]
-    columns = [c for c in source.header if c in set(spec.names)]
-    known = set()
-    if "clients" in tables:
-        known |= set(tables["clients"]["client_id"].dropna())
-    if "comparison_pool" in tables:
-        known |= set(tables["comparison_pool"]["patient_id"].dropna())
-    ids = hashlib.sha256("\n".join(sorted(map(str, known))).encode("utf-8")).hexdigest()
-    result = validate_streamed(
-        spec,
-        source,
-        columns,
-        engine=engine,
-        key=key,
-        known_ids=known,
-        cache_dir=default_cache_dir(),
-        file_name=cache_name(source.path, engine, key_fingerprint(key), ids),
-    )
-    excluded = result.exclusions
-    out.add(excluded["row"], excluded["column"], excluded["value"], excluded["reason"])
-    return result, ignored
 
 
 @lru_cache(maxsize=2)
@@ -622,37 +561,6 @@ def _check_measure_items(measures: pd.DataFrame, out: Collector, variants, max_m
     excluded = items.exclusions
     out.add(excluded["row"], excluded["column"], excluded["value"].astype(str), excluded["reason"])
     return items
-
-
-def _derive(tables: dict) -> dict:
-    """Add derived person columns and drop what must not travel further."""
-    for name in ("clients", "comparison_pool"):
-        if name not in tables:
-            continue
-        frame = tables[name].copy()
-        index_date = frame["referral_date"] if name == "clients" else frame["index_date"]
-        if "date_of_birth" in frame:
-            years = _whole_years(frame["date_of_birth"], index_date)
-            frame["age"] = frame["age"].fillna(years) if "age" in frame else years
-            frame = frame.drop(columns=["date_of_birth"])
-        if "age" in frame:
-            derived = contract.age_band(frame["age"].astype(float))
-            frame["age_band"] = (
-                frame["age_band"].fillna(derived) if "age_band" in frame else derived
-            )
-        if "imd_decile" in frame:
-            frame["imd_quintile"] = ((frame["imd_decile"] + 1) // 2).astype("Int64")
-        frame["ethnic_group"] = frame["ethnic_category"].map(contract.ETHNIC_GROUPS)
-        tables[name] = frame
-    return tables
-
-
-def _whole_years(born: pd.Series, on: pd.Series) -> pd.Series:
-    years = on.dt.year - born.dt.year
-    before_birthday = (on.dt.month < born.dt.month) | (
-        (on.dt.month == born.dt.month) & (on.dt.day < born.dt.day)
-    )
-    return (years - before_birthday.astype(int)).astype("Int64")
 
 
 def summarise_problems(exclusions: pd.DataFrame, *, limit: int | None = None) -> str:

@@ -34,11 +34,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spimpact import contract
-from spimpact.cells import WITHHELD
-from spimpact.contract import Column, TableSpec
+from spimpact.contract import TableSpec
+from spimpact.contract_sql import SQL_KINDS, TableCheck, check_table, quote
 from spimpact.engine import connect, sql_path
-from spimpact.identifiers import pseudonymise
 from spimpact.readers import _BOM, DataValidationError, _name_columns, _sniff_delimiter
 
 __all__ = [
@@ -47,6 +45,7 @@ __all__ = [
     "StreamFallback",
     "StreamSource",
     "StreamedTable",
+    "load_streamed",
     "plan_stream",
     "validate_streamed",
 ]
@@ -56,14 +55,7 @@ __all__ = [
 # tens of millions of rows; its checks need no other table but the patient keys.
 STREAMABLE_TABLES = ("gp_appointments",)
 STREAM_MIN_ROWS = 1_000_000
-# The characters Python's str.strip() (and Arrow's utf8_trim_whitespace) remove.
-_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
-_WHITESPACE_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in _WHITESPACE)
 _CHUNK = 16 * 1024 * 1024
-_MISSING = "required value missing"
-_INVALID_NHS = "invalid NHS number (fails the Modulus 11 check or is not 10 digits)"
-_UNKNOWN_PATIENT = "appointment for a patient who is neither a client nor in the comparison pool"
-_KINDS = ("text", "code", "date")
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 
 
@@ -124,7 +116,7 @@ class StreamedTable:
     def to_pandas(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
         """The rows (or ``columns`` of them) as pandas, in source order."""
         names = list(self.columns if columns is None else columns)
-        select = ", ".join(_quote(c) for c in names)
+        select = ", ".join(quote(c) for c in names)
         frame = self._query(f"SELECT {select} FROM validated ORDER BY source_row")
         for name in names:
             if name in self.dates:
@@ -135,7 +127,7 @@ class StreamedTable:
 
     def distinct(self, column: str) -> list:
         """The distinct non-missing values of ``column``, sorted."""
-        name = _quote(column)
+        name = quote(column)
         frame = self._query(
             f"SELECT DISTINCT {name} AS v FROM validated WHERE {name} IS NOT NULL ORDER BY v"
         )
@@ -145,27 +137,19 @@ class StreamedTable:
         """Percentage of rows with a value in ``column``."""
         if self.empty:
             return float("nan")
-        present = self._query(f"SELECT count({_quote(column)}) AS n FROM validated")["n"].iloc[0]
+        present = self._query(f"SELECT count({quote(column)}) AS n FROM validated")["n"].iloc[0]
         return float(present) / self.n_rows * 100
 
     def latest(self, column: str) -> pd.Timestamp | None:
         """The latest date in ``column`` (None when it has none)."""
-        value = self._query(f"SELECT max({_quote(column)}) AS v FROM validated")["v"].iloc[0]
+        value = self._query(f"SELECT max({quote(column)}) AS v FROM validated")["v"].iloc[0]
         return None if pd.isna(value) else pd.Timestamp(value)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def table_streamable(spec: TableSpec) -> bool:
     """Whether every column of ``spec`` is of a kind the SQL checks cover."""
     return spec.name in STREAMABLE_TABLES and all(
-        c.kind in _KINDS or c.name == "nhs_number" for c in spec.columns
+        c.kind in SQL_KINDS or c.name == "nhs_number" for c in spec.columns
     )
 
 
@@ -302,7 +286,7 @@ def _stage_csv(source: StreamSource, columns: list[str], target: Path) -> None:
 
 def _parquet_text(name: str, duck_type: str) -> str:
     """A Parquet column as the text ``read_table`` gives it (``_cell_text``), in SQL."""
-    column = _quote(name)
+    column = quote(name)
     if duck_type == "VARCHAR":
         return f"COALESCE({column}, '')"
     if duck_type == "DATE" or duck_type in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS"):
@@ -325,99 +309,8 @@ def _raw_parquet_sql(connection, source: StreamSource, columns: list[str]) -> st
         for row in connection.connection.execute("DESCRIBE parquet_source").fetchall()
     }
     own = dict(zip(source.header, source.parquet_names, strict=True))
-    cells = [f"{_parquet_text(own[c], types[own[c]])} AS {_quote(c)}" for c in columns]
+    cells = [f"{_parquet_text(own[c], types[own[c]])} AS {quote(c)}" for c in columns]
     return f"SELECT file_row_number + 1 AS source_row, {', '.join(cells)} FROM parquet_source"
-
-
-# ---- the checks, one SQL expression each, on the trimmed text cells ----------------
-
-
-def _date_parts(cell: str) -> tuple[str, str, str, str]:
-    """Shape test and year, month, day of a ``YYYY-M-D`` cell (pandas' format)."""
-    shape = f"regexp_matches({cell}, '^[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}$')"
-    year = f"CAST(regexp_extract({cell}, '^([0-9]{{4}})-', 1) AS INTEGER)"
-    month = f"CAST(regexp_extract({cell}, '^[0-9]{{4}}-([0-9]{{1,2}})-', 1) AS INTEGER)"
-    day = f"CAST(regexp_extract({cell}, '-([0-9]{{1,2}})$', 1) AS INTEGER)"
-    return shape, year, month, day
-
-
-def _date_ok(cell: str) -> str:
-    """A real calendar date inside pandas' nanosecond range (1677-09-22 to 2262-04-11)."""
-    shape, year, month, day = _date_parts(cell)
-    leap = f"({year} % 4 = 0 AND {year} % 100 <> 0 OR {year} % 400 = 0)"
-    days = (
-        f"CASE WHEN {month} IN (1, 3, 5, 7, 8, 10, 12) THEN 31 WHEN {month} IN (4, 6, 9, 11) "
-        f"THEN 30 WHEN {leap} THEN 29 ELSE 28 END"
-    )
-    ordinal = f"{year} * 10000 + {month} * 100 + {day}"
-    checked = (
-        f"{month} BETWEEN 1 AND 12 AND {day} BETWEEN 1 AND {days} "
-        f"AND {ordinal} BETWEEN 16770922 AND 22620411"
-    )
-    return f"(CASE WHEN {shape} THEN {checked} ELSE FALSE END)"
-
-
-def _normalised_code(column: Column, cell: str) -> str:
-    """``contract.normalise_codes`` in SQL."""
-    if column.name == "sex":
-        cases = " ".join(
-            f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in contract.SEX_ALIASES.items()
-        )
-        return f"(CASE lower({cell}) {cases} ELSE lower({cell}) END)"
-    if column.name == "ethnic_category":
-        upper = f"upper({cell})"
-        aliased = " ".join(
-            f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in contract.ETHNIC_ALIASES.items()
-        )
-        upper = f"(CASE {upper} {aliased} ELSE {upper} END)"
-        known = ", ".join(_literal(c) for c in contract.ETHNIC_CATEGORIES)
-        return (
-            f"(CASE WHEN {upper} NOT IN ({known}) AND length({upper}) = 2 "
-            f"THEN substr({upper}, 1, 1) ELSE {upper} END)"
-        )
-    if column.name in ("age_band", "imd_edition"):
-        return cell
-    return f"lower({cell})"
-
-
-def _column_check(column: Column, cell: str) -> tuple[str | None, str]:
-    """(the condition that a non-blank cell is invalid or None, its parsed value)."""
-    if column.kind == "date":
-        ok = _date_ok(cell)
-        _, year, month, day = _date_parts(cell)
-        return (
-            f"NOT {ok}",
-            f"CASE WHEN {cell} <> '' AND {ok} THEN make_date({year}, {month}, {day}) END",
-        )
-    if column.kind == "code":
-        normal = _normalised_code(column, cell)
-        allowed = ", ".join(_literal(c) for c in column.allowed or ())
-        bad = f"{normal} NOT IN ({allowed})" if allowed else "TRUE"
-        return bad, f"CASE WHEN {cell} <> '' AND NOT ({bad}) THEN {normal} END"
-    if column.pattern:
-        bad = f"NOT regexp_matches({cell}, {_literal('^(?:' + column.pattern + ')$')})"
-        return bad, f"CASE WHEN {cell} <> '' AND NOT ({bad}) THEN {cell} END"
-    return None, f"CASE WHEN {cell} <> '' THEN {cell} END"
-
-
-def _stripped(cell: str) -> str:
-    """``str.strip()`` of a cell, NULL read as blank (a pattern RE2 and Java read alike)."""
-    edges = f"^[{_WHITESPACE_CLASS}]+|[{_WHITESPACE_CLASS}]+$"
-    return f"regexp_replace(COALESCE({cell}, ''), '{edges}', '', 'g')"
-
-
-def _nhs_digits(cell: str) -> str:
-    """``identifiers.normalise_nhs_number``: whitespace and hyphens removed."""
-    return f"regexp_replace({cell}, '[{_WHITESPACE_CLASS}-]', '', 'g')"
-
-
-def _nhs_valid(digits: str) -> str:
-    """``identifiers.is_valid_nhs_number`` in SQL: ten ASCII digits passing Modulus 11."""
-    total = " + ".join(
-        f"CAST(substr({digits}, {k}, 1) AS INTEGER) * {11 - k}" for k in range(1, 10)
-    )
-    check = f"(11 - ({total}) % 11) % 11 = CAST(substr({digits}, 10, 1) AS INTEGER)"
-    return f"(CASE WHEN regexp_matches({digits}, '^[0-9]{{10}}$') THEN {check} ELSE FALSE END)"
 
 
 @dataclass(frozen=True)
@@ -433,169 +326,69 @@ class StreamResult:
     exclusions: pd.DataFrame
 
 
-@dataclass(frozen=True)
-class _Job:
-    spec: TableSpec
-    columns: list[str]
-    source_name: str
-    key: str | None
-    known_ids: set[str]
-    target: Path
-    staging: Path
-
-
 def validate_streamed(
-    spec: TableSpec,
-    source: StreamSource,
-    columns: list[str],
-    *,
-    engine: str,
-    key: str | None,
-    known_ids: set[str],
-    cache_dir: Path,
-    file_name: str,
+    job: TableCheck, source: StreamSource, *, engine: str, cache_dir: Path, file_name: str
 ) -> StreamResult:
-    """Run the contract checks of ``spec`` on ``source`` in SQL; write the validated rows.
+    """Run the contract checks ``job`` describes on ``source`` in SQL on ``engine``.
 
-    ``columns`` are the contract columns the file has (its other columns are not
-    read). ``known_ids`` are the keys an appointment's patient may have (client and
-    comparison-pool keys). The validated rows go to ``cache_dir / file_name``; the
-    source is staged (as text Parquet with its line numbers, in a private folder removed
+    The validated rows go to ``cache_dir / file_name`` (replaced). The source is staged
+    first (as text Parquet with its line numbers, in a private folder removed
     afterwards) when the engine cannot read it directly: a CSV file, or any file on
     Spark. Raises :class:`StreamFallback` when the file cannot be streamed.
     """
     cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="staging-") as staging:
-        job = _Job(spec, columns, source.path.name, key, known_ids, cache_dir / file_name,
-                   Path(staging))  # fmt: skip
-        raw = job.staging / "raw.parquet"
+        raw, written = Path(staging) / "raw.parquet", Path(staging) / "validated.parquet"
         with connect("duckdb") as local:
             if source.kind == "csv":
-                _stage_csv(source, columns, raw)
+                _stage_csv(source, job.columns, raw)
             elif engine == "duckdb":
-                return _check(local, _raw_parquet_sql(local, source, columns), job)
+                checked = check_table(
+                    local, _raw_parquet_sql(local, source, job.columns), job, written
+                )
             else:
-                local.to_parquet(_raw_parquet_sql(local, source, columns), raw)
-        with connect(engine) as connection:
-            connection.register_file("raw_source", raw)
-            return _check(connection, "SELECT * FROM raw_source", job)
+                local.to_parquet(_raw_parquet_sql(local, source, job.columns), raw)
+        if source.kind == "csv" or engine != "duckdb":
+            with connect(engine) as connection:
+                connection.register_file("raw_source", raw)
+                checked = check_table(connection, "SELECT * FROM raw_source", job, written)
+        target = cache_dir / file_name
+        _replace(written, target)
+    path = target / "*.parquet" if target.is_dir() else target
+    table = StreamedTable(path, checked.n_used, checked.columns, checked.dates)
+    return StreamResult(table, checked.n_read, checked.exclusions)
 
 
-def _check(connection, raw_sql: str, job: _Job) -> StreamResult:
-    """The checks on the text rows ``raw_sql`` selects (``source_row`` and the columns)."""
-    spec, columns = job.spec, job.columns
-    trimmed = ", ".join(f"{_stripped(_quote(c))} AS {_quote(c)}" for c in columns)
-    connection.execute(
-        f"CREATE TEMP VIEW cells AS SELECT source_row, {trimmed} FROM ({raw_sql}) AS raw"
-    )
-    checks, parsed = [], {}
-    for column in spec.columns:
-        if column.name not in columns or column.name == "nhs_number":
-            continue
-        cell = _quote(column.name)
-        bad, parsed[column.name] = _column_check(column, cell)
-        if bad is not None:
-            reason = f"expected {column.expectation()}"
-            if column.kind == "date":
-                reason += " (impossible or malformed date)"
-            checks.append((f"{cell} <> '' AND {bad}", column.name, cell, reason))
-        if column.required:
-            checks.append((f"{cell} = ''", column.name, "''", _MISSING))
-    person = spec.person_key
-    join = ""
-    if "nhs_number" in columns:
-        checks.append((f"\"nhs_number\" <> '' AND NOT {_nhs_valid(_nhs_digits('nhs_number'))}",
-                       "nhs_number", _literal(WITHHELD), _INVALID_NHS))  # fmt: skip
-        if not _has_person_key(connection, parsed.get(person)):
-            if spec.name != "feedback":
-                checks.append(("\"nhs_number\" = ''", "nhs_number", "''", _MISSING))
-            _register_pseudonyms(connection, job)
-            parsed[person] = "pseudonyms.pseudonym"
-            join = f"LEFT JOIN pseudonyms ON pseudonyms.digits = {_nhs_digits('cells.nhs_number')}"
-    order = [c.name for c in spec.columns if c.name in parsed]
-    if person in parsed and person not in columns:
-        order.remove(person)
-        order.append(person)  # a key made from NHS numbers comes last, as in pandas
-    selected = ", ".join(f"{parsed[c]} AS {_quote(c)}" for c in order)
-    connection.execute(
-        f"CREATE TEMP VIEW parsed AS SELECT cells.source_row, {selected} FROM cells {join}"
-    )
-    queries = [
-        f"SELECT source_row AS excluded_row, {_literal(name)} AS column_name, {value} AS value, "
-        f"{_literal(reason)} AS reason FROM cells WHERE {condition}"
-        for condition, name, value, reason in checks
-    ]
-    if spec.name == "gp_appointments" and person in order:
-        queries.append(_orphan_query(connection, person, job.known_ids))
-    exclusions = (
-        connection.df(" UNION ALL ".join(queries) + " ORDER BY excluded_row, column_name")
-        if queries
-        else pd.DataFrame(columns=["excluded_row", "column_name", "value", "reason"])
-    ).rename(columns={"excluded_row": "row", "column_name": "column"})
-    n_read = int(connection.df("SELECT count(*) AS n FROM cells")["n"].iloc[0])
-    excluded = pd.DataFrame({"row": np.unique(exclusions["row"].to_numpy(dtype="int64"))})
-    connection.register_frame("excluded_rows", excluded)
-    written = job.staging / "validated.parquet"
-    connection.to_parquet(
-        "SELECT parsed.* FROM parsed LEFT JOIN excluded_rows "
-        "ON excluded_rows.row = parsed.source_row WHERE excluded_rows.row IS NULL",
-        written,
-    )
-    _replace(written, job.target)
-    path = job.target / "*.parquet" if job.target.is_dir() else job.target
-    dates = tuple(c for c in order if spec.column(c).kind == "date")
-    table = StreamedTable(path, n_read - len(excluded), ("source_row", *order), dates)
-    return StreamResult(table, n_read, exclusions)
+def load_streamed(spec: TableSpec, source: StreamSource, tables: dict, key, engine: str, out):
+    """Check a streamed table in SQL, beside the tables pandas has already parsed.
 
-
-def _has_person_key(connection, parsed_key: str | None) -> bool:
-    """Whether the person-key column holds a valid value anywhere.
-
-    If it does, NHS numbers are only checked, as in ``io._pseudonymise_key_column``.
+    The patient keys of ``clients`` and ``comparison_pool`` (parsed, in ``tables``)
+    are the keys an appointment may have. The exclusions go to ``out`` (a
+    :class:`spimpact.linkage.Collector`, which withholds identifying values). Returns
+    the :class:`StreamResult` and the file's columns outside the contract (not read).
+    Raises ``DataValidationError`` for a header the contract refuses,
+    :class:`StreamFallback` as :func:`validate_streamed` does.
     """
-    if parsed_key is None:
-        return False
-    found = connection.df(f"SELECT count(*) AS n FROM cells WHERE ({parsed_key}) IS NOT NULL")
-    return bool(found["n"].iloc[0])
-
-
-def _register_pseudonyms(connection, job: _Job) -> None:
-    """Table ``pseudonyms`` (``digits, pseudonym``) of every distinct valid NHS number.
-
-    The keyed HMAC runs in Python once per distinct number (a patient has many
-    appointments), so the key never enters the SQL text.
-    """
-    if not job.key:
-        raise DataValidationError(
-            [
-                f"{job.source_name}: NHS numbers must be pseudonymised on load but no key "
-                "was given (set the environment variable named by params "
-                "'pseudonym_key_env', SPIMPACT_PSEUDONYM_KEY by default)"
-            ]
-        )
-    digits = _nhs_digits("nhs_number")
-    numbers = connection.df(
-        f"SELECT DISTINCT {digits} AS digits FROM cells "
-        f"WHERE nhs_number <> '' AND {_nhs_valid(digits)}"
-    )["digits"].astype(str)
-    frame = pd.DataFrame(
-        {"digits": numbers, "pseudonym": [pseudonymise(n, job.key) for n in numbers]},
-        dtype=object,
+    problems = spec.header_problems(source.header, source.path.name)
+    if problems:
+        raise DataValidationError(problems)
+    known = set()
+    for name, column in (("clients", "client_id"), ("comparison_pool", "patient_id")):
+        if name in tables:
+            known |= set(tables[name][column].dropna())
+    columns = [c for c in source.header if c in spec.names]
+    job = TableCheck(spec, columns, source.path.name, key, known)
+    ids = hashlib.sha256("\n".join(sorted(map(str, known))).encode("utf-8")).hexdigest()
+    result = validate_streamed(
+        job,
+        source,
+        engine=engine,
+        cache_dir=default_cache_dir(),
+        file_name=cache_name(source.path, engine, key_fingerprint(key), ids),
     )
-    connection.register_frame("pseudonyms", frame)
-
-
-def _orphan_query(connection, person: str, known_ids: set[str]) -> str:
-    """Appointments of patients neither a client nor in the comparison pool."""
-    known = pd.DataFrame({"id": sorted(str(i) for i in known_ids)}, dtype=object)
-    connection.register_frame("known_ids", known)
-    key = f"parsed.{_quote(person)}"
-    return (
-        f"SELECT parsed.source_row AS excluded_row, {_literal(person)} AS column_name, "
-        f"{key} AS value, {_literal(_UNKNOWN_PATIENT)} AS reason "
-        f"FROM parsed LEFT JOIN known_ids ON known_ids.id = {key} "
-        f"WHERE {key} IS NOT NULL AND known_ids.id IS NULL"
-    )
+    excluded = result.exclusions
+    out.add(excluded["row"], excluded["column"], excluded["value"], excluded["reason"])
+    return result, [c for c in source.header if c not in spec.names]
 
 
 def _replace(written: Path, target: Path) -> None:
@@ -650,7 +443,7 @@ def raw_distinct(path: Path, columns: Iterable[str]) -> pd.DataFrame:
         with connect("duckdb") as connection:
             sql = _raw_parquet_sql(connection, source, wanted)
             values = {
-                c: connection.df(f"SELECT DISTINCT {_quote(c)} AS v FROM ({sql}) ORDER BY v")[
+                c: connection.df(f"SELECT DISTINCT {quote(c)} AS v FROM ({sql}) ORDER BY v")[
                     "v"
                 ].tolist()
                 for c in wanted

@@ -140,9 +140,7 @@ FALLBACK = {"quoted_newline", "blank_line", "ragged_rows", "lone_carriage_return
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_streamed_csv_matches_pandas(tmp_path, case):
-    folder = write_scheme(
-        tmp_path, gp_appointments=CASES[case], comparison_pool=POOL
-    )
+    folder = write_scheme(tmp_path, gp_appointments=CASES[case], comparison_pool=POOL)
     pandas_loaded, streamed = load_both(folder)
     assert_same(pandas_loaded, streamed, expect_streamed=case not in FALLBACK)
 
@@ -153,8 +151,9 @@ def test_windows_1252_file_falls_back_with_the_reason(tmp_path):
     (folder / "gp_appointments.csv").write_bytes(text.encode("cp1252"))
     pandas_loaded, streamed = load_both(folder)
     assert_same(pandas_loaded, streamed, expect_streamed=False)
-    assert "not UTF-8" in streamed.streaming["note"].iloc[0] or "CSV reader" in (
-        streamed.streaming["note"].iloc[0]
+    assert (
+        "not UTF-8" in streamed.streaming["note"].iloc[0]
+        or "CSV reader" in (streamed.streaming["note"].iloc[0])
     )
 
 
