@@ -83,6 +83,12 @@ EPISODE_TABLES = ("clients", "measures", "contacts", "support_offered")
 SEX_ALIASES = {"1": "male", "2": "female", "9": "other", "x": "unknown", "0": "unknown",
                "f": "female", "m": "male", "u": "unknown", "not known": "unknown"}  # fmt: skip
 ETHNIC_ALIASES = {"X": "99"}  # HES "not known"
+# Tables validated in SQL straight from their file (spimpact.streaming) when it has at
+# least ``stream_rows`` rows (``load_scheme``; this many by default). GP appointments are
+# the one table that grows to tens of millions of rows; its checks need no other table
+# but the patient keys.
+STREAMABLE_TABLES = ("gp_appointments",)
+STREAM_MIN_ROWS = 1_000_000
 BOOL_TRUE = ("true", "yes", "y", "1")
 BOOL_FALSE = ("false", "no", "n", "0")
 

@@ -26,7 +26,7 @@ from spimpact.cells import (
     nullable_int,
     parse_numbers,
 )
-from spimpact.contract import TABLES, Column, TableSpec
+from spimpact.contract import STREAM_MIN_ROWS, TABLES, Column, TableSpec
 from spimpact.engine import check_engine
 from spimpact.identifiers import is_valid_nhs_number, normalise_nhs_number, pseudonymise
 from spimpact.linkage import (
@@ -44,7 +44,6 @@ from spimpact.readers import DataValidationError, find_table_file, read_table
 from spimpact.scoring.validate import EXCLUSION_COLUMNS as ITEM_EXCLUSION_COLUMNS
 from spimpact.scoring.validate import ItemCheck, validate_items
 from spimpact.streaming import (
-    STREAM_MIN_ROWS,
     StreamedTable,
     StreamFallback,
     load_streamed,
@@ -84,9 +83,8 @@ class SchemeData:
     referral_date, ...``, ``analysed``); the analysed tables hold the episode chosen
     by ``episode_rule`` (``first``: each client's first episode that passes the checks,
     or ``last``). ``mapping_file`` is the mapping the tables were read through.
-    ``streaming`` (:data:`STREAMING_COLUMNS`) says, for each large table, whether it
-    was validated in SQL (then the table is a :class:`spimpact.streaming.StreamedTable`,
-    its rows on disk) or read in pandas and why.
+    ``streaming`` (:data:`STREAMING_COLUMNS`): each large table validated in SQL (then a
+    :class:`spimpact.streaming.StreamedTable`, its rows on disk) or read in pandas, why.
     """
 
     data_dir: Path
@@ -487,12 +485,13 @@ def _read_mapped(mapping: MappingFile, data_dir: Path):
     return mapped.tables, mapped.files, collectors, already, mapped.report, ignored
 
 
-def load_scheme_from_params(params) -> SchemeData:
+def load_scheme_from_params(params, **options) -> SchemeData:
     """Load the scheme a ``spimpact.params.SchemeParams`` describes, with its options.
 
     The data folder, mapping file, episode rule, declared scale variants,
     pseudonymisation key (params or the environment variable it names), IMD edition,
-    SWEMWBS missing-item rule and engine all come from the params. A key kept in params is
+    SWEMWBS missing-item rule and engine come from the params; ``options`` go to
+    :func:`load_scheme`. A key kept in params is
     refused unless the folder holds synthetic example data
     (``spimpact.params.check_key_allowed``).
     """
@@ -512,6 +511,7 @@ def load_scheme_from_params(params) -> SchemeData:
         imd_edition=params.imd_edition,
         swemwbs_max_missing_items=params.measures.swemwbs_max_missing_items,
         engine=params.engine,
+        **options,
     )
 
 

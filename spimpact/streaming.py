@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spimpact.contract import TableSpec
+from spimpact.contract import STREAM_MIN_ROWS, STREAMABLE_TABLES, TableSpec
 from spimpact.contract_sql import SQL_KINDS, TableCheck, check_table, quote
 from spimpact.engine import connect, sql_path
 from spimpact.readers import _BOM, DataValidationError, _name_columns, _sniff_delimiter
@@ -50,11 +50,6 @@ __all__ = [
     "validate_streamed",
 ]
 
-# Tables validated in SQL when their file has at least ``stream_rows`` data rows
-# (``load_scheme(stream_rows=...)``). GP appointments are the one table that grows to
-# tens of millions of rows; its checks need no other table but the patient keys.
-STREAMABLE_TABLES = ("gp_appointments",)
-STREAM_MIN_ROWS = 1_000_000
 _CHUNK = 16 * 1024 * 1024
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 

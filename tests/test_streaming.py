@@ -8,15 +8,22 @@ the validated appointments, the columns not read, or the same fatal problems.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from spimpact.analyses.attendance.analysis import analyse_attendance
+from spimpact.analyses.overview.analysis import field_completeness
 from spimpact.io import DataValidationError, StreamedTable, load_scheme
+from spimpact.params import SchemeParams
+from spimpact.publish.privacy import collect_identifiers
+from spimpact.report.history import data_date, record_counts
 from spimpact.streaming import STREAM_MIN_ROWS, StreamFallback, plan_stream
-from spimpact.synthetic import EXAMPLE_SCHEMES, write_example_data
+from spimpact.synthetic import EXAMPLE_SCHEMES, SchemeSpec, write_example_data
 from spimpact.synthetic.scaled import write_scaled_scheme
 from tests.test_io import CLIENTS, MEASURES, write_scheme
 
@@ -282,3 +289,40 @@ def test_spark_pseudonyms_and_parquet_match_duckdb(tmp_path, spark):
         for engine in ("duckdb", "spark")
     )
     assert_same(duckdb_loaded, spark_loaded)
+
+
+def test_cli_validate_streams_and_says_so(tmp_path):
+    folder = write_scheme(tmp_path, gp_appointments=CASES["bad_dates"])
+    command = [sys.executable, "-m", "spimpact.cli", "validate", str(folder), "--stream-rows", "0"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "gp_appointments: streamed (duckdb): gp_appointments.csv: checked in SQL" in (
+        result.stdout
+    )
+    assert "gp_appointments.csv row 2, column 'appointment_date': value '2024-02-30'" in (
+        result.stdout
+    )
+
+
+@pytest.fixture(scope="module")
+def small_schemes(tmp_path_factory):
+    """A small example scheme loaded in pandas and streamed."""
+    spec = SchemeSpec("tiny", "Tiny Link", 400, ("swemwbs",), n_areas=20)
+    (folder,) = write_example_data(tmp_path_factory.mktemp("example"), schemes=(spec,))
+    return tuple(load_scheme(folder, pseudonym_key="k", stream_rows=n) for n in (None, 0))
+
+
+def test_report_inputs_are_the_same_from_a_streamed_table(small_schemes):
+    """What the report takes from the appointments: the attendance estimates (the panel
+    built from the Parquet file), completeness, counts, data date, identifiers scanned."""
+    in_memory, streamed = small_schemes
+    assert isinstance(streamed.gp_appointments, StreamedTable)
+    params = SchemeParams(scheme_id="tiny", title="Tiny Link", data_dir=Path("."))
+    expected, found = (analyse_attendance(s, params=params) for s in small_schemes)
+    pd.testing.assert_frame_equal(found.estimates, expected.estimates)
+    pd.testing.assert_frame_equal(found.panel, expected.panel)
+    pd.testing.assert_frame_equal(field_completeness(streamed), field_completeness(in_memory))
+    assert data_date(streamed) == data_date(in_memory)
+    rule = params.disclosure.rule()
+    assert record_counts(streamed, rule) == record_counts(in_memory, rule)
+    assert collect_identifiers(streamed) == collect_identifiers(in_memory)
