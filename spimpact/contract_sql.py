@@ -206,11 +206,8 @@ def check_table(connection, raw_sql: str, job: TableCheck, written: Path) -> Che
     connection.execute(
         f"CREATE TEMP VIEW parsed AS SELECT cells.source_row, {selected} FROM cells {join}"
     )
-    queries = [
-        f"SELECT source_row AS excluded_row, {_literal(name)} AS column_name, {value} AS value, "
-        f"{_literal(reason)} AS reason FROM cells WHERE {condition}"
-        for condition, name, value, reason in checks
-    ]
+    queries = [_column_query(name, [c for c in checks if c[1] == name]) for name in columns]
+    queries = [q for q in queries if q is not None]
     if spec.name == "gp_appointments" and person in order:
         queries.append(_orphan_query(connection, person, job.known_ids))
     exclusions = (
@@ -228,6 +225,19 @@ def check_table(connection, raw_sql: str, job: TableCheck, written: Path) -> Che
     )
     dates = tuple(c for c in order if spec.column(c).kind == "date")
     return CheckedTable(n_read, n_read - len(excluded), exclusions, ("source_row", *order), dates)
+
+
+def _column_query(name: str, checks: list[tuple[str, str, str, str]]) -> str | None:
+    """The exclusions of one column in one scan (its checks exclude one another)."""
+    if not checks:
+        return None
+    value = " ".join(f"WHEN {condition} THEN {shown}" for condition, _, shown, _ in checks)
+    reason = " ".join(f"WHEN {condition} THEN {_literal(why)}" for condition, _, _, why in checks)
+    found = " OR ".join(f"({condition})" for condition, *_ in checks)
+    return (
+        f"SELECT source_row AS excluded_row, {_literal(name)} AS column_name, "
+        f"CASE {value} END AS value, CASE {reason} END AS reason FROM cells WHERE {found}"
+    )
 
 
 def _has_person_key(connection, parsed_key: str | None) -> bool:

@@ -51,6 +51,9 @@ __all__ = [
 ]
 
 _CHUNK = 16 * 1024 * 1024
+# DuckDB's memory while it checks a table: with the small tables in pandas and Python
+# itself, a process stays under 4 GB (issue 14's target); beyond it DuckDB spills to disk.
+MEMORY_LIMIT = "2GB"
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 
 
@@ -334,7 +337,7 @@ def validate_streamed(
     cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="staging-") as staging:
         raw, written = Path(staging) / "raw.parquet", Path(staging) / "validated.parquet"
-        with connect("duckdb") as local:
+        with _duckdb(staging) as local:
             if source.kind == "csv":
                 _stage_csv(source, job.columns, raw)
             elif engine == "duckdb":
@@ -344,7 +347,7 @@ def validate_streamed(
             else:
                 local.to_parquet(_raw_parquet_sql(local, source, job.columns), raw)
         if source.kind == "csv" or engine != "duckdb":
-            with connect(engine) as connection:
+            with _duckdb(staging) if engine == "duckdb" else connect(engine) as connection:
                 connection.register_file("raw_source", raw)
                 checked = check_table(connection, "SELECT * FROM raw_source", job, written)
         target = cache_dir / file_name
@@ -352,6 +355,13 @@ def validate_streamed(
     path = target / "*.parquet" if target.is_dir() else target
     table = StreamedTable(path, checked.n_used, checked.columns, checked.dates)
     return StreamResult(table, checked.n_read, checked.exclusions)
+
+
+def _duckdb(staging: str):
+    """A DuckDB connection held to :data:`MEMORY_LIMIT`, spilling into ``staging``."""
+    connection = connect("duckdb", memory_limit=MEMORY_LIMIT)
+    connection.execute(f"SET temp_directory = '{sql_path(Path(staging) / 'spill')}'")
+    return connection
 
 
 def load_streamed(spec: TableSpec, source: StreamSource, tables: dict, key, engine: str, out):
