@@ -217,7 +217,7 @@ def check_table(connection, raw_sql: str, job: TableCheck, written: Path) -> Che
     ).rename(columns={"excluded_row": "row", "column_name": "column"})
     n_read = int(connection.df("SELECT count(*) AS n FROM cells")["n"].iloc[0])
     excluded = pd.DataFrame({"row": np.unique(exclusions["row"].to_numpy(dtype="int64"))})
-    connection.register_frame("excluded_rows", excluded)
+    _register(connection, "excluded_rows", excluded, {"row": "BIGINT"})
     connection.to_parquet(
         "SELECT parsed.* FROM parsed LEFT JOIN excluded_rows "
         "ON excluded_rows.row = parsed.source_row WHERE excluded_rows.row IS NULL",
@@ -274,13 +274,13 @@ def _register_pseudonyms(connection, job: TableCheck) -> None:
         {"digits": numbers, "pseudonym": [pseudonymise(n, job.key) for n in numbers]},
         dtype=object,
     )
-    connection.register_frame("pseudonyms", frame)
+    _register(connection, "pseudonyms", frame, {"digits": "VARCHAR", "pseudonym": "VARCHAR"})
 
 
 def _orphan_query(connection, person: str, known_ids: set[str]) -> str:
     """Appointments of patients neither a client nor in the comparison pool."""
     known = pd.DataFrame({"id": sorted(str(i) for i in known_ids)}, dtype=object)
-    connection.register_frame("known_ids", known)
+    _register(connection, "known_ids", known, {"id": "VARCHAR"})
     key = f"parsed.{quote(person)}"
     return (
         f"SELECT parsed.source_row AS excluded_row, {_literal(person)} AS column_name, "
@@ -288,3 +288,15 @@ def _orphan_query(connection, person: str, known_ids: set[str]) -> str:
         f"FROM parsed LEFT JOIN known_ids ON known_ids.id = {key} "
         f"WHERE {key} IS NOT NULL AND known_ids.id IS NULL"
     )
+
+
+def _register(connection, name: str, frame: pd.DataFrame, types: dict[str, str]) -> None:
+    """Register ``frame`` as table ``name``; an empty one as a typed empty view.
+
+    (Spark cannot infer the column types of an empty frame.)
+    """
+    if len(frame):
+        connection.register_frame(name, frame)
+        return
+    columns = ", ".join(f"CAST(NULL AS {kind}) AS {quote(c)}" for c, kind in types.items())
+    connection.execute(f"CREATE TEMP VIEW {name} AS SELECT {columns} WHERE FALSE")
