@@ -44,15 +44,20 @@ import psutil
 KEY = "benchmark-key"
 TARGET_PEAK_MB = 4096
 TARGET_RATIO = 3.0
-STAGES = ("plain", "stream", "load", "validate")
+STAGES = ("plain", "stream", "load", "validate", "spark")
 
 
-def prepare(root: Path, clients: int, copies: int) -> Path:
-    """The scaled scheme (written once per size), its appointments ``copies`` times over."""
+def prepare(root: Path, clients: int, copies: int, file_format: str, bad_percent: int) -> Path:
+    """The scaled scheme (written once per size), its appointments ``copies`` times over.
+
+    ``bad_percent`` of the appointment rows get an impossible date (2024-02-30), so that
+    the exclusions path carries weight too; ``file_format`` is parquet or csv.
+    """
     from spimpact.synthetic.scaled import write_scaled_scheme
 
-    folder = root / f"scale_{clients}_x{copies}"
-    if (folder / "gp_appointments.parquet").exists():
+    folder = root / f"scale_{clients}_x{copies}_{file_format}_bad{bad_percent}"
+    target = folder / f"gp_appointments.{file_format}"
+    if target.exists():
         return folder
     single = root / f"scale_{clients}"
     if not (single / "gp_appointments.parquet").exists():
@@ -64,9 +69,14 @@ def prepare(root: Path, clients: int, copies: int) -> Path:
     import duckdb
 
     source = single / "gp_appointments.parquet"
+    date = (
+        f"CASE WHEN hash(a.patient_id, a.appointment_date, copy.range) % 100 < {bad_percent} "
+        "THEN '2024-02-30' ELSE a.appointment_date END AS appointment_date"
+    )
+    options = "FORMAT PARQUET" if file_format == "parquet" else "FORMAT CSV, HEADER"
     duckdb.sql(
-        f"COPY (SELECT a.* FROM read_parquet('{source}') AS a, range({copies}) AS copy) "
-        f"TO '{folder / 'gp_appointments.parquet'}' (FORMAT PARQUET)"
+        f"COPY (SELECT a.* REPLACE ({date}) FROM read_parquet('{source}') AS a, "
+        f"range({copies}) AS copy) TO '{target}' ({options})"
     )
     return folder
 
@@ -79,6 +89,12 @@ def plain_sql(folder: Path, output: Path) -> str:
         return ", ".join(f"'{v}'" for v in values)
 
     date = "try_strptime(appointment_date, '%Y-%m-%d')"
+    csv = folder / "gp_appointments.csv"
+    reader = (
+        f"read_csv('{csv}', header = true, all_varchar = true)"
+        if csv.exists()
+        else f"read_parquet('{folder / 'gp_appointments.parquet'}')"
+    )
     return f"""
     COPY (
         WITH known AS (
@@ -89,7 +105,7 @@ def plain_sql(folder: Path, output: Path) -> str:
             SELECT trim(patient_id) AS patient_id, trim(appointment_date) AS appointment_date,
                    lower(trim(staff_role)) AS staff_role, lower(trim(mode)) AS mode,
                    lower(trim(status)) AS status, trim(slot_category) AS slot_category
-            FROM read_parquet('{folder / "gp_appointments.parquet"}')
+            FROM {reader}
         )
         SELECT cells.patient_id, CAST({date} AS DATE) AS appointment_date, staff_role, mode,
                status, nullif(slot_category, '') AS slot_category
@@ -119,13 +135,20 @@ def stage(name: str, folder: Path) -> dict:
         duckdb.sql(plain_sql(folder, output))
         n_used = duckdb.sql(f"SELECT count(*) FROM read_parquet('{output}')").fetchall()[0][0]
         result = {"n_used": n_used}
-    elif name == "stream":
+    elif name in ("stream", "spark"):
         tables = {t: read_table(folder / f"{t}.parquet") for t in ("clients", "comparison_pool")}
         tables = {t: frame.replace("", None) for t, frame in tables.items()}
-        source = plan_stream(folder / "gp_appointments.parquet", 0)
+        engine = "spark" if name == "spark" else "duckdb"
+        if engine == "spark":
+            from spimpact.engine import spark_session
+
+            spark_session("local[2]", {"spark.driver.memory": "2g"})
+        path = next(folder.glob("gp_appointments.*"))
+        source = plan_stream(path, 0)
         out = Collector("gp_appointments", "gp_appointments.parquet")
         streamed, _ = load_streamed(TABLES["gp_appointments"], source, tables, KEY, "duckdb", out)
-        result = {"n_read": streamed.n_read, "n_used": len(streamed.table)}
+        result = {"n_read": streamed.n_read, "n_used": len(streamed.table),
+                  "n_exclusions": len(streamed.exclusions)}  # fmt: skip
     elif name == "load":
         scheme = load_scheme(folder, pseudonym_key=KEY)
         rows = scheme.reconciliation.set_index("table").loc["gp_appointments"]
@@ -168,7 +191,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "bench_validate")
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    parser.add_argument("--bad-percent", type=int, default=0)
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES[:4]))
     parser.add_argument("--stage", choices=STAGES)
     parser.add_argument("--folder", type=Path)
     args = parser.parse_args()
@@ -176,11 +201,11 @@ def main() -> None:
         print(json.dumps(stage(args.stage, args.folder)))
         return
     started = time.perf_counter()
-    folder = prepare(args.root, args.clients, args.copies)
+    folder = prepare(args.root, args.clients, args.copies, args.format, args.bad_percent)
     import duckdb
 
-    path = folder / "gp_appointments.parquet"
-    n_rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()[0][0]
+    path = next(folder.glob("gp_appointments.*"))
+    n_rows = duckdb.sql(f"SELECT count(*) FROM '{path}'").fetchall()[0][0]
     print(f"{n_rows:,} appointment rows ({args.clients:,} clients x {args.copies}); "
           f"data ready in {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
     results = {}
