@@ -24,7 +24,14 @@ Usage::
     nice python benchmarks/bench_validate.py --clients 65000      # ~5 million rows
     nice python benchmarks/bench_validate.py --clients 65000 --copies 10   # ~50 million rows
 
+``--format csv`` writes the appointments as CSV; ``--bad-percent P`` gives P% of them an
+impossible date; ``--stages ... spark`` adds the streamed validation on Spark ``local[2]``.
+
 Targets (issue 14): peak memory under 4 GB and ``stream`` within 3 times ``plain``.
+Measured on 2026-12-01 (2 shared cores, load average 4-7, one run each), 65,000 clients
+x 10 = 48.9 million rows: Parquet: plain 22.9 s, stream 54.4 s (2.4x), load 59.0 s,
+validate 47.9 s, peak 0.85 GB; CSV with 5% bad rows: plain 91.3 s, stream 140.1 s
+(1.5x), load 147.2 s, validate 85.6 s, peak 2.6 GB (docs/scale.md).
 """
 
 from __future__ import annotations
