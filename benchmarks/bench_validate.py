@@ -31,7 +31,9 @@ Targets (issue 14): peak memory under 4 GB and ``stream`` within 3 times ``plain
 Measured on 2026-12-01 (2 shared cores, load average 4-7, one run each), 65,000 clients
 x 10 = 48.9 million rows: Parquet: plain 22.9 s, stream 54.4 s (2.4x), load 59.0 s,
 validate 47.9 s, peak 0.85 GB; CSV with 5% bad rows: plain 91.3 s, stream 140.1 s
-(1.5x), load 147.2 s, validate 85.6 s, peak 2.6 GB (docs/scale.md).
+(1.5x), load 147.2 s, validate 85.6 s, peak 2.6 GB; Parquet with 5% bad rows (load
+average 3): plain 9.7 s, stream 26.6 s (2.8x), Spark 40.2 s (session start included),
+peak 1.9 GB (docs/scale.md).
 """
 
 from __future__ import annotations

@@ -66,8 +66,8 @@ class StreamSource:
     """A table file planned for streaming: its path, format and header.
 
     ``header`` holds the column names as :func:`spimpact.readers.read_table` gives them
-    (stripped, lower-cased), in file order; ``positions`` the file's own names or, for
-    CSV, the 0-based field positions.
+    (stripped, lower-cased), in file order; ``parquet_names`` a Parquet file's own
+    names, in the same order; ``delimiter`` a CSV file's.
     """
 
     path: Path
@@ -287,7 +287,7 @@ def _parquet_text(name: str, duck_type: str) -> str:
     column = quote(name)
     if duck_type == "VARCHAR":
         return f"COALESCE({column}, '')"
-    if duck_type == "DATE" or duck_type in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS"):
+    if duck_type in ("DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
         return f"COALESCE(strftime(CAST({column} AS DATE), '%Y-%m-%d'), '')"
     if duck_type == "BOOLEAN":
         return f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' ELSE '' END"
@@ -352,6 +352,7 @@ def validate_streamed(
                 checked = check_table(connection, "SELECT * FROM raw_source", job, written)
         target = cache_dir / file_name
         _replace(written, target)
+    _remove_older(target)
     path = target / "*.parquet" if target.is_dir() else target
     table = StreamedTable(path, checked.n_used, checked.columns, checked.dates)
     return StreamResult(table, checked.n_read, checked.exclusions)
@@ -406,12 +407,33 @@ def _replace(written: Path, target: Path) -> None:
 
 
 def cache_name(path: Path, *parts: str) -> str:
-    """A deterministic file name for the validated rows of ``path`` under ``parts``."""
+    """A deterministic file name for the validated rows of ``path`` under ``parts``.
+
+    ``<stem>-<source>-<version>.parquet``: ``source`` names the input file (its full
+    path), ``version`` its size, modification time and ``parts`` (engine, key, patients).
+    """
     stat = Path(path).stat()
-    digest = hashlib.sha256()
-    for part in (str(Path(path).resolve()), str(stat.st_size), str(stat.st_mtime_ns), *parts):
-        digest.update(part.encode("utf-8") + b"\0")
-    return f"{Path(path).stem}-{digest.hexdigest()[:24]}.parquet"
+    source = hashlib.sha256(str(Path(path).resolve()).encode("utf-8")).hexdigest()[:16]
+    version = hashlib.sha256()
+    for part in (str(stat.st_size), str(stat.st_mtime_ns), *parts):
+        version.update(part.encode("utf-8") + b"\0")
+    return f"{Path(path).stem}-{source}-{version.hexdigest()[:16]}.parquet"
+
+
+def _remove_older(target: Path) -> None:
+    """Remove the validated rows of earlier versions of the same input file.
+
+    Each refresh of a large extract would otherwise leave its validated copy behind;
+    only the newest version of each input is kept.
+    """
+    prefix = target.name.rsplit("-", 1)[0] + "-"
+    for older in target.parent.glob(f"{prefix}*.parquet"):
+        if older == target:
+            continue
+        if older.is_dir():
+            shutil.rmtree(older, ignore_errors=True)
+        else:
+            older.unlink(missing_ok=True)
 
 
 def key_fingerprint(key: str | None) -> str:

@@ -22,7 +22,7 @@ from spimpact.io import DataValidationError, StreamedTable, load_scheme
 from spimpact.params import SchemeParams
 from spimpact.publish.privacy import collect_identifiers
 from spimpact.report.history import data_date, record_counts
-from spimpact.streaming import STREAM_MIN_ROWS, StreamFallback, plan_stream
+from spimpact.streaming import STREAM_MIN_ROWS, StreamFallback, default_cache_dir, plan_stream
 from spimpact.synthetic import EXAMPLE_SCHEMES, SchemeSpec, write_example_data
 from spimpact.synthetic.scaled import write_scaled_scheme
 from tests.test_io import CLIENTS, MEASURES, write_scheme
@@ -329,3 +329,13 @@ def test_report_inputs_are_the_same_from_a_streamed_table(small_schemes):
     rule = params.disclosure.rule()
     assert record_counts(streamed, rule) == record_counts(in_memory, rule)
     assert collect_identifiers(streamed) == collect_identifiers(in_memory)
+
+
+def test_the_cache_keeps_one_version_of_each_input(tmp_path):
+    folder = write_scheme(tmp_path, gp_appointments=appointments(*GOOD))
+    first = load_scheme(folder, stream_rows=0).gp_appointments.path
+    (folder / "gp_appointments.csv").write_text(appointments(*GOOD[:2]))
+    second = load_scheme(folder, stream_rows=0).gp_appointments
+    assert len(second) == 2 and second.path != first and not first.exists()
+    assert second.path.parent == default_cache_dir()
+    assert not second.path.is_relative_to(folder)
