@@ -409,26 +409,30 @@ def _replace(written: Path, target: Path) -> None:
 def cache_name(path: Path, *parts: str) -> str:
     """A deterministic file name for the validated rows of ``path`` under ``parts``.
 
-    ``<stem>-<source>-<version>.parquet``: ``source`` names the input file (its full
-    path), ``version`` its size, modification time and ``parts`` (engine, key, patients).
+    ``<stem>-<source>-<input>-<options>.parquet``: ``source`` names the input file (its
+    full path), ``input`` its size and modification time, ``options`` the ``parts``
+    (engine, key, patients).
     """
     stat = Path(path).stat()
-    source = hashlib.sha256(str(Path(path).resolve()).encode("utf-8")).hexdigest()[:16]
-    version = hashlib.sha256()
-    for part in (str(stat.st_size), str(stat.st_mtime_ns), *parts):
-        version.update(part.encode("utf-8") + b"\0")
-    return f"{Path(path).stem}-{source}-{version.hexdigest()[:16]}.parquet"
+
+    def digest(*values: str) -> str:
+        return hashlib.sha256("\0".join(values).encode("utf-8")).hexdigest()[:16]
+
+    source = digest(str(Path(path).resolve()))
+    version = digest(str(stat.st_size), str(stat.st_mtime_ns))
+    return f"{Path(path).stem}-{source}-{version}-{digest(*parts)}.parquet"
 
 
 def _remove_older(target: Path) -> None:
     """Remove the validated rows of earlier versions of the same input file.
 
-    Each refresh of a large extract would otherwise leave its validated copy behind;
-    only the newest version of each input is kept.
+    Each refresh of a large extract would otherwise leave its validated copy behind.
+    Copies of the current version under other options (another engine or key) stay:
+    a scheme loaded from them may still be in use.
     """
-    prefix = target.name.rsplit("-", 1)[0] + "-"
-    for older in target.parent.glob(f"{prefix}*.parquet"):
-        if older == target:
+    stem, source, version, _ = target.name.rsplit("-", 3)
+    for older in target.parent.glob(f"{stem}-{source}-*.parquet"):
+        if older.name.rsplit("-", 3)[2] == version:
             continue
         if older.is_dir():
             shutil.rmtree(older, ignore_errors=True)
