@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from spimpact.contract import STREAM_MIN_ROWS
 from spimpact.paths import EXAMPLE_DATA_DIR, OUTPUTS_DIR
 
 
@@ -39,10 +40,17 @@ def _validate(args) -> int:
             update = {"data_dir": args.data_dir}
             if args.mapping:
                 update["mapping"] = args.mapping
+            if args.engine:
+                update["engine"] = args.engine
             params = load_params(args.params).model_copy(update=update)
-            scheme = load_scheme_from_params(params)
+            scheme = load_scheme_from_params(params, stream_rows=args.stream_rows)
         else:
-            scheme = load_scheme(args.data_dir, mapping=args.mapping)
+            scheme = load_scheme(
+                args.data_dir,
+                mapping=args.mapping,
+                engine=args.engine or "duckdb",
+                stream_rows=args.stream_rows,
+            )
     except ParamsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -52,6 +60,9 @@ def _validate(args) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     print(scheme.reconciliation.to_string(index=False))
+    for row in scheme.streaming.itertuples(index=False):
+        how = f"streamed ({row.engine})" if row.streamed else "read in pandas"
+        print(f"{row.table}: {how}: {row.note}")
     exclusions = scheme.exclusions
     not_mapped = summarise_mapping(scheme.mapping_report)
     if not_mapped:
@@ -236,6 +247,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "--all", action="store_true", help="list every problem (default: the first 200)"
+    )
+    validate.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default=None,
+        help="where the SQL checks of large GP appointment files run (default: the params "
+        "file's 'engine', else duckdb; spark without settings starts a local session; "
+        "docs/scale.md)",
+    )
+    validate.add_argument(
+        "--stream-rows",
+        type=int,
+        default=STREAM_MIN_ROWS,
+        help="check GP appointment files of at least this many rows in SQL straight from "
+        f"the file, never read into pandas (default: {STREAM_MIN_ROWS:,}; 0: always)",
     )
     validate.set_defaults(handler=_validate)
 

@@ -83,6 +83,12 @@ EPISODE_TABLES = ("clients", "measures", "contacts", "support_offered")
 SEX_ALIASES = {"1": "male", "2": "female", "9": "other", "x": "unknown", "0": "unknown",
                "f": "female", "m": "male", "u": "unknown", "not known": "unknown"}  # fmt: skip
 ETHNIC_ALIASES = {"X": "99"}  # HES "not known"
+# Tables validated in SQL straight from their file (spimpact.streaming) when it has at
+# least ``stream_rows`` rows (``load_scheme``; this many by default). GP appointments are
+# the one table that grows to tens of millions of rows; its checks need no other table
+# but the patient keys.
+STREAMABLE_TABLES = ("gp_appointments",)
+STREAM_MIN_ROWS = 1_000_000
 BOOL_TRUE = ("true", "yes", "y", "1")
 BOOL_FALSE = ("false", "no", "n", "0")
 
@@ -142,6 +148,22 @@ class TableSpec:
     def names(self) -> tuple[str, ...]:
         """Names of every column of the table."""
         return tuple(c.name for c in self.columns)
+
+    def header_problems(self, present, file_name: str) -> list[str]:
+        """What a file whose header holds the columns ``present`` lacks, one line each."""
+        present = set(present)
+        problems = []
+        for column in self.columns:
+            if column.required and column.name not in present:
+                problems.append(
+                    f"{file_name} row 1, column '{column.name}': required column missing "
+                    f"(expected {column.expectation()})"
+                )
+        for group in self.one_of:
+            if not present.intersection(group):
+                names = ", ".join(repr(g) for g in group)
+                problems.append(f"{file_name} row 1: one of the columns {names} is required")
+        return problems
 
 
 _ID = r"[A-Za-z0-9_\-]{1,64}"
@@ -337,3 +359,39 @@ def population_category_patterns() -> dict[str, str]:
         "ethnic_group": one_of(sorted(set(ETHNIC_GROUPS.values()))),
         "lsoa_code": _LSOA,
     }
+
+
+def derive_person_columns(tables: dict) -> dict:
+    """Add the derived person columns (age, age band, IMD quintile, ethnic group).
+
+    On ``clients`` and ``comparison_pool`` of ``tables`` (table name to frame); the
+    date of birth is dropped once the age is known: it must not travel further.
+    """
+    for name in ("clients", "comparison_pool"):
+        if name not in tables:
+            continue
+        frame = tables[name].copy()
+        index_date = frame["referral_date"] if name == "clients" else frame["index_date"]
+        if "date_of_birth" in frame:
+            years = whole_years(frame["date_of_birth"], index_date)
+            frame["age"] = frame["age"].fillna(years) if "age" in frame else years
+            frame = frame.drop(columns=["date_of_birth"])
+        if "age" in frame:
+            derived = age_band(frame["age"].astype(float))
+            frame["age_band"] = (
+                frame["age_band"].fillna(derived) if "age_band" in frame else derived
+            )
+        if "imd_decile" in frame:
+            frame["imd_quintile"] = ((frame["imd_decile"] + 1) // 2).astype("Int64")
+        frame["ethnic_group"] = frame["ethnic_category"].map(ETHNIC_GROUPS)
+        tables[name] = frame
+    return tables
+
+
+def whole_years(born, on):
+    """Whole years from dates ``born`` to dates ``on`` (Series; ``Int64``)."""
+    years = on.dt.year - born.dt.year
+    before_birthday = (on.dt.month < born.dt.month) | (
+        (on.dt.month == born.dt.month) & (on.dt.day < born.dt.day)
+    )
+    return (years - before_birthday.astype(int)).astype("Int64")

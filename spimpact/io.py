@@ -26,7 +26,8 @@ from spimpact.cells import (
     nullable_int,
     parse_numbers,
 )
-from spimpact.contract import TABLES, Column, TableSpec
+from spimpact.contract import STREAM_MIN_ROWS, TABLES, Column, TableSpec
+from spimpact.engine import check_engine
 from spimpact.identifiers import is_valid_nhs_number, normalise_nhs_number, pseudonymise
 from spimpact.linkage import (
     EXCLUSION_COLUMNS,
@@ -42,11 +43,20 @@ from spimpact.params import check_key_allowed
 from spimpact.readers import DataValidationError, find_table_file, read_table
 from spimpact.scoring.validate import EXCLUSION_COLUMNS as ITEM_EXCLUSION_COLUMNS
 from spimpact.scoring.validate import ItemCheck, validate_items
+from spimpact.streaming import (
+    StreamedTable,
+    StreamFallback,
+    load_streamed,
+    plan_stream,
+    table_streamable,
+)
 
 __all__ = [
     "DataValidationError",
     "EXCLUSION_COLUMNS",
+    "STREAM_MIN_ROWS",
     "SchemeData",
+    "StreamedTable",
     "find_table_file",
     "is_valid_nhs_number",
     "load_scheme",
@@ -54,6 +64,7 @@ __all__ = [
     "read_table",
 ]
 
+STREAMING_COLUMNS = ("table", "streamed", "engine", "note")
 _TRUE = set(contract.BOOL_TRUE)
 _FALSE = set(contract.BOOL_FALSE)
 
@@ -72,6 +83,8 @@ class SchemeData:
     referral_date, ...``, ``analysed``); the analysed tables hold the episode chosen
     by ``episode_rule`` (``first``: each client's first episode that passes the checks,
     or ``last``). ``mapping_file`` is the mapping the tables were read through.
+    ``streaming`` (:data:`STREAMING_COLUMNS`): each large table validated in SQL (then a
+    :class:`spimpact.streaming.StreamedTable`, its rows on disk) or read in pandas, why.
     """
 
     data_dir: Path
@@ -82,7 +95,7 @@ class SchemeData:
     non_standard: pd.DataFrame
     contacts: pd.DataFrame | None = None
     support_offered: pd.DataFrame | None = None
-    gp_appointments: pd.DataFrame | None = None
+    gp_appointments: pd.DataFrame | StreamedTable | None = None
     comparison_pool: pd.DataFrame | None = None
     feedback: pd.DataFrame | None = None
     population: pd.DataFrame | None = None
@@ -96,8 +109,11 @@ class SchemeData:
     episodes: pd.DataFrame | None = None
     episode_rule: str = "first"
     mapping_file: Path | None = None
+    streaming: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(STREAMING_COLUMNS))
+    )
 
-    def table(self, name: str) -> pd.DataFrame | None:
+    def table(self, name: str) -> pd.DataFrame | StreamedTable | None:
         """The validated table ``name`` (None when the scheme does not have it)."""
         return getattr(self, name)
 
@@ -119,22 +135,6 @@ class SchemeData:
         """The measures as their items were checked on load, ready to score as they are."""
         no_exclusions = pd.DataFrame(columns=list(ITEM_EXCLUSION_COLUMNS))
         return ItemCheck(self.measures, no_exclusions, self.non_standard)
-
-
-def _check_header(spec: TableSpec, frame: pd.DataFrame, path: Path) -> list[str]:
-    present = set(frame.columns)
-    problems = []
-    for column in spec.columns:
-        if column.required and column.name not in present:
-            problems.append(
-                f"{path.name} row 1, column '{column.name}': required column missing "
-                f"(expected {column.expectation()})"
-            )
-    for group in spec.one_of:
-        if not present.intersection(group):
-            names = ", ".join(repr(g) for g in group)
-            problems.append(f"{path.name} row 1: one of the columns {names} is required")
-    return problems
 
 
 def _parse_column(
@@ -238,7 +238,7 @@ def _load_one(
     spec: TableSpec, frame: pd.DataFrame, path: Path, key: str | None, out: Collector, already
 ):
     """Parse one table's text cells; ``already`` maps columns to rows a mapping excluded."""
-    problems = _check_header(spec, frame, path)
+    problems = spec.header_problems(frame.columns, path.name)
     if problems:
         raise DataValidationError(problems)
     for line, n_fields in frame.attrs.get("ragged", []):
@@ -265,9 +265,12 @@ def _load_one(
     return result, ignored
 
 
-def _read_files(data_dir: Path):
-    """The contract tables as written by hand: ``<table>.csv`` or ``.parquet``."""
-    frames, files, problems = {}, {}, []
+def _read_files(data_dir: Path, stream_rows: int | None):
+    """The contract tables as written by hand: ``<table>.csv`` or ``.parquet``.
+
+    Large streamable tables are not read but planned (``streams``; ``notes``: why not).
+    """
+    frames, files, problems, streams, notes = {}, {}, [], {}, []
     for name, spec in TABLES.items():
         try:
             found = find_table_file(data_dir, name)
@@ -278,12 +281,23 @@ def _read_files(data_dir: Path):
                         f"(expected {name}.csv or {name}.parquet)"
                     )
                 continue
-            frames[name], files[name] = read_table(found), found
+            files[name] = found
+            if stream_rows is not None and table_streamable(spec):
+                try:
+                    source = plan_stream(found, stream_rows)
+                except StreamFallback as reason:
+                    notes.append((name, False, "pandas", f"{found.name}: {reason}"))
+                    source = None
+                if source is not None:
+                    streams[name] = source
+                    continue
+            frames[name] = read_table(found)
         except DataValidationError as error:
             problems.extend(error.problems)
     if problems:
         raise DataValidationError(problems)
-    return frames, files, {name: Collector(name, files[name].name) for name in frames}
+    collectors = {name: Collector(name, files[name].name) for name in [*frames, *streams]}
+    return frames, files, collectors, streams, notes
 
 
 def load_scheme(
@@ -296,6 +310,8 @@ def load_scheme(
     pseudonym_key_env: str = "SPIMPACT_PSEUDONYM_KEY",
     imd_edition: int = 2019,
     swemwbs_max_missing_items: int = 0,
+    engine: str = "duckdb",
+    stream_rows: int | None = STREAM_MIN_ROWS,
 ) -> SchemeData:
     """Load and validate the scheme folder ``path``.
 
@@ -321,6 +337,15 @@ def load_scheme(
         IMD edition assumed when ``clients`` has no ``imd_edition`` column.
     swemwbs_max_missing_items
         0 (standard: every item needed) or 1 (opt-in, flagged as non-standard).
+    engine
+        Where the SQL checks of streamed tables run: ``duckdb`` (default) or ``spark``
+        (the active Spark session, or a local one; :mod:`spimpact.engine`). Both give
+        the same reconciliation and exclusions.
+    stream_rows
+        GP appointment files (:data:`spimpact.streaming.STREAMABLE_TABLES`) of at least
+        this many rows (0: always; None: never) are checked in SQL straight from the
+        file, never read into pandas; the table is then a :class:`StreamedTable`
+        (:mod:`spimpact.streaming`). A mapping's exports are always read in pandas.
 
     Returns
     -------
@@ -348,13 +373,15 @@ def load_scheme(
     data_dir = Path(path)
     if not data_dir.is_dir():
         raise DataValidationError([f"{data_dir.name}: no such scheme folder"])
+    check_engine(engine)
     key = pseudonym_key or os.environ.get(pseudonym_key_env)
+    streams, notes = {}, []
     if mapping is not None:
         mapping = mapping if isinstance(mapping, MappingFile) else load_mapping(mapping)
         check_variants(mapping, variants)
         frames, files, collectors, already, report, ignored = _read_mapped(mapping, data_dir)
     else:
-        frames, files, collectors = _read_files(data_dir)
+        frames, files, collectors, streams, notes = _read_files(data_dir, stream_rows)
         already, report, ignored = {}, None, []
     tables, problems = {}, []
     for name, frame in frames.items():
@@ -371,6 +398,24 @@ def load_scheme(
             problems.append(
                 f"{files[name].name}: has a header but no data rows (expected at least one row)"
             )
+    streamed = {}
+    for name, source in streams.items():
+        try:
+            try:
+                streamed[name], dropped = load_streamed(
+                    TABLES[name], source, tables, key, engine, collectors[name]
+                )
+                notes.append((name, True, engine, f"{files[name].name}: checked in SQL"))
+            except StreamFallback as reason:  # read in pandas after all
+                notes.append((name, False, "pandas", f"{files[name].name}: {reason}"))
+                frame = read_table(files[name])
+                tables[name], dropped = _load_one(
+                    TABLES[name], frame, files[name], key, collectors[name], {}
+                )
+        except DataValidationError as error:
+            problems.extend(error.problems)
+            continue
+        ignored += [(name, c) for c in dropped]
     missing = [n for n, spec in TABLES.items() if spec.required and n not in frames]
     problems += [
         f"{data_dir.name}: the mapping makes no '{n}' table (it is required)" for n in missing
@@ -378,6 +423,7 @@ def load_scheme(
     if problems:
         raise DataValidationError(problems)
     n_read = {name: len(frame) for name, frame in tables.items()}
+    n_read.update({name: result.n_read for name, result in streamed.items()})
     clients = _check_clients(tables["clients"], collectors["clients"], imd_edition)
     item_check = _check_measure_items(
         tables["measures"], collectors["measures"], variants, {"swemwbs": swemwbs_max_missing_items}
@@ -388,7 +434,8 @@ def load_scheme(
     check_relations(tables, collectors)
     episode_table = select_episodes(tables, collectors, episodes)
     used = {name: _drop_excluded(frame, collectors[name]) for name, frame in tables.items()}
-    used = _derive(used)
+    used = contract.derive_person_columns(used)
+    used.update({name: result.table for name, result in streamed.items()})
     exclusions = pd.concat([c.frame() for c in collectors.values()], ignore_index=True)
     exclusions = exclusions.sort_values(["table", "row", "column"], kind="stable").reset_index(
         drop=True
@@ -411,6 +458,7 @@ def load_scheme(
         ignored_columns=pd.DataFrame(ignored, columns=["table", "column"]),
         episodes=episode_table,
         episode_rule=episodes,
+        streaming=pd.DataFrame(notes, columns=list(STREAMING_COLUMNS)),
         **extra,
         **used,
     )
@@ -437,17 +485,22 @@ def _read_mapped(mapping: MappingFile, data_dir: Path):
     return mapped.tables, mapped.files, collectors, already, mapped.report, ignored
 
 
-def load_scheme_from_params(params) -> SchemeData:
+def load_scheme_from_params(params, **options) -> SchemeData:
     """Load the scheme a ``spimpact.params.SchemeParams`` describes, with its options.
 
     The data folder, mapping file, episode rule, declared scale variants,
-    pseudonymisation key (params or the environment variable it names), IMD edition
-    and SWEMWBS missing-item rule all come from the params. A key kept in params is
+    pseudonymisation key (params or the environment variable it names), IMD edition,
+    SWEMWBS missing-item rule and engine come from the params; ``options`` go to
+    :func:`load_scheme`. A key kept in params is
     refused unless the folder holds synthetic example data
     (``spimpact.params.check_key_allowed``).
     """
     check_key_allowed(params)
     key = params.pseudonym_key.get_secret_value() if params.pseudonym_key else None
+    if params.engine == "spark":
+        from spimpact.engine import spark_session
+
+        spark_session(params.spark.master, params.spark.config)  # the session the SQL uses
     return load_scheme(
         params.data_dir,
         mapping=params.mapping,
@@ -457,6 +510,8 @@ def load_scheme_from_params(params) -> SchemeData:
         pseudonym_key_env=params.pseudonym_key_env,
         imd_edition=params.imd_edition,
         swemwbs_max_missing_items=params.measures.swemwbs_max_missing_items,
+        engine=params.engine,
+        **options,
     )
 
 
@@ -506,37 +561,6 @@ def _check_measure_items(measures: pd.DataFrame, out: Collector, variants, max_m
     excluded = items.exclusions
     out.add(excluded["row"], excluded["column"], excluded["value"].astype(str), excluded["reason"])
     return items
-
-
-def _derive(tables: dict) -> dict:
-    """Add derived person columns and drop what must not travel further."""
-    for name in ("clients", "comparison_pool"):
-        if name not in tables:
-            continue
-        frame = tables[name].copy()
-        index_date = frame["referral_date"] if name == "clients" else frame["index_date"]
-        if "date_of_birth" in frame:
-            years = _whole_years(frame["date_of_birth"], index_date)
-            frame["age"] = frame["age"].fillna(years) if "age" in frame else years
-            frame = frame.drop(columns=["date_of_birth"])
-        if "age" in frame:
-            derived = contract.age_band(frame["age"].astype(float))
-            frame["age_band"] = (
-                frame["age_band"].fillna(derived) if "age_band" in frame else derived
-            )
-        if "imd_decile" in frame:
-            frame["imd_quintile"] = ((frame["imd_decile"] + 1) // 2).astype("Int64")
-        frame["ethnic_group"] = frame["ethnic_category"].map(contract.ETHNIC_GROUPS)
-        tables[name] = frame
-    return tables
-
-
-def _whole_years(born: pd.Series, on: pd.Series) -> pd.Series:
-    years = on.dt.year - born.dt.year
-    before_birthday = (on.dt.month < born.dt.month) | (
-        (on.dt.month == born.dt.month) & (on.dt.day < born.dt.day)
-    )
-    return (years - before_birthday.astype(int)).astype("Int64")
 
 
 def summarise_problems(exclusions: pd.DataFrame, *, limit: int | None = None) -> str:

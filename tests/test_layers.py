@@ -25,6 +25,8 @@ LAYERS = (
     (
         "spimpact.params",
         "spimpact.io",
+        "spimpact.streaming",
+        "spimpact.contract_sql",
         "spimpact.linkage",
         "spimpact.mapping",
         "spimpact.readers",

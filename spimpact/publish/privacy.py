@@ -34,6 +34,7 @@ import pandas as pd
 from spimpact.identifiers import is_valid_nhs_number
 from spimpact.io import SchemeData, find_table_file, read_table
 from spimpact.publish.disclosure import DEFAULT_RULE, DisclosureRule
+from spimpact.streaming import StreamedTable, raw_distinct
 
 TEXT_SUFFIXES = {".html", ".htm", ".ipynb", ".csv", ".json", ".md", ".txt", ".svg", ".tsv"}
 # Eight consecutive words of a non-consented comment count as quoting it.
@@ -88,17 +89,26 @@ class PrivacyScan:
         return "\n".join(lines)
 
 
+# The raw columns the scan takes identifiers from (as written in the inputs).
+_RAW_IDENTIFIER_COLUMNS = ("client_id", "patient_id", "nhs_number", "date_of_birth")
+
+
 def _raw_source(scheme: SchemeData, name: str) -> pd.DataFrame | None:
     path = scheme.source_files.get(name) if scheme.source_files else None
     path = path or find_table_file(Path(scheme.data_dir), name)
     if path is None or not Path(path).exists():
         return None
+    if isinstance(scheme.table(name), StreamedTable):
+        # a table too large for pandas: the distinct identifiers, read by streaming
+        return raw_distinct(Path(path), _RAW_IDENTIFIER_COLUMNS)
     return read_table(Path(path))
 
 
-def _text_values(frame: pd.DataFrame | None, column: str) -> set[str]:
+def _text_values(frame: pd.DataFrame | StreamedTable | None, column: str) -> set[str]:
     if frame is None or column not in frame.columns:
         return set()
+    if isinstance(frame, StreamedTable):
+        frame = pd.DataFrame({column: frame.distinct(column)})
     values = frame[column].dropna().astype(str).str.strip()
     return {v for v in values if v}
 

@@ -30,6 +30,7 @@ from spimpact.params import DisclosureRule
 from spimpact.paths import HISTORY_DIR
 from spimpact.publish.disclosure import SUPPRESSED, disclose_count
 from spimpact.publish.section import HEADLINE_COLUMNS
+from spimpact.streaming import StreamedTable
 
 HISTORY_REFRESH_COLUMNS = (
     "refresh",
@@ -126,7 +127,10 @@ def data_date(scheme) -> str | None:
     for table, column in _EVENT_DATES:
         frame = getattr(scheme, table, None)
         if frame is not None and column in frame.columns and len(frame):
-            value = pd.to_datetime(frame[column], errors="coerce").max()
+            if isinstance(frame, StreamedTable):  # rows on disk: asked in SQL
+                value = frame.latest(column)
+            else:
+                value = pd.to_datetime(frame[column], errors="coerce").max()
             if pd.notna(value):
                 latest.append(value)
     return f"{max(latest):%Y-%m-%d}" if latest else None

@@ -18,7 +18,7 @@ import pandas as pd
 
 from spimpact.analyses.overview.mapping import ValueMappingResult, summarise_value_mapping
 from spimpact.contract import TABLES
-from spimpact.io import SchemeData
+from spimpact.io import SchemeData, StreamedTable
 from spimpact.models.spc import XmrResult, xmr
 from spimpact.params import SchemeParams
 from spimpact.publish.disclosure import (
@@ -207,7 +207,12 @@ def field_completeness(scheme: SchemeData) -> pd.DataFrame:
         for column in spec.columns:
             if column.name in ("nhs_number", "date_of_birth") or column.name.startswith("item_"):
                 continue
-            share = frame[column.name].notna().mean() * 100 if column.name in frame else 0.0
+            if column.name not in frame.columns:
+                share = 0.0
+            elif isinstance(frame, StreamedTable):  # rows on disk: counted in SQL
+                share = frame.percent_present(column.name)
+            else:
+                share = frame[column.name].notna().mean() * 100
             rows.append(
                 (name, column.name, "required" if column.required else "optional", round(share, 1))
             )
