@@ -459,14 +459,32 @@ class _Neighbours:
         return position
 
 
+def group_positions(labels: np.ndarray, mask: np.ndarray) -> dict:
+    """Positions (ascending) of the rows where ``mask`` holds, for each label.
+
+    One stable sort instead of a scan of every row per label.
+
+    >>> group_positions(np.array([2, 1, 2, 1, 2]), np.array([True, True, False, True, True]))
+    {1: array([1, 3]), 2: array([0, 4])}
+    """
+    rows = np.flatnonzero(mask)
+    order = np.argsort(labels[rows], kind="stable")
+    rows, sorted_labels = rows[order], labels[rows][order]
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    return {sorted_labels[a].item(): rows[a:b] for a, b in zip(starts, ends, strict=True) if b > a}
+
+
 def _greedy_match(distance, treated, strata, ratio, caliper_width, replace):
     """Return ``(subclass, treated_position, control_position)`` triples."""
     treated_positions = np.flatnonzero(treated)
     pairs: list[tuple[int, int, int]] = []
+    controls_of = group_positions(strata, ~treated)
+    no_controls = np.array([], dtype=np.intp)
     if replace:
         # With replacement MatchIt matches in data order (order cannot matter).
         for subclass, t in enumerate(treated_positions):
-            controls = np.flatnonzero(~treated & (strata == strata[t]))
+            controls = controls_of.get(strata[t].item(), no_controls)
             gaps = np.abs(distance[controls] - distance[t])
             keep = np.argsort(gaps, kind="stable")[:ratio]
             if caliper_width is not None:
@@ -477,8 +495,8 @@ def _greedy_match(distance, treated, strata, ratio, caliper_width, replace):
     # Descending propensity (m.order = "largest"); stable sort keeps data order on ties.
     order = treated_positions[np.argsort(-distance[treated_positions], kind="stable")]
     neighbours = {
-        stratum: _Neighbours(np.flatnonzero(~treated & (strata == stratum)), distance)
-        for stratum in np.unique(strata[treated])
+        stratum: _Neighbours(controls_of.get(stratum, no_controls), distance)
+        for stratum in np.unique(strata[treated]).tolist()
     }
     subclass_of = {t: i for i, t in enumerate(order)}
     dropped: set[int] = set()

@@ -23,7 +23,7 @@ import pandas as pd
 
 from spimpact.analyses.attendance.cohort import attendance_history, matching_columns
 from spimpact.analyses.attendance.design import HISTORY_BINS, Design
-from spimpact.models.matching import MatchResult, match_nearest
+from spimpact.models.matching import MatchResult, group_positions, match_nearest
 from spimpact.publish.section import InsufficientData
 
 PRACTICE = "practice_code"
@@ -252,12 +252,14 @@ def _match_nearby_months(
     next_set = int(pd.Series(subclass).dropna().max() or 0) + 1
     pairs = []
     n_matched = 0
+    candidates_of = group_positions(strata, available)  # only these can ever be chosen
     for t in unmatched[np.argsort(-distance[unmatched], kind="stable")]:
         chosen = []
+        candidates = candidates_of.get(strata[t].item(), np.array([], dtype=np.intp))
         for _ in range(result.ratio):
-            pool = np.flatnonzero(
-                available & (strata == strata[t]) & (np.abs(month - month[t]) <= caliper_months)
-            )
+            pool = candidates[
+                available[candidates] & (np.abs(month[candidates] - month[t]) <= caliper_months)
+            ]
             if pool.size == 0:
                 break
             gap = np.abs(distance[pool] - distance[t])
