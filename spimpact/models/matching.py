@@ -460,19 +460,15 @@ class _Neighbours:
 
 
 def group_positions(labels: np.ndarray, mask: np.ndarray) -> dict:
-    """Positions (ascending) of the rows where ``mask`` holds, for each label.
-
-    One stable sort instead of a scan of every row per label.
+    """Positions (ascending) of the rows where ``mask`` holds, for each label (one sort).
 
     >>> group_positions(np.array([2, 1, 2, 1, 2]), np.array([True, True, False, True, True]))
     {1: array([1, 3]), 2: array([0, 4])}
     """
     rows = np.flatnonzero(mask)
-    order = np.argsort(labels[rows], kind="stable")
-    rows, sorted_labels = rows[order], labels[rows][order]
-    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-    ends = np.r_[starts[1:], len(rows)]
-    return {sorted_labels[a].item(): rows[a:b] for a, b in zip(starts, ends, strict=True) if b > a}
+    rows = rows[np.argsort(labels[rows], kind="stable")]
+    keys, starts = np.unique(labels[rows], return_index=True)
+    return dict(zip(keys.tolist(), np.split(rows, starts[1:]), strict=False))  # {} if no rows
 
 
 def _greedy_match(distance, treated, strata, ratio, caliper_width, replace):
@@ -480,11 +476,10 @@ def _greedy_match(distance, treated, strata, ratio, caliper_width, replace):
     treated_positions = np.flatnonzero(treated)
     pairs: list[tuple[int, int, int]] = []
     controls_of = group_positions(strata, ~treated)
-    no_controls = np.array([], dtype=np.intp)
     if replace:
         # With replacement MatchIt matches in data order (order cannot matter).
         for subclass, t in enumerate(treated_positions):
-            controls = controls_of.get(strata[t].item(), no_controls)
+            controls = controls_of.get(strata[t].item(), np.array([], dtype=np.intp))
             gaps = np.abs(distance[controls] - distance[t])
             keep = np.argsort(gaps, kind="stable")[:ratio]
             if caliper_width is not None:
@@ -495,7 +490,7 @@ def _greedy_match(distance, treated, strata, ratio, caliper_width, replace):
     # Descending propensity (m.order = "largest"); stable sort keeps data order on ties.
     order = treated_positions[np.argsort(-distance[treated_positions], kind="stable")]
     neighbours = {
-        stratum: _Neighbours(controls_of.get(stratum, no_controls), distance)
+        stratum: _Neighbours(controls_of.get(stratum, np.array([], dtype=np.intp)), distance)
         for stratum in np.unique(strata[treated]).tolist()
     }
     subclass_of = {t: i for i, t in enumerate(order)}
