@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 
-import psutil
 from bench_panel import generate
+from process_peak import run_with_peak
 
 MEMORY_LIMIT = "3GB"
 
@@ -69,25 +68,11 @@ def stage(engine: str, rows: int) -> dict:
 
 def run_measured(engine: str, rows: int) -> dict:
     """Run one stage in a child process; its tree's peak RSS sampled every 0.1 s."""
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--stage", engine, "--rows", str(rows)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    parent, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        try:
-            tree = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
-    out = child.stdout.read()
-    if child.returncode:
-        raise RuntimeError(f"{engine} stage failed ({child.returncode})")
-    run = json.loads(out.strip().splitlines()[-1])
-    run["peak_rss_mb"] = peak / 2**20
+    done = run_with_peak([sys.executable, __file__, "--stage", engine, "--rows", str(rows)])
+    if done.returncode:
+        raise RuntimeError(f"{engine} stage failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    run["peak_rss_mb"] = done.peak_bytes / 2**20
     return run
 
 

@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -72,6 +71,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+from process_peak import run_with_peak
 
 N_MONTHS = 24
 WINDOW = (-6, 6)
@@ -231,32 +231,12 @@ def timed(fit, estimator: str, panel: pd.DataFrame | Path, cluster: str) -> dict
 
 def run_measured(estimator: str, library: str, n_rows: int, cluster: str) -> dict:
     """Run one stage in a child process; its peak RSS also sampled from outside."""
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--stage",
-            f"{estimator},{library}",
-            "--rows",
-            str(n_rows),
-            "--cluster",
-            cluster,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    process, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        try:
-            peak = max(peak, process.memory_info().rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    stdout, stderr = child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(f"{estimator} with {library} on {n_rows} rows failed:\n{stderr}")
-    return json.loads(stdout.strip().splitlines()[-1]) | {"peak_mb": peak / 2**20}
+    stage = f"{estimator},{library}"
+    command = [sys.executable, __file__, "--stage", stage, "--rows", str(n_rows)]
+    done = run_with_peak([*command, "--cluster", cluster], interval=0.05)
+    if done.returncode != 0:
+        raise RuntimeError(f"{estimator} with {library} on {n_rows} rows failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"peak_mb": done.peak_bytes / 2**20}
 
 
 def compare(estimator: str, ours: dict, theirs: dict) -> float:

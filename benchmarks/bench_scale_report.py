@@ -22,11 +22,10 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
-import psutil
+from process_peak import run_with_peak
 
 HERE = Path(__file__).parent
 WORK = HERE / "_data" / "scale"
@@ -69,19 +68,10 @@ def prepare(n: int, engine: str) -> tuple[Path, int]:
 
 def measured(command: list[str]) -> tuple[float, float, int]:
     """(wall seconds, peak resident GB of the process tree, exit code)."""
-    started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    parent, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        try:
-            tree = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    if child.returncode:
-        sys.stderr.write(child.stderr.read().decode(errors="replace")[-2000:])
-    return time.perf_counter() - started, peak / 2**30, child.returncode
+    done = run_with_peak(command, interval=0.2)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-2000:])
+    return done.seconds, done.peak_bytes / 2**30, done.returncode
 
 
 def plot(results: list[dict], path: Path) -> None:

@@ -48,7 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
+from process_peak import run_with_peak
 
 KEY = "benchmark-key"
 TARGET_PEAK_MB = 4096
@@ -174,24 +174,11 @@ def stage(name: str, folder: Path) -> dict:
 
 def run_measured(name: str, folder: Path) -> dict:
     """Run one stage in a child process; its tree's peak RSS sampled every 0.1 s."""
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--stage", name, "--folder", str(folder)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    parent, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        try:
-            tree = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
-    out = child.stdout.read()
-    if child.returncode:
-        raise RuntimeError(f"stage {name} failed ({child.returncode})")
-    run = json.loads(out.strip().splitlines()[-1])
-    run["peak_rss_mb"] = peak / 2**20
+    done = run_with_peak([sys.executable, __file__, "--stage", name, "--folder", str(folder)])
+    if done.returncode:
+        raise RuntimeError(f"stage {name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    run["peak_rss_mb"] = done.peak_bytes / 2**20
     return run
 
 
