@@ -121,13 +121,10 @@ class MatchResult(EstimatorResult):
         use reliability weights as ``stats::cov.wt``; eCDF statistics compare the
         weighted empirical distribution functions at each observed value.
         """
-        design = _balance_design(self.data, self.covariates, self.exact)
-        design.insert(0, "distance", self.data["distance"].to_numpy())
         treated = self.data[self.treatment].astype(int).to_numpy() == 1
         weights = self.data["weights"].to_numpy(dtype=float)
         rows = []
-        for name in design.columns:
-            values = design[name].to_numpy(dtype=float)
+        for name, values in _balance_columns(self.data, self.covariates, self.exact):
             before = _balance_one(values, treated, np.ones_like(values))
             after = _balance_one(values, treated, weights, sd_weights=np.ones_like(values))
             row = {"variable": name}
@@ -370,20 +367,18 @@ def _model_design(data: pd.DataFrame, covariates) -> pd.DataFrame:
     return sm.add_constant(pd.concat(parts, axis=1), has_constant="add")
 
 
-def _balance_design(data: pd.DataFrame, covariates, exact) -> pd.DataFrame:
-    parts = []
+def _balance_columns(data: pd.DataFrame, covariates, exact):
+    """``(name, values)`` of the distance and each variable, one factor level at a time."""
+    yield "distance", data["distance"].to_numpy(dtype=float)
     for column in (*covariates, *[e for e in exact if e not in covariates]):
         series = data[column]
-        if pd.api.types.is_bool_dtype(series):
-            parts.append(series.astype(float).rename(column))
-        elif _is_categorical(series):
+        if _is_categorical(series) and not pd.api.types.is_bool_dtype(series):
             # MatchIt's summary shows every level of a factor, not level contrasts.
-            parts.append(
-                pd.get_dummies(series.astype(str), prefix=column, prefix_sep="").astype(float)
-            )
+            codes, levels = pd.factorize(series.astype(str), sort=True)
+            for code, level in enumerate(levels):
+                yield f"{column}{level}", (codes == code).astype(float)
         else:
-            parts.append(series.astype(float).rename(column))
-    return pd.concat(parts, axis=1).reset_index(drop=True)
+            yield column, series.astype(float).to_numpy()
 
 
 def _fit_propensity(data, treated, covariates, diagnostics, conf_level):
