@@ -9,6 +9,7 @@ are built from it in :mod:`spimpact.analyses.attendance.section`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from spimpact.analyses.attendance.matched_analysis import (
     SECONDARY_OUTCOMES,
     run_matched_design,
 )
-from spimpact.analyses.attendance.panel import build_panel
+from spimpact.analyses.attendance.panel import PANEL_COLUMNS, build_coded_panel
 from spimpact.engine import spark_session
 from spimpact.models.did import EventStudyResult
 from spimpact.models.matching import MatchResult
@@ -292,32 +293,74 @@ def analyse_attendance(scheme, *, params) -> AttendanceResult:
     earliest = min(primary.months[0], placebo_design(comparison).months[0])
     if params.engine == "spark":
         spark_session(params.spark.master, params.spark.config)  # the session build_panel uses
-    panel = build_panel(
+    # people as integer codes while analysing (a text id per person-month would hold
+    # most of the memory of a large scheme); the result carries the ids again
+    panel, ids = build_coded_panel(
         scheme.gp_appointments,
         people[["patient_id", "index_date", "treated"]],
         window_months=window,
         months_before=-earliest,
         engine=params.engine,
     )
+    coded = people.assign(patient_id=_codes(people["patient_id"], ids))
     if not use_pool:
-        return _before_after(panel, people, primary, params)
-    return _matched(panel, people, primary, params)
+        result = _before_after(panel, coded, primary, params)
+    else:
+        result = _matched(panel, coded, primary, params)
+    return _with_ids(result, ids, coded)
+
+
+def _codes(patient_id: pd.Series, ids: np.ndarray) -> np.ndarray:
+    return np.searchsorted(ids, patient_id.astype(str).to_numpy(dtype=object)).astype("int32")
+
+
+def _with_ids(result: AttendanceResult, ids: np.ndarray, people: pd.DataFrame):
+    """``result`` with people's ids in place of their codes, and the panel's dates back."""
+    index_date = np.empty(len(ids), dtype="datetime64[ns]")
+    index_date[people["patient_id"].to_numpy()] = people["index_date"].to_numpy("datetime64[ns]")
+    panel = result.panel
+    codes = panel["patient_id"].to_numpy()
+    dates = pd.DatetimeIndex(index_date[codes])
+    months = panel["months_since_index"].to_numpy()
+    panel = panel.assign(
+        patient_id=ids[codes],
+        index_date=dates,
+        calendar_month=(dates.year * 12 + dates.month - 1 + months).astype("int32"),
+    )
+    first = [c for c in PANEL_COLUMNS if c in panel.columns]
+    panel = panel[first + [c for c in panel.columns if c not in first]]
+    person_periods = result.person_periods.assign(
+        patient_id=ids[result.person_periods["patient_id"].to_numpy()]
+    )
+    matching = result.matching
+    if matching is not None:
+        data = matching.data.assign(patient_id=ids[matching.data["patient_id"].to_numpy()])
+        matching = dataclasses.replace(matching, data=data)
+    return dataclasses.replace(
+        result, panel=panel, person_periods=person_periods, matching=matching
+    )
+
+
+PERIODS = np.array(["baseline", "post", "washout", "outside"], dtype=object)
 
 
 def _labelled_panel(panel: pd.DataFrame, design: Design, window: int) -> pd.DataFrame:
     """The window's person-months with the design's period of each month and treated_post."""
-    panel = panel[panel["months_since_index"].between(-window, window - 1)].copy()
+    panel = panel[panel["months_since_index"].between(-window, window - 1)]
     months = panel["months_since_index"]
-    panel["period"] = np.select(
+    period = np.select(
         [
             months.between(*design.baseline),
             months.between(*design.post),
             months.between(design.baseline[1] + 1, design.post[0] - 1),
         ],
-        ["baseline", "post", "washout"],
-        default="outside",
+        [0, 1, 2],
+        default=3,
     )
-    panel["treated_post"] = panel["treated"] * (panel["period"] == "post")
+    # the four labels shared by every row, not one text object per person-month
+    panel = panel.assign(
+        period=PERIODS[period], treated_post=panel["treated"] * (period == 1).astype("int8")
+    )
     return panel.reset_index(drop=True)
 
 

@@ -7,6 +7,7 @@ appointments in each month (SPEC §2.4).
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spimpact.engine import check_engine, connect
+from spimpact.engine import check_engine, connect, sql_path
 
 PANEL_SQL = resources.files("spimpact.analyses.attendance") / "panel.sql"
 
@@ -25,6 +26,18 @@ PANEL_COLUMNS = (
     "months_since_index",
     "post",
     "calendar_month",
+    "n_gp",
+    "n_clinical",
+    "n_clinical_face_to_face",
+    "n_clinical_remote",
+)
+
+#: Columns of :func:`build_coded_panel`: ``PANEL_COLUMNS`` without the dates.
+CODED_COLUMNS = (
+    "patient_id",
+    "treated",
+    "months_since_index",
+    "post",
     "n_gp",
     "n_clinical",
     "n_clinical_face_to_face",
@@ -187,6 +200,54 @@ def build_panel(
     # one unit whichever engine (DuckDB gives microseconds, Spark dates via Arrow nanoseconds)
     panel["index_date"] = pd.to_datetime(panel["index_date"]).astype("datetime64[ns]")
     return panel[list(PANEL_COLUMNS)]
+
+
+def build_coded_panel(
+    appointments: pd.DataFrame | str | Path,
+    cohort: pd.DataFrame,
+    *,
+    window_months: int = 12,
+    months_before: int | None = None,
+    engine: str = "duckdb",
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`build_panel` in a fraction of the memory, for cohorts of hundreds of thousands.
+
+    Returns ``(panel, ids)``. ``ids`` holds the cohort's ``patient_id`` values sorted;
+    the panel's ``patient_id`` is a person's position in ``ids`` (``int32``), so that
+    sorting or grouping by it orders people as their ids would, and ``ids[code]`` gives
+    the id back. The other ``CODED_COLUMNS`` are narrow integers (``treated`` and
+    ``post`` ``int8``, ``months_since_index`` and the counts ``int16``; a count that
+    does not fit is an error, never wrapped). Rows and values are those of
+    :func:`build_panel`, sorted by person and month. With DuckDB the panel is written to
+    a temporary Parquet file and read back coded, so it never exists with one text id per
+    row; with Spark it is collected, then coded by DuckDB.
+    """
+    ids = np.unique(cohort["patient_id"].astype(str).to_numpy(dtype=object))
+    options = {"window_months": window_months, "months_before": months_before}
+    codes = pd.DataFrame({"patient_id": ids, "code": np.arange(len(ids), dtype="int32")})
+    counts = ", ".join(f"CAST(p.{c} AS SMALLINT) AS {c}" for c in CODED_COLUMNS[4:])
+    coded = f"""
+        SELECT c.code AS patient_id, CAST(p.treated AS TINYINT) AS treated,
+               CAST(p.months_since_index AS SMALLINT) AS months_since_index,
+               CAST(p.post AS TINYINT) AS post, {counts}
+        FROM {{source}} AS p INNER JOIN codes AS c ON CAST(p.patient_id AS VARCHAR) = c.patient_id
+        ORDER BY c.code, p.months_since_index
+    """
+    with tempfile.TemporaryDirectory(prefix="spimpact-panel-") as folder:
+        with connect("duckdb") as connection:
+            connection.register_frame("codes", codes)
+            if engine == "duckdb":
+                path = build_panel(
+                    appointments, cohort, **options, output=Path(folder) / "panel.parquet"
+                )
+                source = f"read_parquet('{sql_path(path)}')"
+            else:
+                connection.register_frame(
+                    "panel", build_panel(appointments, cohort, **options, engine=engine)
+                )
+                source = "panel"
+            panel = connection.df(coded.format(source=source))
+    return panel, ids
 
 
 def _whole_number(value, name: str) -> int:
