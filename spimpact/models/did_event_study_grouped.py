@@ -1,0 +1,354 @@
+"""Event study without the rows x k design: the same fit as ``fit_event_study`` in O(rows) memory.
+
+:func:`spimpact.models.did_event_study.fit_event_study` builds the dense design of
+event-time indicators and within-transforms it: rows x k floats, twice. Here each
+indicator is within-transformed on its own, one row-length vector at a time, by an exact
+solve of the period effects with the person effects concentrated out, and only k x k
+cross-products and per-cluster score sums are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from spimpact.models.did_event_study import EventStudyResult, event_study_result
+from spimpact.models.did_fixed_effects import (
+    encode_groups,
+    fixest_k,
+    is_nested,
+    n_fixed_effect_parameters,
+    require_columns,
+    require_numeric,
+)
+from spimpact.models.did_staggered import never_treated_mask
+from spimpact.models.did_tables import weights_of
+from spimpact.models.linear_fit import LinearFit
+
+ROLE = "fit_event_study_grouped"
+
+
+@dataclass(frozen=True, eq=False)
+class TwoWayProjection:
+    """Exact weighted projection of row vectors off unit and period effects.
+
+    Weights are constant within a unit (``unit_weight``), so with ``C`` the unit x period
+    table of row counts the period effects ``b`` solve the small system
+    ``(diag(W_t) - C' diag(w_u / n_u) C) b = V_t - C'(V_u / n_u)`` with ``b_0 = 0``, where
+    ``W_t`` are the summed weights of period t, ``n_u`` the rows of unit u and ``V`` the
+    weighted sums of the vector; then ``a_u = V_u / (w_u n_u) - (C b)_u / n_u``. The same
+    normal equations as ``did_fixed_effects._demean_two_way``, without its dense table.
+    """
+
+    unit: np.ndarray
+    time: np.ndarray
+    row_weight: np.ndarray | None
+    unit_rows: np.ndarray
+    unit_total_weight: np.ndarray
+    system: np.ndarray
+
+    @classmethod
+    def build(
+        cls, unit: np.ndarray, time: np.ndarray, unit_weight: np.ndarray | None
+    ) -> TwoWayProjection:
+        """Projection for unit and period codes (0..levels-1) and per-unit weights."""
+        n_units, n_times = int(unit.max()) + 1, int(time.max()) + 1
+        unit_rows = np.bincount(unit, minlength=n_units).astype(float)
+        weight = np.ones(n_units) if unit_weight is None else unit_weight
+        counts = sparse.csr_matrix((np.ones(unit.size), (unit, time)), shape=(n_units, n_times))
+        between = (counts.T @ sparse.diags(weight / unit_rows) @ counts).toarray()
+        time_weight = counts.T @ weight
+        system = np.diag(time_weight) - between
+        return cls(
+            unit=unit,
+            time=time,
+            row_weight=None if unit_weight is None else unit_weight[unit],
+            unit_rows=unit_rows,
+            unit_total_weight=weight * unit_rows,
+            system=system[1:, 1:],
+        )
+
+    def residual(self, values: np.ndarray) -> np.ndarray:
+        """``values`` minus its weighted least-squares fit on unit and period dummies."""
+        n_units, n_times = self.unit_rows.size, self.system.shape[0] + 1
+        weighted = values if self.row_weight is None else values * self.row_weight
+        unit_sum = np.bincount(self.unit, weights=weighted, minlength=n_units)
+        time_sum = np.bincount(self.time, weights=weighted, minlength=n_times)
+        del weighted
+        spread = np.bincount(
+            self.time, weights=(unit_sum / self.unit_rows)[self.unit], minlength=n_times
+        )
+        time_effect = np.zeros(n_times)
+        time_effect[1:] = np.linalg.lstsq(self.system, (time_sum - spread)[1:], rcond=None)[0]
+        unit_effect = unit_sum / self.unit_total_weight
+        unit_effect -= (
+            np.bincount(self.unit, weights=time_effect[self.time], minlength=n_units)
+            / self.unit_rows
+        )
+        out = values - unit_effect[self.unit]
+        out -= time_effect[self.time]
+        return out
+
+
+def event_codes(event_time: np.ndarray, window: tuple[int, int], reference: int) -> np.ndarray:
+    """Column of each row among the event-time indicators; ``high - low`` for none.
+
+    The columns of :func:`~spimpact.models.did_event_study.event_time_design`:
+    ``event_time`` is clipped to ``window``; the reference, NaN (never treated) and
+    non-integer event times match no indicator.
+    """
+    low, high = window
+    n_events = high - low
+    column_of = np.arange(n_events + 1)
+    column_of[reference - low :] -= 1
+    column_of[reference - low] = n_events
+    codes = np.full(event_time.size, n_events, dtype=np.intp)
+    rows = np.flatnonzero(np.isfinite(event_time) & (event_time == np.round(event_time)))
+    codes[rows] = column_of[event_time[rows].astype(np.int64) - low]
+    return codes
+
+
+def _check_outcome(frame: pd.DataFrame, outcome: str) -> np.ndarray:
+    """The outcome as floats; a ``ValueError`` naming a non-numeric or infinite value."""
+    if not pd.api.types.is_numeric_dtype(frame[outcome]) or frame[outcome].dtype == bool:
+        raise ValueError(
+            f"{ROLE}: outcome column {outcome!r} must be numeric, got dtype {frame[outcome].dtype}"
+        )
+    y = frame[outcome].to_numpy(float)
+    infinite = np.isinf(y)
+    if infinite.any():
+        first = int(np.flatnonzero(infinite)[0])
+        raise ValueError(
+            f"{ROLE}: outcome column {outcome!r} has {int(infinite.sum())} infinite value(s) "
+            f"(first at row {frame.index[first]!r}: {y[first]!r}); values must be finite"
+        )
+    return y
+
+
+def _unit_weights(
+    w: np.ndarray, unit_codes: np.ndarray, labels: pd.Series, *, unit: str, weights: str
+) -> np.ndarray:
+    """One weight per unit; a ``ValueError`` naming a unit whose weights vary over time."""
+    per_unit = np.empty(int(unit_codes.max()) + 1)
+    per_unit[unit_codes] = w
+    varies = per_unit[unit_codes] != w
+    if varies.any():
+        first = int(np.flatnonzero(varies)[0])
+        raise ValueError(
+            f"{ROLE}: weights column {weights!r} must be constant within each {unit!r}; "
+            f"{unit!r} = {labels.iloc[first]!r} has weights {w[first]!r} and "
+            f"{per_unit[unit_codes[first]]!r} (use fit_event_study for weights that vary "
+            "within a unit)"
+        )
+    return per_unit
+
+
+def fit_event_study_grouped(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    first_treated: str,
+    window: tuple[int, int],
+    reference: int = -1,
+    cluster: str | None = None,
+    weights: str | None = None,
+    conf_level: float = 0.95,
+) -> EventStudyResult:
+    """Dynamic two-way fixed effects regression in memory of a few row-length vectors.
+
+    The fit of :func:`~spimpact.models.did_event_study.fit_event_study` without
+    covariates and with its default standard errors (classical without ``cluster``, CR1
+    with it): the same coefficients, covariance, degrees of freedom, counts and pre-trend
+    test, for balanced or unbalanced panels, never building the rows x k design.
+
+    Parameters
+    ----------
+    data
+        Long panel, one row per unit-time; ``time`` and ``first_treated`` on the same
+        integer scale. Any subset of periods may be observed per unit.
+    outcome, unit, time, first_treated
+        Column names. Never-treated units have ``first_treated`` 0, NaN or infinity.
+    window
+        ``(lowest, highest)`` event time estimated; event times outside are binned
+        into the end points.
+    reference
+        Omitted event time (default -1).
+    cluster
+        Column to cluster on (CR1, fixest conventions); ``None`` gives classical SEs.
+    weights
+        Column of non-negative regression weights, constant within each unit (matching
+        weights); rows with weight 0 are dropped. ``None``: OLS.
+    conf_level
+        Confidence level for intervals.
+
+    Returns
+    -------
+    EventStudyResult
+        As :func:`~spimpact.models.did_event_study.fit_event_study` returns.
+
+    Notes
+    -----
+    Frisch-Waugh-Lovell: each event-time indicator ``x_j`` is projected off the unit and
+    period dummies exactly (:class:`TwoWayProjection`), one column at a time; then
+    ``X~'WX~ = X~'WX`` is one ``bincount`` of ``w x~_j`` over the indicator codes,
+    ``X~'Wy = sum w x~_j y``, the residuals are the projection of ``y - X beta`` and the
+    CR1 scores are per-cluster sums of ``w e x~_j``. Degrees of freedom and the
+    small-sample factor are those of ``fit_linear`` (fixest's ``ssc`` defaults), so the
+    result equals R ``fixest::feols(y ~ i(rel_time, ref = -1) | unit + time)``, which
+    ``fit_event_study`` is tested against. Collinearity is detected from the k x k
+    cross-product (condition number above ``1 / (rows * eps)``), not from the design.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(3)
+    >>> d = pd.DataFrame({"id": np.repeat(np.arange(100), 8), "t": np.tile(np.arange(8), 100)})
+    >>> d["g"] = np.where(d.id < 50, 4, 0)
+    >>> d["y"] = np.where((d.g > 0) & (d.t >= d.g), 1.0, 0.0) + rng.normal(0, 0.1, 800)
+    >>> es = fit_event_study_grouped(d, outcome="y", unit="id", time="t", first_treated="g",
+    ...                              window=(-4, 3), cluster="id")
+    >>> round(float(es.tidy().estimate.iloc[-1]), 1)
+    1.0
+    """
+    require_columns(data, [outcome, unit, time, first_treated, cluster, weights], role=ROLE)
+    require_numeric(data, [time, first_treated], role=ROLE)
+    low, high = (int(window[0]), int(window[1]))
+    if not low <= reference <= high or low >= high:
+        raise ValueError(
+            f"window must be (lowest, highest) with lowest < highest and contain the "
+            f"reference {reference}; got {window}"
+        )
+    columns = list(
+        dict.fromkeys(c for c in (outcome, unit, time, first_treated, cluster, weights) if c)
+    )
+    complete = np.ones(len(data), dtype=bool)
+    for name in columns:
+        if name != first_treated:
+            complete &= data[name].notna().to_numpy()
+    # as fit_event_study: no copy of the panel when no row has a missing value
+    frame = data if complete.all() else data.loc[complete, columns]
+    y = _check_outcome(frame, outcome)
+    never = never_treated_mask(frame[first_treated]).to_numpy()
+    if never.all():
+        raise ValueError(f"no unit is ever treated: column {first_treated!r} is all 0/NaN/inf")
+    event_time = np.clip(
+        frame[time].to_numpy(float) - np.where(never, np.nan, frame[first_treated].to_numpy(float)),
+        low,
+        high,
+    )
+    codes = event_codes(event_time, (low, high), reference)
+    del event_time
+    event_times = [e for e in range(low, high + 1) if e != reference]
+    unit_codes, n_units = encode_groups(frame[unit])
+    n_treated_units = int(np.unique(unit_codes[~never]).size)
+    time_codes = encode_groups(frame[time])[0]
+    cluster_codes = None if cluster is None else encode_groups(frame[cluster])[0]
+    w = weights_of(frame, weights, role=ROLE)
+    labels = frame[unit]
+    if w is not None and not (w > 0).all():
+        # zero weights are dropped, as fit_linear (and fixest) drop them
+        keep = w > 0
+        y, codes, w, labels = y[keep], codes[keep], w[keep], labels[keep]
+        unit_codes = encode_groups(pd.Series(unit_codes[keep]))[0]
+        time_codes = encode_groups(pd.Series(time_codes[keep]))[0]
+        if cluster_codes is not None:
+            cluster_codes = encode_groups(pd.Series(cluster_codes[keep]))[0]
+    unit_weight = (
+        None if w is None else _unit_weights(w, unit_codes, labels, unit=unit, weights=weights)
+    )
+    fit = _fit_indicators(
+        y,
+        codes,
+        len(event_times),
+        TwoWayProjection.build(unit_codes, time_codes, unit_weight),
+        w,
+        cluster_codes,
+        cluster_name=cluster,
+        conf_level=conf_level,
+        terms=[f"event_time::{e}" for e in event_times],
+    )
+    return event_study_result(
+        fit,
+        event_times,
+        n_covariates=0,
+        reference=reference,
+        window=(low, high),
+        n_units=n_units,
+        n_treated_units=n_treated_units,
+    )
+
+
+def _fit_indicators(
+    y: np.ndarray,
+    codes: np.ndarray,
+    k: int,
+    projection: TwoWayProjection,
+    w: np.ndarray | None,
+    cluster: np.ndarray | None,
+    *,
+    cluster_name: str | None,
+    conf_level: float,
+    terms: list[str],
+) -> LinearFit:
+    """``fit_linear`` of ``y`` on the indicators of ``codes`` (k = none) with two-way effects."""
+    n = y.size
+    gram = np.empty((k, k))
+    cross = np.empty(k)
+    for j in range(k):
+        tilde = projection.residual((codes == j).astype(float))
+        if w is not None:
+            tilde *= w
+        # X~'WX~ = X~'WX: the projected column is W-orthogonal to the fixed effects
+        gram[j] = np.bincount(codes, weights=tilde, minlength=k + 1)[:k]
+        cross[j] = tilde @ y
+    gram = (gram + gram.T) / 2
+    eigenvalues = np.linalg.eigvalsh(gram)
+    if not eigenvalues[0] > max(n, k) * np.finfo(float).eps * eigenvalues[-1]:
+        raise ValueError(
+            "The regressors are collinear with each other or with the absorbed fixed "
+            f"effects (the cross-product of the within-transformed indicators is singular: "
+            f"{terms})."
+        )
+    bread = np.linalg.inv(gram)
+    coefficients = bread @ cross
+    residuals = projection.residual(y - np.append(coefficients, 0.0)[codes])
+    weighted_residuals = residuals if w is None else residuals * w
+    sizes = [int(projection.unit.max()) + 1, int(projection.time.max()) + 1]
+    residual_df = n - (k + n_fixed_effect_parameters(sizes))
+    common = {
+        "terms": tuple(terms),
+        "coefficients": coefficients,
+        "n_obs": n,
+        "residual_df": residual_df,
+        "conf_level": conf_level,
+    }
+    if cluster is None:
+        sigma2 = float(weighted_residuals @ residuals) / residual_df
+        return LinearFit(
+            covariance=sigma2 * bread,
+            df=float(residual_df),
+            se_type=f"classical (homoskedastic) {'OLS' if w is None else 'WLS'}",
+            n_clusters=None,
+            **common,
+        )
+    del residuals
+    n_clusters = int(cluster.max()) + 1
+    scores = np.empty((n_clusters, k))
+    for j in range(k):
+        tilde = projection.residual((codes == j).astype(float))
+        tilde *= weighted_residuals
+        scores[:, j] = np.bincount(cluster, weights=tilde, minlength=n_clusters)
+    nested = [is_nested(projection.unit, cluster), is_nested(projection.time, cluster)]
+    k_adjust = fixest_k(k, sizes, nested)
+    adjustment = n_clusters / (n_clusters - 1) * (n - 1) / (n - k_adjust)
+    return LinearFit(
+        covariance=adjustment * bread @ (scores.T @ scores) @ bread,
+        df=float(n_clusters - 1),
+        se_type=f"cluster-robust CR1 by {cluster_name} ({n_clusters} clusters)",
+        n_clusters=n_clusters,
+        **common,
+    )
