@@ -121,9 +121,10 @@ def _check_outcome(frame: pd.DataFrame, outcome: str) -> np.ndarray:
     infinite = np.isinf(y)
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
+        row = frame.index[first : first + 1].tolist()[0]
         raise ValueError(
             f"{ROLE}: outcome column {outcome!r} has {int(infinite.sum())} infinite value(s) "
-            f"(first at row {frame.index[first]!r}: {y[first]!r}); values must be finite"
+            f"(first at row {row!r}: {float(y[first])!r}); values must be finite"
         )
     return y
 
@@ -137,10 +138,11 @@ def _unit_weights(
     varies = per_unit[unit_codes] != w
     if varies.any():
         first = int(np.flatnonzero(varies)[0])
+        label = labels.iloc[first : first + 1].tolist()[0]
         raise ValueError(
             f"{ROLE}: weights column {weights!r} must be constant within each {unit!r}; "
-            f"{unit!r} = {labels.iloc[first]!r} has weights {w[first]!r} and "
-            f"{per_unit[unit_codes[first]]!r} (use fit_event_study for weights that vary "
+            f"{unit!r} = {label!r} has weights {float(w[first])!r} and "
+            f"{float(per_unit[unit_codes[first]])!r} (use fit_event_study for weights that vary "
             "within a unit)"
         )
     return per_unit
