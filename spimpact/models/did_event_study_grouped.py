@@ -33,61 +33,60 @@ ROLE = "fit_event_study_grouped"
 
 @dataclass(frozen=True, eq=False)
 class TwoWayProjection:
-    """Exact weighted projection of row vectors off unit and period effects.
+    """Exact weighted projection off unit and period effects, weights constant in a unit.
 
-    Weights are constant within a unit (``unit_weight``), so with ``C`` the unit x period
-    table of row counts the period effects ``b`` solve the small system
-    ``(diag(W_t) - C' diag(w_u / n_u) C) b = V_t - C'(V_u / n_u)`` with ``b_0 = 0``, where
-    ``W_t`` are the summed weights of period t, ``n_u`` the rows of unit u and ``V`` the
-    weighted sums of the vector; then ``a_u = V_u / (w_u n_u) - (C b)_u / n_u``. The same
-    normal equations as ``did_fixed_effects._demean_two_way``, without its dense table.
+    With ``C`` the sparse unit x period table of row counts, ``w_u`` the weight and
+    ``n_u`` the rows of unit u, and ``V`` the weighted sums of a vector by unit and by
+    period, the period effects solve the small system
+    ``(diag(W_t) - C' diag(w_u / n_u) C) b = V_t - C'(V_u / n_u)`` with ``b_0 = 0``
+    (``W_t`` the summed weights of period t) and ``a_u = V_u / (w_u n_u) - (C b)_u / n_u``:
+    the normal equations of ``did_fixed_effects._demean_two_way`` without its dense table.
     """
 
     unit: np.ndarray
     time: np.ndarray
     row_weight: np.ndarray | None
+    unit_weight: np.ndarray
     unit_rows: np.ndarray
-    unit_total_weight: np.ndarray
+    counts: sparse.csr_matrix
     system: np.ndarray
 
     @classmethod
     def build(
-        cls, unit: np.ndarray, time: np.ndarray, unit_weight: np.ndarray | None
+        cls,
+        unit: np.ndarray,
+        time: np.ndarray,
+        unit_weight: np.ndarray | None,
+        row_weight: np.ndarray | None,
     ) -> TwoWayProjection:
-        """Projection for unit and period codes (0..levels-1) and per-unit weights."""
+        """Projection for unit and period codes (0..levels-1) and the weights of both."""
         n_units, n_times = int(unit.max()) + 1, int(time.max()) + 1
         unit_rows = np.bincount(unit, minlength=n_units).astype(float)
         weight = np.ones(n_units) if unit_weight is None else unit_weight
-        counts = sparse.csr_matrix((np.ones(unit.size), (unit, time)), shape=(n_units, n_times))
-        between = (counts.T @ sparse.diags(weight / unit_rows) @ counts).toarray()
-        time_weight = counts.T @ weight
-        system = np.diag(time_weight) - between
-        return cls(
-            unit=unit,
-            time=time,
-            row_weight=None if unit_weight is None else unit_weight[unit],
-            unit_rows=unit_rows,
-            unit_total_weight=weight * unit_rows,
-            system=system[1:, 1:],
+        counts = sparse.csr_matrix(
+            (np.ones(unit.size), (unit.astype(np.int32), time.astype(np.int32))),
+            shape=(n_units, n_times),
         )
+        between = (counts.T @ sparse.diags(weight / unit_rows) @ counts).toarray()
+        system = np.diag(counts.T @ weight) - between
+        return cls(unit, time, row_weight, weight, unit_rows, counts, system[1:, 1:])
+
+    def effects(self, unit_sum: np.ndarray, time_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unit and period effects of a vector from its weighted sums by unit and period."""
+        time_effect = np.zeros(self.system.shape[0] + 1)
+        rhs = time_sum - self.counts.T @ (unit_sum / self.unit_rows)
+        time_effect[1:] = np.linalg.lstsq(self.system, rhs[1:], rcond=None)[0]
+        unit_effect = (unit_sum / self.unit_weight - self.counts @ time_effect) / self.unit_rows
+        return unit_effect, time_effect
 
     def residual(self, values: np.ndarray) -> np.ndarray:
         """``values`` minus its weighted least-squares fit on unit and period dummies."""
-        n_units, n_times = self.unit_rows.size, self.system.shape[0] + 1
         weighted = values if self.row_weight is None else values * self.row_weight
-        unit_sum = np.bincount(self.unit, weights=weighted, minlength=n_units)
-        time_sum = np.bincount(self.time, weights=weighted, minlength=n_times)
+        unit_effect, time_effect = self.effects(
+            np.bincount(self.unit, weights=weighted, minlength=self.unit_rows.size),
+            np.bincount(self.time, weights=weighted, minlength=self.system.shape[0] + 1),
+        )
         del weighted
-        spread = np.bincount(
-            self.time, weights=(unit_sum / self.unit_rows)[self.unit], minlength=n_times
-        )
-        time_effect = np.zeros(n_times)
-        time_effect[1:] = np.linalg.lstsq(self.system, (time_sum - spread)[1:], rcond=None)[0]
-        unit_effect = unit_sum / self.unit_total_weight
-        unit_effect -= (
-            np.bincount(self.unit, weights=time_effect[self.time], minlength=n_units)
-            / self.unit_rows
-        )
         out = values - unit_effect[self.unit]
         out -= time_effect[self.time]
         return out
@@ -102,13 +101,15 @@ def event_codes(event_time: np.ndarray, window: tuple[int, int], reference: int)
     """
     low, high = window
     n_events = high - low
-    column_of = np.arange(n_events + 1)
+    column_of = np.arange(n_events + 2)
     column_of[reference - low :] -= 1
     column_of[reference - low] = n_events
-    codes = np.full(event_time.size, n_events, dtype=np.intp)
-    rows = np.flatnonzero(np.isfinite(event_time) & (event_time == np.round(event_time)))
-    codes[rows] = column_of[event_time[rows].astype(np.int64) - low]
-    return codes
+    column_of[-1] = n_events
+    # one slot past the window for the rows that match no event time
+    valid = np.isfinite(event_time) & (event_time == np.round(event_time))
+    slot = np.where(valid, event_time - low, n_events + 1).astype(np.intp)
+    del valid
+    return column_of[slot]
 
 
 def _check_outcome(frame: pd.DataFrame, outcome: str) -> np.ndarray:
@@ -237,18 +238,20 @@ def fit_event_study_grouped(
     never = never_treated_mask(frame[first_treated]).to_numpy()
     if never.all():
         raise ValueError(f"no unit is ever treated: column {first_treated!r} is all 0/NaN/inf")
-    event_time = np.clip(
-        frame[time].to_numpy(float) - np.where(never, np.nan, frame[first_treated].to_numpy(float)),
-        low,
-        high,
-    )
-    codes = event_codes(event_time, (low, high), reference)
+    event_time = np.array(frame[time], dtype=float)
+    start = np.array(frame[first_treated], dtype=float)
+    start[never] = np.nan
+    event_time -= start
+    del start
+    codes = event_codes(np.clip(event_time, low, high, out=event_time), (low, high), reference)
     del event_time
     event_times = [e for e in range(low, high + 1) if e != reference]
     unit_codes, n_units = encode_groups(frame[unit])
     n_treated_units = int(np.unique(unit_codes[~never]).size)
     time_codes = encode_groups(frame[time])[0]
-    cluster_codes = None if cluster is None else encode_groups(frame[cluster])[0]
+    cluster_codes = None
+    if cluster is not None:
+        cluster_codes = unit_codes if cluster == unit else encode_groups(frame[cluster])[0]
     w = weights_of(frame, weights, role=ROLE)
     labels = frame[unit]
     if w is not None and not (w > 0).all():
@@ -257,7 +260,9 @@ def fit_event_study_grouped(
         y, codes, w, labels = y[keep], codes[keep], w[keep], labels[keep]
         unit_codes = encode_groups(pd.Series(unit_codes[keep]))[0]
         time_codes = encode_groups(pd.Series(time_codes[keep]))[0]
-        if cluster_codes is not None:
+        if cluster == unit:
+            cluster_codes = unit_codes
+        elif cluster_codes is not None:
             cluster_codes = encode_groups(pd.Series(cluster_codes[keep]))[0]
     unit_weight = (
         None if w is None else _unit_weights(w, unit_codes, labels, unit=unit, weights=weights)
@@ -266,8 +271,7 @@ def fit_event_study_grouped(
         y,
         codes,
         len(event_times),
-        TwoWayProjection.build(unit_codes, time_codes, unit_weight),
-        w,
+        TwoWayProjection.build(unit_codes, time_codes, unit_weight, w),
         cluster_codes,
         cluster_name=cluster,
         conf_level=conf_level,
@@ -289,24 +293,55 @@ def _fit_indicators(
     codes: np.ndarray,
     k: int,
     projection: TwoWayProjection,
-    w: np.ndarray | None,
     cluster: np.ndarray | None,
     *,
     cluster_name: str | None,
     conf_level: float,
     terms: list[str],
 ) -> LinearFit:
-    """``fit_linear`` of ``y`` on the indicators of ``codes`` (k = none) with two-way effects."""
-    n = y.size
-    gram = np.empty((k, k))
-    cross = np.empty(k)
+    """``fit_linear`` of ``y`` on the indicators of ``codes`` (k = none) with two-way effects.
+
+    Indicator j's projection is ``x~_j = x_j - a_j[unit] - b_j[time]`` with ``(a_j, b_j)``
+    from its sums by unit (``w_u N_uj``, N the unit x code counts) and by period (``M_tj``,
+    M the weighted period x code counts), so every sum over rows of ``w x~_j z`` is a sum
+    of ``w z`` by code, unit and period: no row-length work per indicator.
+    """
+    n, unit, time, w = y.size, projection.unit, projection.time, projection.row_weight
+    n_units, n_times = projection.unit_rows.size, projection.system.shape[0] + 1
+    indicated = np.flatnonzero(codes < k)
+    by_code = sparse.csc_matrix(
+        (
+            np.ones(indicated.size),
+            (unit[indicated].astype(np.int32), codes[indicated].astype(np.int32)),
+        ),
+        shape=(n_units, k),
+    )
+    del indicated
+    key = time * (k + 1)
+    key += codes
+    by_time_code = np.bincount(key, weights=w, minlength=n_times * (k + 1))
+    del key
+    by_time_code = by_time_code.reshape(n_times, k + 1)[:, :k]
+    code_weight = by_time_code.sum(axis=0)
+    wy = y if w is None else w * y
+    y_by_code = np.bincount(codes, weights=wy, minlength=k + 1)[:k]
+    y_by_unit = np.bincount(unit, weights=wy, minlength=n_units)
+    y_by_time = np.bincount(time, weights=wy, minlength=n_times)
+    del wy
+
+    def unit_and_time_effects(j: int) -> tuple[np.ndarray, np.ndarray]:
+        count = by_code[:, j].toarray().ravel()
+        return projection.effects(projection.unit_weight * count, by_time_code[:, j])
+
+    time_effects = np.empty((n_times, k))
+    gram, cross = np.empty((k, k)), np.empty(k)
     for j in range(k):
-        tilde = projection.residual((codes == j).astype(float))
-        if w is not None:
-            tilde *= w
+        unit_effect, time_effects[:, j] = unit_and_time_effects(j)
         # X~'WX~ = X~'WX: the projected column is W-orthogonal to the fixed effects
-        gram[j] = np.bincount(codes, weights=tilde, minlength=k + 1)[:k]
-        cross[j] = tilde @ y
+        gram[j] = -(by_code.T @ (projection.unit_weight * unit_effect))
+        gram[j] -= time_effects[:, j] @ by_time_code
+        gram[j, j] += code_weight[j]
+        cross[j] = y_by_code[j] - unit_effect @ y_by_unit - time_effects[:, j] @ y_by_time
     gram = (gram + gram.T) / 2
     eigenvalues = np.linalg.eigvalsh(gram)
     if not eigenvalues[0] > max(n, k) * np.finfo(float).eps * eigenvalues[-1]:
@@ -319,7 +354,7 @@ def _fit_indicators(
     coefficients = bread @ cross
     residuals = projection.residual(y - np.append(coefficients, 0.0)[codes])
     weighted_residuals = residuals if w is None else residuals * w
-    sizes = [int(projection.unit.max()) + 1, int(projection.time.max()) + 1]
+    sizes = [n_units, n_times]
     residual_df = n - (k + n_fixed_effect_parameters(sizes))
     common = {
         "terms": tuple(terms),
@@ -339,12 +374,37 @@ def _fit_indicators(
         )
     del residuals
     n_clusters = int(cluster.max()) + 1
-    scores = np.empty((n_clusters, k))
-    for j in range(k):
-        tilde = projection.residual((codes == j).astype(float))
-        tilde *= weighted_residuals
-        scores[:, j] = np.bincount(cluster, weights=tilde, minlength=n_clusters)
-    nested = [is_nested(projection.unit, cluster), is_nested(projection.time, cluster)]
+    # per-cluster sums of w e x~_j = sums of w e by (cluster, code), minus a_j and b_j
+    # weighted by the sums of w e by (unit, cluster) and (cluster, period)
+    key = cluster * (k + 1)
+    key += codes
+    scores = np.bincount(key, weights=weighted_residuals, minlength=n_clusters * (k + 1))
+    scores = scores.reshape(n_clusters, k + 1)[:, :k]
+    del key
+    by_cluster_time = sparse.csr_matrix(
+        (weighted_residuals, (cluster.astype(np.int32), time.astype(np.int32))),
+        shape=(n_clusters, n_times),
+    )
+    scores -= by_cluster_time @ time_effects
+    del by_cluster_time
+    nested = [is_nested(unit, cluster), is_nested(time, cluster)]
+    if nested[0]:
+        cluster_of_unit = np.empty(n_units, dtype=np.intp)
+        cluster_of_unit[unit] = cluster
+        unit_residual = np.bincount(unit, weights=weighted_residuals, minlength=n_units)
+        for j in range(k):
+            scores[:, j] -= np.bincount(
+                cluster_of_unit,
+                weights=unit_residual * unit_and_time_effects(j)[0],
+                minlength=n_clusters,
+            )
+    else:
+        by_cluster_unit = sparse.csr_matrix(
+            (weighted_residuals, (cluster.astype(np.int32), unit.astype(np.int32))),
+            shape=(n_clusters, n_units),
+        )
+        for j in range(k):
+            scores[:, j] -= by_cluster_unit @ unit_and_time_effects(j)[0]
     k_adjust = fixest_k(k, sizes, nested)
     adjustment = n_clusters / (n_clusters - 1) * (n - 1) / (n - k_adjust)
     return LinearFit(
