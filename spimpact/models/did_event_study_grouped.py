@@ -1,10 +1,11 @@
 """Event study without the rows x k design: the same fit as ``fit_event_study`` in O(rows) memory.
 
 :func:`spimpact.models.did_event_study.fit_event_study` builds the dense design of
-event-time indicators and within-transforms it: rows x k floats, twice. Here each
-indicator is within-transformed on its own, one row-length vector at a time, by an exact
-solve of the period effects with the person effects concentrated out, and only k x k
-cross-products and per-cluster score sums are kept.
+event-time indicators and within-transforms it: rows x k floats, twice. An indicator's
+within-transform is ``x_j - a_j[unit] - b_j[period]``, and its unit and period effects
+follow exactly from its counts by unit and period (a small period x period solve with the
+unit effects concentrated out), so only row codes, the residuals, k x k cross-products and
+per-cluster score sums are ever held.
 """
 
 from __future__ import annotations
@@ -197,10 +198,12 @@ def fit_event_study_grouped(
     Notes
     -----
     Frisch-Waugh-Lovell: each event-time indicator ``x_j`` is projected off the unit and
-    period dummies exactly (:class:`TwoWayProjection`), one column at a time; then
-    ``X~'WX~ = X~'WX`` is one ``bincount`` of ``w x~_j`` over the indicator codes,
-    ``X~'Wy = sum w x~_j y``, the residuals are the projection of ``y - X beta`` and the
-    CR1 scores are per-cluster sums of ``w e x~_j``. Degrees of freedom and the
+    period dummies exactly (:class:`TwoWayProjection`), giving unit and period effects
+    ``(a_j, b_j)`` but no row vector; ``X~'WX~ = X~'WX``, ``X~'Wy`` and the CR1 scores
+    (per-cluster sums of ``w e x~_j``) are then sums of ``w``, ``w y`` or ``w e`` by code,
+    unit, period and cluster, weighted by ``a_j`` and ``b_j``; the residuals ``e`` are the
+    projection of ``y - X beta``. Weights must be constant within a unit, which keeps
+    the projection's system period x period. Degrees of freedom and the
     small-sample factor are those of ``fit_linear`` (fixest's ``ssc`` defaults), so the
     result equals R ``fixest::feols(y ~ i(rel_time, ref = -1) | unit + time)``, which
     ``fit_event_study`` is tested against. Collinearity is detected from the k x k

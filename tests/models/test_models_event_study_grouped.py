@@ -91,6 +91,7 @@ def fit_both(data: pd.DataFrame, **kwargs):
         {"cluster": "month"},
         {"weights": "weight"},
         {"weights": "weight", "cluster": "matched_set"},
+        {"weights": "weight", "cluster": "month"},
         {"window": (-2, 2)},
         {"window": (-3, 5), "reference": -2, "cluster": "person"},
         {"window": (0, 3), "reference": 0},
