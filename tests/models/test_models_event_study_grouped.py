@@ -132,6 +132,35 @@ def test_duplicate_person_months_as_fit_event_study():
     assert_same_fit(*fit_both(panel, cluster="person"))
 
 
+def disconnected(panel):
+    """Half the people seen only in months 1-7, the others only in months 8-14."""
+    first_half = panel["person"] < panel["person"].max() / 2
+    return panel[first_half == (panel["month"] <= 7)]
+
+
+def with_singletons(panel):
+    """Two people with a single month each."""
+    extra = pd.DataFrame(
+        {"person": [9001, 9002], "month": [3, 9], "first_treated": [5, 0], "y": [0.3, 0.1]}
+    )
+    return pd.concat([panel, extra.assign(matched_set=[1, 2], weight=1.0)], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        disconnected,
+        with_singletons,
+        lambda d: d.assign(person="p" + d["person"].astype(str)),
+        lambda d: d.assign(month=d["month"] + np.where(d["person"] % 5 == 0, 0.5, 0.0)),
+    ],
+    ids=["disconnected", "singletons", "text ids", "non-integer months"],
+)
+def test_awkward_panels_as_fit_event_study(change):
+    panel = change(make_panel(balanced=False))
+    assert_same_fit(*fit_both(panel, cluster="person", weights="weight"))
+
+
 def test_matches_pyfixest_feols():
     """pyfixest: feols("y ~ i(event_time, ref=-1) | person + month", vcov={"CRV1":
     "matched_set"}, weights="weight"), fixest's defaults, on the unbalanced panel; its
