@@ -8,11 +8,11 @@ memory before the fit (the panel) and the seconds of the fit alone. The parent p
 line per estimator and how far apart the two fits are (estimates in standard errors: the
 pre-period estimates are near 0, so a relative difference says little).
 
-Measured on 2026-12-01 (2 shared cores, load average 2.9-3.2, one run), 4,500,265 rows:
-``fit_event_study`` 7.2 s, fit adds 1,674 MB (peak 2,065 MB); ``fit_event_study_grouped``
-3.3 s, fit adds 424 MB (peak 816 MB); estimates within 2.6e-10 standard errors, standard
-errors within 1.9e-12 (relative). 1,000,000 people x 24 months, 23 indicators (21,601,167
-rows), grouped only (load average 3.1-3.2): 17.9 s, fit adds 1,783 MB (peak 2,696 MB).
+Measured on 2026-12-01 (2 shared cores, load average 3.7-3.9, one run), 4,500,265 rows:
+``fit_event_study`` 9.5 s, fit adds 1,673 MB (peak 2,064 MB); ``fit_event_study_grouped``
+3.2 s, fit adds 406 MB (peak 798 MB); estimates within 2.8e-10 standard errors, standard
+errors within 2.6e-12 (relative). 1,000,000 people x 24 months, 23 indicators (21,601,167
+rows), grouped only: 14.3 s, fit adds 1,716 MB (peak 2,630 MB).
 
 Usage::
 

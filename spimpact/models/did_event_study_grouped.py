@@ -36,12 +36,15 @@ ROLE = "fit_event_study_grouped"
 class TwoWayProjection:
     """Exact weighted projection off unit and period effects, weights constant in a unit.
 
-    With ``C`` the sparse unit x period table of row counts, ``w_u`` the weight and
+    With ``C`` the unit x period table of row counts (dense when it is at most twice the
+    rows, as ``did_fixed_effects._demean_two_way`` decides, sparse otherwise), ``w_u`` the
+    weight and
     ``n_u`` the rows of unit u, and ``V`` the weighted sums of a vector by unit and by
     period, the period effects solve the small system
     ``(diag(W_t) - C' diag(w_u / n_u) C) b = V_t - C'(V_u / n_u)`` with ``b_0 = 0``
     (``W_t`` the summed weights of period t) and ``a_u = V_u / (w_u n_u) - (C b)_u / n_u``:
-    the normal equations of ``did_fixed_effects._demean_two_way`` without its dense table.
+    the normal equations of ``did_fixed_effects._demean_two_way`` with a table of counts,
+    not of weights, and only k x k-sized work per projected indicator.
     """
 
     unit: np.ndarray
@@ -49,7 +52,7 @@ class TwoWayProjection:
     row_weight: np.ndarray | None
     unit_weight: np.ndarray
     unit_rows: np.ndarray
-    counts: sparse.csr_matrix
+    counts: np.ndarray | sparse.csr_matrix
     system: np.ndarray
 
     @classmethod
@@ -64,20 +67,42 @@ class TwoWayProjection:
         n_units, n_times = int(unit.max()) + 1, int(time.max()) + 1
         unit_rows = np.bincount(unit, minlength=n_units).astype(float)
         weight = np.ones(n_units) if unit_weight is None else unit_weight
-        counts = sparse.csr_matrix(
-            (np.ones(unit.size), (unit.astype(np.int32), time.astype(np.int32))),
-            shape=(n_units, n_times),
-        )
-        between = (counts.T @ sparse.diags(weight / unit_rows) @ counts).toarray()
-        system = np.diag(counts.T @ weight) - between
+        if n_units * n_times <= 2 * unit.size:
+            key = unit * n_times
+            key += time
+            counts = np.bincount(key, minlength=n_units * n_times)
+            del key
+            counts = counts.astype(float).reshape(n_units, n_times)
+            between = (counts * (weight / unit_rows)[:, None]).T @ counts
+        else:
+            counts = sparse.csr_matrix(
+                (np.ones(unit.size), (unit.astype(np.int32), time.astype(np.int32))),
+                shape=(n_units, n_times),
+            )
+            between = (counts.T @ sparse.diags(weight / unit_rows) @ counts).toarray()
+        time_weight = np.bincount(time, weights=row_weight, minlength=n_times)
+        system = np.diag(time_weight) - between
         return cls(unit, time, row_weight, weight, unit_rows, counts, system[1:, 1:])
+
+    def sum_by_time(self, per_unit: np.ndarray) -> np.ndarray:
+        """``C' v``: a per-unit vector summed over each period's rows."""
+        if sparse.issparse(self.counts):
+            return self.counts.T @ per_unit
+        # einsum, not BLAS: threaded matrix-vector products stall on a busy machine
+        return np.einsum("ut,u->t", self.counts, per_unit)
+
+    def sum_by_unit(self, per_time: np.ndarray) -> np.ndarray:
+        """``C b``: a per-period vector summed over each unit's rows."""
+        if sparse.issparse(self.counts):
+            return self.counts @ per_time
+        return np.einsum("ut,t->u", self.counts, per_time)
 
     def effects(self, unit_sum: np.ndarray, time_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unit and period effects of a vector from its weighted sums by unit and period."""
         time_effect = np.zeros(self.system.shape[0] + 1)
-        rhs = time_sum - self.counts.T @ (unit_sum / self.unit_rows)
+        rhs = time_sum - self.sum_by_time(unit_sum / self.unit_rows)
         time_effect[1:] = np.linalg.lstsq(self.system, rhs[1:], rcond=None)[0]
-        unit_effect = (unit_sum / self.unit_weight - self.counts @ time_effect) / self.unit_rows
+        unit_effect = (unit_sum / self.unit_weight - self.sum_by_unit(time_effect)) / self.unit_rows
         return unit_effect, time_effect
 
     def residual(self, values: np.ndarray) -> np.ndarray:
