@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from scipy import sparse
 
 from spimpact.models.did_event_study import fit_event_study
-from spimpact.models.did_event_study_grouped import fit_event_study_grouped
+from spimpact.models.did_event_study_grouped import TwoWayProjection, fit_event_study_grouped
+from spimpact.models.did_fixed_effects import demean, encode_groups
 
 RTOL = 1e-8
 COLUMNS = {"outcome": "y", "unit": "person", "time": "month", "first_treated": "first_treated"}
@@ -159,6 +161,27 @@ def with_singletons(panel):
 def test_awkward_panels_as_fit_event_study(change):
     panel = change(make_panel(balanced=False))
     assert_same_fit(*fit_both(panel, cluster="person", weights="weight"))
+
+
+@pytest.mark.parametrize(
+    ("change", "table"), [(lambda d: d, "dense"), (disconnected, "sparse")], ids=["dense", "sparse"]
+)
+def test_projection_equals_demean(change, table):
+    """The projection equals did_fixed_effects.demean (weighted, two factors) with the
+    count table dense (at most twice the rows) or sparse."""
+    panel = change(make_panel(balanced=False))
+    unit = encode_groups(panel["person"])[0]
+    time = encode_groups(panel["month"])[0]
+    weight = panel["weight"].to_numpy()
+    per_unit = np.empty(unit.max() + 1)
+    per_unit[unit] = weight
+    projection = TwoWayProjection.build(unit, time, per_unit, weight)
+    assert (table == "sparse") == sparse.issparse(projection.counts)
+    values = panel["y"].to_numpy()
+    expected = demean(values, [unit, time], weights=weight)[:, 0]
+    # the disconnected panel goes through demean's alternating projections, which stop
+    # when a sweep changes the column by less than 1e-10 of its scale (about 3 here)
+    assert_allclose(projection.residual(values), expected, rtol=0, atol=1e-9)
 
 
 def test_matches_pyfixest_feols():
