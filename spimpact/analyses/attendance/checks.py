@@ -25,7 +25,8 @@ from scipy import stats
 from spimpact.analyses.attendance.design import Design
 from spimpact.analyses.attendance.estimate import Inference
 from spimpact.analyses.attendance.matched_sets import PRACTICE
-from spimpact.models.did import EventStudyResult, fit_event_study
+from spimpact.models.did import EventStudyResult
+from spimpact.models.did_event_study_grouped import fit_event_study_grouped
 from spimpact.models.did_honest import honest_did_relative_magnitude, honest_did_smoothness
 
 #: Values of Mbar (relative magnitudes) and of M as multiples of the pre-period's largest
@@ -111,7 +112,9 @@ def fit_design_event_study(
     month, period 0 starts the month after it. Clustered as ``inference`` when that is
     by matched set or person, otherwise by matched set (clustering 2 x ``window``
     coefficients on a few practices gives a singular covariance, which neither the
-    pre-trend test nor the honest bounds can use).
+    pre-trend test nor the honest bounds can use). Fitted without the rows x
+    coefficients design (:func:`~spimpact.models.did_event_study_grouped.fit_event_study_grouped`,
+    the numbers of :func:`~spimpact.models.did.fit_event_study`).
     """
     people = frame.drop_duplicates("patient_id")[["patient_id", "subclass", "weight", PRACTICE]]
     rows = panel[panel["months_since_index"].between(-window, window - 1)]
@@ -123,7 +126,7 @@ def fit_design_event_study(
         first_period=np.where(rows["treated"] == 1, 1 - first, 0),
     )
     cluster = inference.cluster if inference.cluster != PRACTICE else "subclass"
-    return fit_event_study(
+    return fit_event_study_grouped(
         rows,
         outcome=outcome,
         unit="patient_id",
