@@ -11,6 +11,7 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
+from spimpact.models.matching_balance import balance_table, is_categorical
 from spimpact.models.result import EstimatorResult
 from spimpact.models.tidy import make_tidy
 
@@ -121,17 +122,7 @@ class MatchResult(EstimatorResult):
         use reliability weights as ``stats::cov.wt``; eCDF statistics compare the
         weighted empirical distribution functions at each observed value.
         """
-        treated = self.data[self.treatment].astype(int).to_numpy() == 1
-        weights = self.data["weights"].to_numpy(dtype=float)
-        rows = []
-        for name, values in _balance_columns(self.data, self.covariates, self.exact):
-            before = _balance_one(values, treated, np.ones_like(values))
-            after = _balance_one(values, treated, weights, sd_weights=np.ones_like(values))
-            row = {"variable": name}
-            row.update({f"{key}_before": value for key, value in before.items()})
-            row.update({f"{key}_after": value for key, value in after.items()})
-            rows.append(row)
-        return pd.DataFrame(rows)
+        return balance_table(self.data, self.treatment, self.covariates, self.exact)
 
     def summary(self) -> str:
         """Text summary: method, sample sizes, balance and diagnostics."""
@@ -346,17 +337,13 @@ def _check_input(data, treatment, covariates, exact, ratio, caliper) -> None:
         raise ValueError(f"caliper must be positive (standard deviations), got {caliper}")
 
 
-def _is_categorical(series: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
-
-
 def _model_design(data: pd.DataFrame, covariates) -> pd.DataFrame:
     parts = []
     for column in covariates:
         series = data[column]
         if pd.api.types.is_bool_dtype(series):
             parts.append(series.astype(float).rename(column))
-        elif _is_categorical(series):
+        elif is_categorical(series):
             parts.append(
                 pd.get_dummies(
                     series.astype(str), prefix=column, prefix_sep="", drop_first=True
@@ -365,20 +352,6 @@ def _model_design(data: pd.DataFrame, covariates) -> pd.DataFrame:
         else:
             parts.append(series.astype(float).rename(column))
     return sm.add_constant(pd.concat(parts, axis=1), has_constant="add")
-
-
-def _balance_columns(data: pd.DataFrame, covariates, exact):
-    """``(name, values)`` of the distance and each variable, one factor level at a time."""
-    yield "distance", data["distance"].to_numpy(dtype=float)
-    for column in (*covariates, *[e for e in exact if e not in covariates]):
-        series = data[column]
-        if _is_categorical(series) and not pd.api.types.is_bool_dtype(series):
-            # MatchIt's summary shows every level of a factor, not level contrasts.
-            codes, levels = pd.factorize(series.astype(str), sort=True)
-            for code, level in enumerate(levels):
-                yield f"{column}{level}", (codes == code).astype(float)
-        else:
-            yield column, series.astype(float).to_numpy()
 
 
 def _fit_propensity(data, treated, covariates, diagnostics, conf_level):
@@ -539,57 +512,3 @@ def _matching_weights(pairs, treated):
         if positive.any():
             weights[positive] /= weights[positive].mean()
     return weights, subclass
-
-
-def _weighted_variance(values, weights, binary):
-    weights = weights / weights.sum()
-    mean = np.sum(weights * values)
-    if binary:
-        return mean * (1 - mean)
-    return np.sum(weights * (values - mean) ** 2) / (1 - np.sum(weights**2))
-
-
-def _balance_one(values, treated, weights, sd_weights=None):
-    """Balance statistics for one variable (MatchIt ``bal1var`` with standardize = TRUE)."""
-    sd_weights = weights if sd_weights is None else sd_weights
-    binary = bool(np.all((values == 0) | (values == 1)))
-    w_t, w_c = weights[treated], weights[~treated]
-    mean_t = np.sum(w_t * values[treated]) / w_t.sum()
-    mean_c = np.sum(w_c * values[~treated]) / w_c.sum()
-    difference = mean_t - mean_c
-    sd = np.sqrt(_weighted_variance(values[treated], sd_weights[treated], binary))
-    if abs(difference) <= np.sqrt(np.finfo(float).eps):
-        smd = difference
-    else:
-        smd = difference / sd if sd > np.sqrt(np.finfo(float).eps) else np.nan
-    if binary:
-        return {
-            "mean_treated": mean_t,
-            "mean_control": mean_c,
-            "std_mean_diff": smd,
-            "variance_ratio": np.nan,
-            "ecdf_mean": abs(difference),
-            "ecdf_max": abs(difference),
-        }
-    variance_ratio = _weighted_variance(values[treated], w_t, False) / _weighted_variance(
-        values[~treated], w_c, False
-    )
-    # As MatchIt's qqsum, unmatched units (weight 0) still contribute evaluation
-    # points to the eCDF mean, so the mean runs over every distinct observed value.
-    signed = np.where(treated, weights / w_t.sum(), -weights / w_c.sum())
-    order = np.argsort(values, kind="stable")
-    x_sorted = values[order]
-    cumulative = np.abs(np.cumsum(signed[order]))
-    # Values equal to rounding error are one evaluation point: fitted propensity scores
-    # of identical covariate rows can differ in the last bit with the BLAS kernel used.
-    tolerance = 64 * np.finfo(float).eps * np.maximum(np.abs(x_sorted[1:]), 1e-300)
-    at_value = np.append(np.diff(x_sorted) > tolerance, True)
-    ecdf = cumulative[at_value]
-    return {
-        "mean_treated": mean_t,
-        "mean_control": mean_c,
-        "std_mean_diff": smd,
-        "variance_ratio": variance_ratio,
-        "ecdf_mean": float(ecdf.mean()),
-        "ecdf_max": float(ecdf.max()),
-    }

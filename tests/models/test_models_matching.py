@@ -172,3 +172,25 @@ def test_matched_difference_recovers_att_by_simulation():
     naive_bias = np.mean(naive) - 2.0
     assert naive_bias > 2.5
     assert abs(np.mean(matched) - 2.0) < 0.05 * naive_bias
+
+
+def test_factor_levels_balance_as_each_indicator_alone():
+    """Every level of a many-level factor (a GP practice) gets the statistics its own 0/1
+    indicator would, computed at once per level: same as MatchIt's per-variable bal1var."""
+    from spimpact.models.matching_balance import _balance_levels, _balance_one
+
+    rng = np.random.default_rng(8)
+    n, n_levels = 3000, 40
+    codes = rng.integers(0, n_levels - 1, n)  # the last level never occurs
+    treated = rng.random(n) < 0.3
+    weights = np.where(rng.random(n) < 0.5, 0.0, rng.choice([0.5, 1.0, 2.0], n))
+    ones = np.ones(n)
+    for w, sd_w in ((ones, ones), (weights, ones)):
+        at_once = pd.DataFrame(_balance_levels(codes, n_levels, treated, w, sd_w))
+        alone = pd.DataFrame(
+            [
+                _balance_one((codes == k).astype(float), treated, w, sd_weights=sd_w)
+                for k in range(n_levels)
+            ]
+        )
+        pd.testing.assert_frame_equal(at_once, alone, rtol=1e-12, atol=1e-15)

@@ -64,7 +64,12 @@ def person_means(panel: pd.DataFrame, design: Design, *, outcome: str) -> pd.Dat
         np.where((months >= design.baseline[0]) & (months <= design.baseline[1]), 0, -1),
     )
     keep = post >= 0
-    codes, people = pd.factorize(panel["patient_id"].to_numpy()[keep], sort=True)
+    ids = panel["patient_id"].to_numpy()[keep]
+    if np.issubdtype(ids.dtype, np.integer) and ids.size and ids.min() >= 0:
+        # people already coded 0..n-1 (the analysis panel): no sort needed
+        codes, people = ids, np.arange(int(ids.max()) + 1, dtype=ids.dtype)
+    else:
+        codes, people = pd.factorize(ids, sort=True)
     cell = 2 * codes + post[keep]
     size = 2 * len(people)
     n_months = np.bincount(cell, minlength=size)
