@@ -133,8 +133,7 @@ def test_blocks_have_distinct_identifiers_and_validate(tmp_path, monkeypatch):
     totals = population.set_index(["dimension", "category"])["population"]
     assert totals["total", "all"] == areas["population"].sum()
     assert totals["total", "all"] == sum(
-        int(t["population"].query("dimension == 'total'")["population"].iloc[0])
-        for t, _ in blocks
+        int(t["population"].query("dimension == 'total'")["population"].iloc[0]) for t, _ in blocks
     )
     assert not population.duplicated(["dimension", "category"]).any()
     truth = json.loads((folder / "truth.json").read_text("utf-8"))
