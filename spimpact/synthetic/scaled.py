@@ -77,13 +77,12 @@ def write_scaled_scheme(root: str | Path, n_clients: int, *, seed: int = 2026113
             spec = _block_spec(scheme_id, n_clients, size)
             tables, truth = simulate_scheme(spec, rng)
             if len(sizes) > 1:
-                tables = _tag_block(tables, block, n_areas, n_practices)
+                _tag_block(tables, block, n_areas, n_practices)
                 n_areas, n_practices = n_areas + spec.n_areas, n_practices + spec.n_practices
             populations.append(tables.pop("population"))
             truths.append(truth)
-            for name, frame in tables.items():
-                _append(writers, folder / f"{name}.parquet", frame, several=len(sizes) > 1)
-            del tables
+            for name in list(tables):  # each table freed once written
+                _append(writers, folder / f"{name}.parquet", tables.pop(name), len(sizes) > 1)
         _append(writers, folder / "population.parquet", _combine_populations(populations))
     finally:
         for writer in writers.values():
@@ -127,8 +126,8 @@ def _block_spec(scheme_id: str, n_clients: int, size: int):
     )
 
 
-def _tag_block(tables: dict, block: int, n_areas: int, n_practices: int) -> dict:
-    """Make a block's identifiers and codes distinct from every other block's.
+def _tag_block(tables: dict, block: int, n_areas: int, n_practices: int) -> None:
+    """Make a block's identifiers and codes distinct from every other block's, in place.
 
     Identifiers get ``B<block + 1>-`` after their prefix; LSOA and practice codes (numbered
     from the same start in every block) are moved on by the areas and practices of the
@@ -150,9 +149,7 @@ def _tag_block(tables: dict, block: int, n_areas: int, n_practices: int) -> dict
     def practice(code: str) -> str:
         return f"{code[0]}{int(code[1:]) + n_practices:05d}"
 
-    out = {}
     for name, frame in tables.items():
-        frame = frame.copy()
         for column in ID_COLUMNS:
             if column in frame:
                 frame[column] = renamed(frame[column], tag)
@@ -163,17 +160,15 @@ def _tag_block(tables: dict, block: int, n_areas: int, n_practices: int) -> dict
         if name == "population":
             rows = frame["dimension"] == "lsoa_code"
             frame.loc[rows, "category"] = renamed(frame.loc[rows, "category"], lsoa)
-        out[name] = frame
-    return out
 
 
-def _append(writers: dict, path: Path, frame: pd.DataFrame, *, several: bool = False) -> None:
-    """Append ``frame`` (dates as ``YYYY-MM-DD`` text) to the Parquet file at ``path``.
+def _append(writers: dict, path: Path, frame: pd.DataFrame, several: bool = False) -> None:
+    """Append ``frame`` to the Parquet file at ``path``, its dates made text in place.
 
-    The first block fixes the file's schema; with ``several`` blocks a column no value
-    of the first block typed (all missing) is text, as every such column is.
+    Dates are written as ``YYYY-MM-DD`` text. The first block fixes the file's schema;
+    with ``several`` blocks a column no value of the first block typed (all missing) is
+    text, as every such column is.
     """
-    frame = frame.copy()
     for column in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
             frame[column] = frame[column].dt.strftime("%Y-%m-%d")
