@@ -145,3 +145,26 @@ def test_survival_rejects_bad_input(freireich, change, message):
 def test_logrank_needs_two_groups(freireich):
     with pytest.raises(ValueError, match="two groups"):
         fit_logrank(freireich.assign(arm="one"), duration="weeks", event="relapse", group="arm")
+
+
+@pytest.mark.parametrize("ties", ["weeks", "days apart"])
+def test_proportional_hazards_test_equals_lifelines(ties):
+    """Our O(n log n) Schoenfeld test gives lifelines' proportional_hazard_test(time_transform
+    = "rank") on the Rossi data (Fox & Weisberg 2018): with its many tied weeks, and with
+    the ties broken."""
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import proportional_hazard_test
+
+    from spimpact.models.survival import proportional_hazards_test
+
+    rossi = load_rossi()
+    if ties == "days apart":
+        rossi["week"] = rossi["week"] + np.random.default_rng(2).random(len(rossi))
+    formula = "fin + age + race + wexp + mar + paro + prio"
+    fitter = CoxPHFitter().fit(rossi, duration_col="week", event_col="arrest", formula=formula)
+    known = proportional_hazard_test(fitter, rossi, time_transform="rank").summary
+    known.index = known.index.astype(str)
+    ours = proportional_hazards_test(fitter, rossi).set_index("term")
+    assert list(ours.index) == list(known.index)
+    assert_allclose(ours["statistic"], known["test_statistic"], rtol=1e-9)
+    assert_allclose(ours["p_value"], known["p"], rtol=1e-9)
