@@ -58,22 +58,19 @@ def person_means(panel: pd.DataFrame, design: Design, *, outcome: str) -> pd.Dat
     of the periods are left out.
     """
     months = panel["months_since_index"].to_numpy()
-    post = np.where(
-        (months >= design.post[0]) & (months <= design.post[1]),
-        1,
-        np.where((months >= design.baseline[0]) & (months <= design.baseline[1]), 0, -1),
-    )
-    keep = post >= 0
+    post = (months >= design.post[0]) & (months <= design.post[1])
+    keep = post | ((months >= design.baseline[0]) & (months <= design.baseline[1]))
     ids = panel["patient_id"].to_numpy()[keep]
     if np.issubdtype(ids.dtype, np.integer) and ids.size and ids.min() >= 0:
         # people already coded 0..n-1 (the analysis panel): no sort needed
         codes, people = ids, np.arange(int(ids.max()) + 1, dtype=ids.dtype)
     else:
         codes, people = pd.factorize(ids, sort=True)
-    cell = 2 * codes + post[keep]
+    cell = 2 * codes.astype(np.int64) + post[keep]
     size = 2 * len(people)
     n_months = np.bincount(cell, minlength=size)
-    total = np.bincount(cell, weights=panel[outcome].to_numpy(dtype=float)[keep], minlength=size)
+    values = panel[outcome].to_numpy()[keep].astype(float)
+    total = np.bincount(cell, weights=values, minlength=size)
     both = (n_months[0::2] > 0) & (n_months[1::2] > 0)
     n_months = n_months.reshape(-1, 2)[both]
     total = total.reshape(-1, 2)[both]

@@ -162,6 +162,7 @@ def match_comparisons(
         exact.append(PRACTICE)
     if design.match_index_month:
         exact.append(INDEX_MONTH)
+    people = people[_matching_input(people, covariate_names, exact)]
     candidates, covariates = matching_columns(people, covariate_names)
     candidates, _ = matching_columns(candidates, exact)
     result = match_nearest(
@@ -210,6 +211,13 @@ def match_comparisons(
         n_clients_nearby_month=n_nearby,
         diagnostics=tuple(diagnostics),
     )
+
+
+def _matching_input(people: pd.DataFrame, covariates, exact) -> list[str]:
+    """Columns the match reads (not every client attribute: the match keeps a copy)."""
+    history = [c for c in people.columns if c.startswith("pre_attendance_months_")]
+    wanted = ["patient_id", "treated", "index_date", PRACTICE, *covariates, *history, *exact]
+    return [c for c in dict.fromkeys(wanted) if c in people.columns]
 
 
 def set_weights(sets: pd.DataFrame) -> pd.DataFrame:
