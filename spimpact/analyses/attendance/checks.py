@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from spimpact.analyses.attendance.design import Design
-from spimpact.analyses.attendance.estimate import Inference
+from spimpact.analyses.attendance.estimate import Inference, people_rows
 from spimpact.analyses.attendance.matched_sets import PRACTICE
 from spimpact.models.did import EventStudyResult
 from spimpact.models.did_event_study_grouped import fit_event_study_grouped
@@ -116,16 +116,16 @@ def fit_design_event_study(
     coefficients design (:func:`~spimpact.models.did_event_study_grouped.fit_event_study_grouped`,
     the numbers of :func:`~spimpact.models.did.fit_event_study`).
     """
-    people = frame.drop_duplicates("patient_id")[["patient_id", "subclass", "weight", PRACTICE]]
-    rows = panel[panel["months_since_index"].between(-window, window - 1)]
-    rows = rows.merge(people, on="patient_id", how="inner")
+    cluster = inference.cluster if inference.cluster != PRACTICE else "subclass"
+    people = frame.drop_duplicates("patient_id")
+    in_window = panel["months_since_index"].between(-window, window - 1)
+    rows = people_rows(
+        panel, people, in_window, ["weight", *{cluster} - {"patient_id"}], columns=[outcome]
+    )
     period = (rows["months_since_index"] - design.baseline[1] - 1) // period_months
     first, last = int(period.min()), int(period.max())
-    rows = rows.assign(
-        period=period - first + 1,
-        first_period=np.where(rows["treated"] == 1, 1 - first, 0),
-    )
-    cluster = inference.cluster if inference.cluster != PRACTICE else "subclass"
+    rows["period"] = period - first + 1
+    rows["first_period"] = np.where(rows["treated"] == 1, 1 - first, 0).astype("int8")
     return fit_event_study_grouped(
         rows,
         outcome=outcome,

@@ -84,6 +84,23 @@ def person_means(panel: pd.DataFrame, design: Design, *, outcome: str) -> pd.Dat
     )
 
 
+def people_rows(
+    panel: pd.DataFrame, people: pd.DataFrame, months: pd.Series, attach, *, columns
+) -> pd.DataFrame:
+    """The panel's rows in ``months`` of ``people``, with the people's ``attach`` columns.
+
+    ``patient_id, treated, months_since_index`` and ``columns`` of the panel: the inner
+    join of the panel with ``people`` (one row each) without copying every panel column.
+    """
+    rows = panel.loc[months, ["patient_id", "treated", "months_since_index", *columns]]
+    position = pd.Index(people["patient_id"]).get_indexer(rows["patient_id"])
+    keep = position >= 0
+    rows = rows[keep].reset_index(drop=True)
+    for name in attach:
+        rows[name] = people[name].to_numpy()[position[keep]]
+    return rows
+
+
 def design_frame(
     panel: pd.DataFrame, sample: MatchedSample, design: Design, *, outcome: str
 ) -> pd.DataFrame:
@@ -193,17 +210,18 @@ def fit_design(
 
 def _fit_poisson(panel, frame, design, outcome, inference, conf_level, matched):
     """Poisson rate ratio on the person-months of the design, person and month fixed effects."""
-    people = frame.drop_duplicates("patient_id")[["patient_id", "subclass", "weight", PRACTICE]]
-    months = panel["months_since_index"]
-    in_design = months.between(*design.baseline) | months.between(*design.post)
-    rows = panel.loc[in_design, ["patient_id", "treated", "months_since_index", outcome]]
-    rows = rows.merge(people, on="patient_id", how="inner")
-    rows["treated_post"] = rows["treated"] * rows["months_since_index"].between(*design.post)
     # CR1 only for the Poisson model: by practice when there are enough practices for a
     # sandwich to be trusted, otherwise by matched set (or person)
     cluster = inference.cluster
     if inference.se == "wild":
         cluster = "subclass" if matched else "patient_id"
+    people = frame.drop_duplicates("patient_id")
+    months = panel["months_since_index"]
+    in_design = months.between(*design.baseline) | months.between(*design.post)
+    rows = people_rows(
+        panel, people, in_design, ["weight", *{cluster} - {"patient_id"}], columns=[outcome]
+    )
+    rows["treated_post"] = rows["treated"] * rows["months_since_index"].between(*design.post)
     return fit_poisson(
         f"{outcome} ~ treated_post",
         rows,
