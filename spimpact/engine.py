@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 Engine = Literal["duckdb", "spark"]
@@ -212,6 +213,24 @@ class DuckDBConnection(Connection):
 
     def fetchone(self, sql: str) -> tuple:  # noqa: D102
         return self.connection.execute(sql).fetchone()
+
+    def df_by_batches(self, sql: str, *, batch_rows: int = 1_000_000) -> pd.DataFrame:
+        """The result as a frame collected batch by batch, never whole inside DuckDB.
+
+        With a ``memory_limit`` and a temporary directory, DuckDB spills a large sort to
+        disk and streams its result, so the frame is the only full copy held in memory.
+        """
+        reader = self.connection.sql(sql).to_arrow_reader(batch_rows)
+        parts: dict[str, list] = {name: [] for name in reader.schema.names}
+        for batch in reader:
+            for name, column in zip(batch.schema.names, batch.columns, strict=True):
+                parts[name].append(column.to_numpy(zero_copy_only=False))
+        if not next(iter(parts.values()), []):
+            return reader.schema.empty_table().to_pandas()
+        # one column at a time, its batches freed as it is joined; copy=False keeps the
+        # columns as they are rather than copying same-typed ones into one block
+        columns = {name: np.concatenate(parts.pop(name)) for name in list(parts)}
+        return pd.DataFrame(columns, copy=False)
 
     def to_parquet(self, sql: str, path: Path) -> Path:  # noqa: D102
         path = Path(path)

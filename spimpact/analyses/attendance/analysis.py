@@ -303,10 +303,9 @@ def analyse_attendance(scheme, *, params) -> AttendanceResult:
         engine=params.engine,
     )
     coded = people.assign(patient_id=_codes(people["patient_id"], ids))
-    if not use_pool:
-        result = _before_after(panel, coded, primary, params)
-    else:
-        result = _matched(panel, coded, primary, params)
+    analyse = _matched if use_pool else _before_after
+    result = analyse(panel, coded, primary, params)
+    del panel  # every person's months: not needed for the result
     return _with_ids(result, ids, coded)
 
 
@@ -318,17 +317,14 @@ def _with_ids(result: AttendanceResult, ids: np.ndarray, people: pd.DataFrame):
     """``result`` with people's ids in place of their codes, and the panel's dates back."""
     index_date = np.empty(len(ids), dtype="datetime64[ns]")
     index_date[people["patient_id"].to_numpy()] = people["index_date"].to_numpy("datetime64[ns]")
-    panel = result.panel
+    panel = result.panel  # made by the analysis for the result: changed in place
     codes = panel["patient_id"].to_numpy()
     dates = pd.DatetimeIndex(index_date[codes])
-    months = panel["months_since_index"].to_numpy()
-    panel = panel.assign(
-        patient_id=ids[codes],
-        index_date=dates,
-        calendar_month=(dates.year * 12 + dates.month - 1 + months).astype("int32"),
-    )
-    first = [c for c in PANEL_COLUMNS if c in panel.columns]
-    panel = panel[first + [c for c in panel.columns if c not in first]]
+    month = (dates.year * 12 + dates.month - 1).to_numpy("int32")
+    panel["patient_id"] = ids[codes]  # each id object shared by the person's months
+    panel.insert(PANEL_COLUMNS.index("index_date"), "index_date", dates)
+    calendar_month = month + panel["months_since_index"].to_numpy()
+    panel.insert(PANEL_COLUMNS.index("calendar_month"), "calendar_month", calendar_month)
     person_periods = result.person_periods.assign(
         patient_id=ids[result.person_periods["patient_id"].to_numpy()]
     )
@@ -436,7 +432,7 @@ def _before_after(panel, people, primary: Design, params) -> AttendanceResult:
     return AttendanceResult(
         design="before_after",
         primary=primary,
-        panel=analysed[analysed["patient_id"].isin(frame["patient_id"])],
+        panel=analysed[analysed["patient_id"].isin(frame["patient_id"])].reset_index(drop=True),
         person_periods=frame,
         sources=sources,
         sensitivity=pd.DataFrame(),

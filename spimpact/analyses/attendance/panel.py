@@ -234,11 +234,17 @@ def build_coded_panel(
         ORDER BY c.code, p.months_since_index
     """
     with tempfile.TemporaryDirectory(prefix="spimpact-panel-") as folder:
-        with connect("duckdb") as connection:
+        # the sort spills to the folder beyond 1 GB; the frame is the one full copy
+        with connect("duckdb", memory_limit="1GB") as connection:
+            connection.execute(f"SET temp_directory = '{sql_path(folder)}'")
             connection.register_frame("codes", codes)
             if engine == "duckdb":
                 path = build_panel(
-                    appointments, cohort, **options, output=Path(folder) / "panel.parquet"
+                    appointments,
+                    cohort,
+                    **options,
+                    output=Path(folder) / "panel.parquet",
+                    memory_limit="1GB",
                 )
                 source = f"read_parquet('{sql_path(path)}')"
             else:
@@ -246,7 +252,7 @@ def build_coded_panel(
                     "panel", build_panel(appointments, cohort, **options, engine=engine)
                 )
                 source = "panel"
-            panel = connection.df(coded.format(source=source))
+            panel = connection.df_by_batches(coded.format(source=source))
     return panel, ids
 
 
