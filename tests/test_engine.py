@@ -41,6 +41,18 @@ def test_duckdb_connection_registers_frames_and_files(tmp_path):
             connection.register_file("x", tmp_path / "t.xlsx")
 
 
+def test_duckdb_result_collected_in_batches_is_the_whole_result():
+    query = "SELECT i::INTEGER AS i, (i % 3)::TINYINT AS k, 'r' || i AS s FROM range(25) t(i)"
+    with connect("duckdb") as connection:
+        whole = connection.df(f"{query} ORDER BY i DESC")
+        batched = connection.df_by_batches(f"{query} ORDER BY i DESC", batch_rows=7)
+        empty = connection.df_by_batches(f"{query} WHERE i < 0", batch_rows=7)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(batched, whole)
+    assert list(empty.columns) == ["i", "k", "s"] and len(empty) == 0
+
+
 def test_run_engine_option_reaches_the_report_kernels_and_is_undone(monkeypatch):
     from spimpact import runner
     from spimpact.params import ENGINE_ENV

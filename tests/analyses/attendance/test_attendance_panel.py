@@ -282,3 +282,26 @@ def test_longer_history_before_the_index_date(hand_panel):
     pd.testing.assert_frame_equal(shared, hand_panel)
     with pytest.raises(ValueError, match="months_before must be a whole number"):
         build_panel(HAND_APPOINTMENTS, HAND_COHORT, window_months=3, months_before=0)
+
+
+def test_coded_panel_is_the_panel_with_people_as_codes(random_appointments, tmp_path):
+    """build_coded_panel: build_panel's rows and counts, people as positions in the sorted
+    ids (text order: p10 before p9), narrow integer types, sorted by person and month."""
+    from spimpact.analyses.attendance.panel import CODED_COLUMNS, build_coded_panel
+
+    appointments, cohort = random_appointments
+    path = tmp_path / "gp_appointments.parquet"
+    appointments.to_parquet(path)
+    options = dict(window_months=6, months_before=9)
+    expected = build_panel(path, cohort, **options).reset_index(drop=True)
+    panel, ids = build_coded_panel(path, cohort.sample(frac=1, random_state=3), **options)
+    assert list(ids) == sorted(cohort["patient_id"])
+    assert list(panel.columns) == list(CODED_COLUMNS)
+    assert panel["patient_id"].dtype == "int32" and panel["n_clinical"].dtype == "int16"
+    pd.testing.assert_series_equal(
+        pd.Series(ids[panel["patient_id"].to_numpy()], name="patient_id"),
+        expected["patient_id"],
+        check_dtype=False,
+    )
+    for column in CODED_COLUMNS[1:]:
+        assert panel[column].tolist() == expected[column].tolist(), column
