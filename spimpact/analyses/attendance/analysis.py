@@ -302,11 +302,11 @@ def analyse_attendance(scheme, *, params) -> AttendanceResult:
         months_before=-earliest,
         engine=params.engine,
     )
-    coded = people.assign(patient_id=_codes(people["patient_id"], ids))
+    people["patient_id"] = _codes(people["patient_id"], ids)  # in place: no second copy
     analyse = _matched if use_pool else _before_after
-    result = analyse(panel, coded, primary, params)
+    result = analyse(panel, people, primary, params)
     del panel  # every person's months: not needed for the result
-    return _with_ids(result, ids, coded)
+    return _with_ids(result, ids, people)
 
 
 def _codes(patient_id: pd.Series, ids: np.ndarray) -> np.ndarray:
