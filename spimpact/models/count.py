@@ -324,6 +324,9 @@ def _irls(
         )
         # the absorbed fixed effects equal (z - z_tilde) minus the slope part they absorbed
         eta = offset + absorbed[:, 0] + np.einsum("ij,j->i", x_tilde, beta)
+        # free this step's projections before the next allocates its own (3 columns of
+        # rows: a large panel's peak)
+        del zx_tilde, z_tilde, x_tilde, weighted_x
         mu = np.exp(eta)
         new_deviance = deviance_at(eta, mu)
         converged = abs(new_deviance - deviance) / (0.1 + abs(new_deviance)) < DEVIANCE_TOLERANCE
