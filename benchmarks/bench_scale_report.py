@@ -86,7 +86,10 @@ def plot(results: list[dict], path: Path) -> None:
     left.set(xlabel="clients (thousands)", ylabel="minutes", title="Report time")
     right.plot(clients, [r["peak_gb"] for r in results], marker="o")
     right.axhline(8, linestyle="--", color="grey", label="target 8 GB")
+    top = max(9.0, 1.1 * max(r["peak_gb"] for r in results))
     right.set(xlabel="clients (thousands)", ylabel="GB", title="Peak resident memory")
+    right.set_ylim(0, top)
+    left.set_ylim(0, None)
     right.legend()
     figure.savefig(path, dpi=100)
 
